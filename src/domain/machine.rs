@@ -1,0 +1,283 @@
+//! The state machine: pure functions from (state, command, actor, now) to new state plus the
+//! audit and callback events it implies, or a typed refusal. No I/O; the clock is an argument.
+
+use chrono::{DateTime, Utc};
+
+use super::error::WorkflowError;
+use super::model::{
+    Approver, AuditAction, CallbackEvent, CallbackKind, Decided, DecisionRequest, Instance,
+    InstanceStatus, NewAuditEntry, NewInstance, NewStep, StepStatus, Template, TemplateStep,
+    TriggerRequest, UserId, Verdict,
+};
+
+/// Builds a new instance of `template` for `request`.
+///
+/// `snapshots[i]` is who may act on `template.steps[i]` right now. Step 1 is activated at once,
+/// so the instance starts `in_progress`.
+pub fn trigger(
+    template: &Template,
+    request: TriggerRequest,
+    snapshots: Vec<Vec<UserId>>,
+    now: DateTime<Utc>,
+) -> Result<NewInstance, WorkflowError> {
+    if !template.is_active {
+        return Err(WorkflowError::NoActiveTemplate {
+            event: request.event.to_string(),
+        });
+    }
+    if template.entity_type != request.entity_type {
+        return Err(WorkflowError::validation(
+            "entity_type",
+            format!(
+                "event '{}' applies to '{}' entities, not '{}'",
+                request.event, template.entity_type, request.entity_type
+            ),
+        ));
+    }
+    if template.steps.is_empty() || snapshots.len() != template.steps.len() {
+        return Err(WorkflowError::Internal(format!(
+            "template {} has {} steps and {} snapshots",
+            template.id,
+            template.steps.len(),
+            snapshots.len()
+        )));
+    }
+
+    let mut steps = Vec::with_capacity(template.steps.len());
+    for (index, (step, mut eligible)) in template.steps.iter().zip(snapshots).enumerate() {
+        eligible.sort_unstable();
+        eligible.dedup();
+        if eligible.is_empty() {
+            return Err(WorkflowError::NoEligibleApprover {
+                approver: describe(&step.approver),
+                step_order: step.step_order,
+            });
+        }
+        let first = index == 0;
+        steps.push(NewStep {
+            step_order: step.step_order,
+            name: step.name.clone(),
+            approver: step.approver.clone(),
+            eligible_user_ids: eligible,
+            status: if first {
+                StepStatus::AwaitingAction
+            } else {
+                StepStatus::Pending
+            },
+            activated_at: first.then_some(now),
+        });
+    }
+
+    let audit = vec![
+        audit(None, AuditAction::InstanceCreated, Some(request.initiated_by), None, now),
+        audit(
+            Some(steps[0].step_order),
+            AuditAction::StepActivated,
+            None,
+            None,
+            now,
+        ),
+    ];
+    Ok(NewInstance {
+        template_id: template.id,
+        template_version: template.version,
+        event: request.event,
+        entity_type: request.entity_type,
+        entity_id: request.entity_id,
+        initiated_by: request.initiated_by,
+        status: InstanceStatus::InProgress,
+        context: request.context,
+        created_at: now,
+        steps,
+        audit,
+    })
+}
+
+/// Decides one step of `instance` (which must hold all its steps, read under the row locks).
+///
+/// Refusals, in the order checked: the step is not part of the instance (`NotFound`); the actor
+/// is not in the step's snapshot (`NotAnApprover`); the step is not `awaiting_action`, or the
+/// instance has ended (`StepNotActionable`).
+pub fn decide(
+    instance: &Instance,
+    request: &DecisionRequest,
+    now: DateTime<Utc>,
+) -> Result<Decided, WorkflowError> {
+    let index = instance
+        .steps
+        .iter()
+        .position(|s| s.id == request.step_id)
+        .ok_or_else(|| WorkflowError::not_found(format!("step {}", request.step_id)))?;
+    let step = &instance.steps[index];
+    if !step.eligible_user_ids.contains(&request.acted_by) {
+        return Err(WorkflowError::NotAnApprover {
+            user: request.acted_by,
+            step: step.id.get(),
+        });
+    }
+    if step.status != StepStatus::AwaitingAction || instance.status != InstanceStatus::InProgress {
+        return Err(WorkflowError::StepNotActionable {
+            step: step.id.get(),
+            status: step.status,
+        });
+    }
+
+    let actor = Some(request.acted_by);
+    let mut decided = step.clone();
+    decided.acted_by_user_id = actor;
+    decided.acted_at = Some(now);
+    let mut changed_steps = Vec::new();
+    let mut audit_entries = Vec::new();
+    let (instance_status, callback_kind) = match &request.verdict {
+        Verdict::Approve { comment } => {
+            let comment = comment.as_ref().map(|c| c.as_str().to_owned());
+            decided.status = StepStatus::Approved;
+            decided.comment = comment.clone();
+            audit_entries.push(audit(
+                Some(step.step_order),
+                AuditAction::StepApproved,
+                actor,
+                comment,
+                now,
+            ));
+            changed_steps.push(decided);
+            match instance.steps.get(index + 1) {
+                Some(next) => {
+                    let mut next = next.clone();
+                    next.status = StepStatus::AwaitingAction;
+                    next.activated_at = Some(now);
+                    audit_entries.push(audit(
+                        Some(next.step_order),
+                        AuditAction::StepActivated,
+                        None,
+                        None,
+                        now,
+                    ));
+                    changed_steps.push(next);
+                    (InstanceStatus::InProgress, None)
+                }
+                None => {
+                    audit_entries.push(audit(
+                        None,
+                        AuditAction::InstanceApproved,
+                        actor,
+                        None,
+                        now,
+                    ));
+                    (InstanceStatus::Approved, Some(CallbackKind::OnApproved))
+                }
+            }
+        }
+        Verdict::Reject { comment } => {
+            let comment = Some(comment.as_str().to_owned());
+            decided.status = StepStatus::Rejected;
+            decided.comment = comment.clone();
+            audit_entries.push(audit(
+                Some(step.step_order),
+                AuditAction::StepRejected,
+                actor,
+                comment,
+                now,
+            ));
+            changed_steps.push(decided);
+            for later in &instance.steps[index + 1..] {
+                let mut later = later.clone();
+                later.status = StepStatus::Cancelled;
+                changed_steps.push(later);
+            }
+            audit_entries.push(audit(
+                None,
+                AuditAction::InstanceRejected,
+                actor,
+                None,
+                now,
+            ));
+            (InstanceStatus::Rejected, Some(CallbackKind::OnRejected))
+        }
+    };
+
+    let ended = callback_kind.is_some();
+    let callbacks = callback_kind
+        .map(|kind| CallbackEvent {
+            kind,
+            instance_id: instance.id,
+            event: instance.event.clone(),
+            entity_type: instance.entity_type.clone(),
+            entity_id: instance.entity_id,
+            decided_by: request.acted_by,
+            comment: changed_steps[0].comment.clone(),
+            at: now,
+        })
+        .into_iter()
+        .collect();
+    Ok(Decided {
+        instance_status,
+        updated_at: now,
+        completed_at: ended.then_some(now),
+        changed_steps,
+        audit: audit_entries,
+        callbacks,
+    })
+}
+
+/// Applies a decision's writes to an in-memory copy of the instance (audit excluded: the
+/// repository assigns audit ids when it stores them).
+pub fn apply(instance: &mut Instance, decided: &Decided) {
+    instance.status = decided.instance_status;
+    instance.updated_at = decided.updated_at;
+    instance.completed_at = decided.completed_at;
+    for changed in &decided.changed_steps {
+        if let Some(step) = instance.steps.iter_mut().find(|s| s.id == changed.id) {
+            *step = changed.clone();
+        }
+    }
+}
+
+/// Checks a template's step list: at least one step, orders 1..n in sequence, non-blank names.
+pub fn validate_template_steps(steps: &[TemplateStep]) -> Result<(), WorkflowError> {
+    if steps.is_empty() {
+        return Err(WorkflowError::validation("steps", "must list at least one step"));
+    }
+    for (index, step) in steps.iter().enumerate() {
+        let expected = i32::try_from(index + 1).unwrap_or(i32::MAX);
+        if step.step_order != expected {
+            return Err(WorkflowError::validation(
+                format!("steps[{index}].step_order"),
+                format!("must be {expected}: steps are numbered 1..n in order"),
+            ));
+        }
+        if step.name.trim().is_empty() || step.name.chars().count() > 200 {
+            return Err(WorkflowError::validation(
+                format!("steps[{index}].name"),
+                "must be 1 to 200 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn describe(approver: &Approver) -> String {
+    match approver {
+        Approver::User { user_id } => format!("user {user_id}"),
+        Approver::Role { role } => format!("role '{role}'"),
+    }
+}
+
+fn audit(
+    step_order: Option<i32>,
+    action: AuditAction,
+    actor_user_id: Option<UserId>,
+    comment: Option<String>,
+    at: DateTime<Utc>,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        step_order,
+        action,
+        actor_user_id,
+        comment,
+        at,
+    }
+}
+
+#[cfg(test)]
+mod tests;

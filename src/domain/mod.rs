@@ -1,0 +1,15 @@
+//! The domain core: the centre of the hexagon.
+//!
+//! Pure types and rules of approval workflows (templates, instances, steps, the state machine,
+//! audit and callback events), the ports the core needs from the outside world, and the service
+//! that drives use cases through those ports. Nothing here knows about HTTP, SQL or pools.
+
+pub mod dispatcher;
+pub mod error;
+pub mod machine;
+pub mod model;
+pub mod ports;
+pub mod service;
+
+pub use error::WorkflowError;
+pub use service::WorkflowService;

@@ -1,0 +1,135 @@
+//! Ports: what the domain core needs from the outside world, each documented by its contract.
+//!
+//! Adapters in `outbound` implement them (PostgreSQL, in-memory, callback sinks, the system
+//! clock). Every method reports store trouble as `WorkflowError::Unavailable` (retry later) or
+//! `WorkflowError::Internal` (a bug); the other variants each method may return are listed on it.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::error::WorkflowError;
+use super::model::{
+    Approver, CallbackEvent, Decided, EventName, Instance, InstanceId, NewInstance,
+    OutboxItem, PendingStep, StepId, Template, TemplateId, TemplateUpdate, UserId,
+};
+
+/// The pure decision the repository runs on the locked instance inside its unit of work.
+pub type DecideFn = Box<dyn FnOnce(&Instance) -> Result<Decided, WorkflowError> + Send>;
+
+/// Storage of templates, instances, audit and the callback outbox.
+#[cfg_attr(test, mockall::automock)]
+pub trait WorkflowRepository: Send + Sync + 'static {
+    /// The active template for `event`, if any.
+    fn active_template(
+        &self,
+        event: &EventName,
+    ) -> impl Future<Output = Result<Option<Template>, WorkflowError>> + Send;
+
+    /// The template with this id (active or not). `NotFound` if there is none.
+    fn template(
+        &self,
+        id: TemplateId,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// Replaces the template's contents and bumps its version, atomically with the check that no
+    /// active instance uses it. `NotFound`; `TemplateInUse` if an active instance exists;
+    /// `Validation` (field `is_active`) if activating it would give its event two active templates.
+    fn update_template(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// Stores a new instance with its steps and audit entries, all or nothing, and returns it
+    /// with ids assigned. `InstanceAlreadyActive` if an active instance exists for the same
+    /// `(event, entity_type, entity_id)`; this holds under concurrency (one of two racing
+    /// creations fails).
+    fn create_instance(
+        &self,
+        instance: NewInstance,
+    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
+    /// The instance with its steps (by `step_order`) and audit (by id). `NotFound` if none.
+    fn instance(
+        &self,
+        id: InstanceId,
+    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
+    /// The unit of work for a decision. Locks the step's instance, then its steps, so that no
+    /// other decision on the same instance runs meanwhile; runs `decide` on the state read under
+    /// the lock; stores the changed steps, the instance, the audit entries and the callback
+    /// events (outbox) in one transaction; returns the updated instance. If `decide` refuses,
+    /// nothing is written and its error is returned. `NotFound` if the step does not exist.
+    fn decide(
+        &self,
+        step: StepId,
+        decide: DecideFn,
+    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
+    /// Steps awaiting `user`'s action (by snapshot), oldest activation first, at most `limit`.
+    fn pending_steps(
+        &self,
+        user: UserId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PendingStep>, WorkflowError>> + Send;
+
+    /// Claims up to `limit` undelivered callback events due at `now`, leasing them until
+    /// `lease_until` so that no other dispatcher takes them meanwhile. A claimed event that is
+    /// neither delivered nor released comes due again when its lease ends (at-least-once).
+    fn claim_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxItem>, WorkflowError>> + Send;
+
+    /// Marks a claimed callback event delivered; it is never claimed again.
+    fn mark_callback_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+
+    /// Records a failed delivery; the event comes due again at `retry_at`.
+    fn mark_callback_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+
+    /// `Ok` when the store answers.
+    fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+}
+
+/// Who the users are, and who holds a role now.
+#[cfg_attr(test, mockall::automock)]
+pub trait RoleResolver: Send + Sync + 'static {
+    /// Whether `user` is a known user.
+    fn user_exists(&self, user: UserId) -> impl Future<Output = Result<bool, WorkflowError>> + Send;
+
+    /// For each approver, in order, who may act for it now: the user itself if it exists, or
+    /// the role's current members (empty for an unknown role or user).
+    fn eligible_users(
+        &self,
+        approvers: &[Approver],
+    ) -> impl Future<Output = Result<Vec<Vec<UserId>>, WorkflowError>> + Send;
+}
+
+/// The source of every timestamp the core writes.
+#[cfg_attr(test, mockall::automock)]
+pub trait Clock: Send + Sync + 'static {
+    /// The current time (microsecond precision, as stored).
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Where outcome notifications go once their decision has committed.
+#[cfg_attr(test, mockall::automock)]
+pub trait Callbacks: Send + Sync + 'static {
+    /// Delivers one event. An `Err` (a human-readable reason) makes the dispatcher retry later;
+    /// the same event may be delivered more than once, so receivers must be idempotent on
+    /// `(instance_id, kind)`.
+    fn deliver(&self, event: &CallbackEvent) -> impl Future<Output = Result<(), String>> + Send;
+}
+

@@ -1,0 +1,1 @@
+//! Tests of the service's use of its ports, with mockall doubles.

@@ -1,0 +1,71 @@
+//! Callback adapters for the `Callbacks` port: a logging sink for `serve`, and a recording sink
+//! that tests use to observe deliveries (and to simulate a receiver that is down).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::domain::model::CallbackEvent;
+use crate::domain::ports::Callbacks;
+
+/// Writes each outcome to the log.
+#[derive(Debug, Default)]
+pub struct LogCallbacks;
+
+impl Callbacks for LogCallbacks {
+    async fn deliver(&self, event: &CallbackEvent) -> Result<(), String> {
+        tracing::info!(
+            kind = %event.kind,
+            instance_id = %event.instance_id,
+            event = %event.event,
+            entity_type = %event.entity_type,
+            entity_id = %event.entity_id,
+            decided_by = %event.decided_by,
+            "workflow outcome"
+        );
+        Ok(())
+    }
+}
+
+/// Keeps every delivered event in memory; can be told to fail the next deliveries.
+#[derive(Debug, Default)]
+pub struct RecordingCallbacks {
+    delivered: Mutex<Vec<CallbackEvent>>,
+    failures_left: AtomicU32,
+}
+
+impl RecordingCallbacks {
+    /// A sink that accepts everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the next `n` deliveries fail, as a receiver that is down would.
+    pub fn fail_next(&self, n: u32) {
+        self.failures_left.store(n, Ordering::SeqCst);
+    }
+
+    /// The events delivered so far, in order.
+    pub fn delivered(&self) -> Vec<CallbackEvent> {
+        self.delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Callbacks for RecordingCallbacks {
+    async fn deliver(&self, event: &CallbackEvent) -> Result<(), String> {
+        let failing = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err("receiver unavailable".to_owned());
+        }
+        self.delivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event.clone());
+        Ok(())
+    }
+}
