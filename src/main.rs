@@ -1,1 +1,163 @@
-fn main(){}
+//! The `approvals` binary: reads configuration, sets up logging, wires adapters and runs one of
+//! `serve` (default), `migrate` or `seed`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use approvals::app;
+use approvals::config::Config;
+use approvals::demo::demo_data;
+use approvals::domain::WorkflowError;
+use approvals::domain::dispatcher::DispatchConfig;
+use approvals::outbound::callbacks::LogCallbacks;
+use approvals::outbound::memory::MemoryStore;
+use approvals::outbound::postgres::{self, PgConfig, PgStore};
+use tokio::net::TcpListener;
+
+const USAGE: &str = "usage: approvals [serve|migrate|seed]
+  serve    run the HTTP API (default); applies pending migrations first
+  migrate  apply pending database migrations and exit
+  seed     load the demo data (safe to run twice) and exit
+environment: DATABASE_URL (none: in-memory demo store), BIND_ADDR (127.0.0.1:8080),
+             DATABASE_POOL_SIZE (16), RUST_LOG (info)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log_filter))
+        .init();
+
+    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
+    let result = match command.as_str() {
+        "serve" => serve(&config).await,
+        "migrate" => migrate(&config).await,
+        "seed" => seed(&config).await,
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprintln!("unknown command '{other}'\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn require_database(config: &Config, command: &str) -> Result<String, String> {
+    config
+        .database_url
+        .clone()
+        .ok_or_else(|| format!("DATABASE_URL must be set for '{command}'"))
+}
+
+fn domain_error(context: &str) -> impl Fn(WorkflowError) -> String + '_ {
+    move |e| format!("{context}: {e}")
+}
+
+async fn migrate(config: &Config) -> Result<(), String> {
+    let url = require_database(config, "migrate")?;
+    let applied = postgres::run_migrations(&url)
+        .await
+        .map_err(domain_error("migration failed"))?;
+    if applied.is_empty() {
+        tracing::info!("database schema is up to date");
+    } else {
+        tracing::info!(?applied, "applied migrations");
+    }
+    Ok(())
+}
+
+async fn connect(config: &Config, url: &str) -> Result<Arc<PgStore>, String> {
+    let pg = PgConfig {
+        pool_size: config.pool_size,
+        ..PgConfig::default()
+    };
+    Ok(Arc::new(
+        PgStore::connect(url, &pg)
+            .await
+            .map_err(domain_error("can't set up the connection pool"))?,
+    ))
+}
+
+async fn seed(config: &Config) -> Result<(), String> {
+    let url = require_database(config, "seed")?;
+    postgres::run_migrations(&url)
+        .await
+        .map_err(domain_error("migration failed"))?;
+    let store = connect(config, &url).await?;
+    let demo = demo_data();
+    let fresh = store
+        .load_reference_data(&demo)
+        .await
+        .map_err(domain_error("seeding failed"))?;
+    if fresh {
+        app::create_sample_instance(store, &demo)
+            .await
+            .map_err(domain_error("creating the sample instance failed"))?;
+        tracing::info!("demo data loaded");
+    } else {
+        tracing::info!("demo data was already loaded; nothing changed");
+    }
+    Ok(())
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    let listener = TcpListener::bind(config.bind_addr)
+        .await
+        .map_err(|e| format!("BIND_ADDR: can't listen on {}: {e}", config.bind_addr))?;
+    let callbacks = Arc::new(LogCallbacks);
+    let app = match &config.database_url {
+        Some(url) => {
+            migrate(config).await?;
+            let store = connect(config, url).await?;
+            app::start(store, callbacks, listener, DispatchConfig::default())
+        }
+        None => {
+            tracing::warn!(
+                "DATABASE_URL is not set: using the in-memory store with demo data; nothing is persisted"
+            );
+            let store = Arc::new(MemoryStore::new());
+            let demo = demo_data();
+            store.load_reference_data(&demo);
+            app::create_sample_instance(Arc::clone(&store), &demo)
+                .await
+                .map_err(domain_error("creating the sample instance failed"))?;
+            app::start(store, callbacks, listener, DispatchConfig::default())
+        }
+    };
+    tracing::info!(addr = %app.addr, "listening");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    app.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+DROP TABLE workflow_callback_outbox;
+DROP TRIGGER workflow_audit_log_no_truncate ON workflow_audit_log;
+DROP TRIGGER workflow_audit_log_no_update_delete ON workflow_audit_log;
+DROP TABLE workflow_audit_log;
+DROP FUNCTION workflow_audit_log_refuse_change();
+DROP TABLE workflow_instance_steps;
+DROP TABLE workflow_instances;
+DROP TABLE workflow_template_steps;
+DROP TABLE workflow_templates;
+DROP TABLE user_roles;
+DROP TABLE roles;
+DROP TABLE users;

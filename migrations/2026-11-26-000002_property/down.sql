@@ -1,0 +1,4 @@
+DROP TABLE commissions;
+DROP TABLE bookings;
+DROP TABLE units;
+DROP TABLE projects;

@@ -1,0 +1,85 @@
+//! Composition root: wires a store and a callback sink into the service, the HTTP server and
+//! the callback dispatcher, and stops them together. Used by the binary and by the tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::demo::DemoData;
+use crate::domain::dispatcher::{DispatchConfig, Dispatcher};
+use crate::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
+use crate::domain::{WorkflowError, WorkflowService};
+use crate::inbound::http;
+use crate::outbound::clock::SystemClock;
+
+/// A running server and dispatcher.
+pub struct App {
+    /// The address the server listens on (useful when bound to port 0).
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
+}
+
+/// The service type the binary and tests use.
+pub type Service<S> = WorkflowService<S, S, SystemClock>;
+
+/// A service over `store` (which is both repository and role resolver).
+pub fn service<S>(store: Arc<S>, outbox_signal: Arc<Notify>) -> Service<S>
+where
+    S: WorkflowRepository + RoleResolver,
+{
+    WorkflowService::new(Arc::clone(&store), store, Arc::new(SystemClock), outbox_signal)
+}
+
+/// Starts serving on `listener` and dispatching callbacks to `callbacks`.
+pub fn start<S, K>(store: Arc<S>, callbacks: Arc<K>, listener: TcpListener, dispatch: DispatchConfig) -> App
+where
+    S: WorkflowRepository + RoleResolver,
+    K: Callbacks,
+{
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let outbox_signal = Arc::new(Notify::new());
+    let service = Arc::new(service(Arc::clone(&store), Arc::clone(&outbox_signal)));
+    let (shutdown, watcher) = watch::channel(false);
+
+    let dispatcher = Dispatcher::new(store, callbacks, Arc::new(SystemClock), dispatch);
+    let dispatcher = tokio::spawn(dispatcher.run(outbox_signal, watcher.clone()));
+
+    let mut server_watcher = watcher;
+    let server = tokio::spawn(http::serve(listener, http::routes(service), async move {
+        let _ = server_watcher.wait_for(|stop| *stop).await;
+    }));
+    App {
+        addr,
+        shutdown,
+        server,
+        dispatcher,
+    }
+}
+
+impl App {
+    /// Stops accepting requests, lets in-flight ones finish, and stops the dispatcher.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let _ = self.dispatcher.await;
+    }
+}
+
+/// Creates the demo's sample instance through the service, as a client would.
+pub async fn create_sample_instance<S>(store: Arc<S>, demo: &DemoData) -> Result<(), WorkflowError>
+where
+    S: WorkflowRepository + RoleResolver,
+{
+    let service = service(store, Arc::new(Notify::new()));
+    match service.trigger(demo.sample_instance.clone()).await {
+        Ok(_) | Err(WorkflowError::InstanceAlreadyActive { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,191 @@
+//! HTTP errors: the one place where domain errors and framework rejections become status codes
+//! and the `{"error":{"code","message"}}` body. Internal details are logged, never returned.
+
+use std::convert::Infallible;
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Rejection, Reply};
+
+use crate::domain::WorkflowError;
+
+/// An error as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl warp::reject::Reject for ApiError {}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the body is not a JSON object.
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+    }
+
+    /// 404 for anything that does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 413: body over the limit.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "The request body is larger than {} KiB; send a smaller body.",
+                limit / 1024
+            ),
+        )
+    }
+
+    /// 415: body without a JSON content type.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON with the header 'Content-Type: application/json'.",
+        )
+    }
+
+    /// 422: a field (or query parameter) is missing, unknown, mistyped or out of range.
+    pub fn validation(field: &str, message: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("Field '{field}' {message}."),
+        )
+    }
+
+    /// 500: the details go to the log.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "An internal error occurred; it has been logged.",
+        )
+    }
+
+    /// The response with the error body.
+    pub fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message }
+        });
+        warp::reply::with_status(warp::reply::json(&body), self.status).into_response()
+    }
+}
+
+impl From<WorkflowError> for ApiError {
+    fn from(error: WorkflowError) -> Self {
+        use WorkflowError as E;
+        match error {
+            E::NotFound { what } => Self::not_found(format!("{} was not found.", capitalise(&what))),
+            E::NotAnApprover { user, step } => Self::new(
+                StatusCode::FORBIDDEN,
+                "not_an_approver",
+                format!("User {user} is not an approver of step {step}."),
+            ),
+            E::StepNotActionable { step, status } => Self::new(
+                StatusCode::CONFLICT,
+                "step_not_actionable",
+                format!(
+                    "Step {step} is {status}; only a step that is awaiting_action can be decided."
+                ),
+            ),
+            E::InstanceAlreadyActive { existing } => Self::new(
+                StatusCode::CONFLICT,
+                "instance_already_active",
+                format!(
+                    "Instance {existing} is already active for this event and entity; decide or end it first."
+                ),
+            ),
+            E::TemplateInUse { template } => Self::new(
+                StatusCode::CONFLICT,
+                "template_in_use",
+                format!(
+                    "Template {template} has active instances; it can be changed once they have ended."
+                ),
+            ),
+            E::NoActiveTemplate { event } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_active_template",
+                format!("No active template handles event '{event}'."),
+            ),
+            E::UnknownUser { user, field } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_user",
+                format!("Field '{field}': user {user} does not exist."),
+            ),
+            E::NoEligibleApprover {
+                approver,
+                step_order,
+            } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_eligible_approver",
+                format!(
+                    "Step {step_order} ({approver}) has nobody who could approve it; assign the role first."
+                ),
+            ),
+            E::Validation { field, message } => Self::validation(&field, &message),
+            E::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The database can't be reached right now; retry later.",
+                )
+            }
+            E::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Turns framework rejections (and errors raised by our own filters) into the error body.
+pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
+    let error = if let Some(e) = rejection.find::<ApiError>() {
+        e.clone()
+    } else if rejection.is_not_found() {
+        ApiError::not_found("No such resource; check the path.")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This method is not allowed on this path.",
+        )
+    } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
+        ApiError::validation("query", "is not a well-formed query string")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::payload_too_large(super::MAX_BODY_BYTES)
+    } else if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        ApiError::unsupported_media_type()
+    } else {
+        tracing::error!(?rejection, "unhandled rejection");
+        ApiError::internal()
+    };
+    Ok(error.into_response())
+}

@@ -1,0 +1,262 @@
+//! Row types of the PostgreSQL adapter and their conversion to and from domain values.
+//! A stored value the domain would refuse is reported as `Internal`: the database is corrupt.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{
+    workflow_audit_log, workflow_instance_steps, workflow_instances, workflow_template_steps,
+    workflow_templates,
+};
+use crate::domain::WorkflowError;
+use crate::domain::model::{
+    Approver, AuditAction, AuditEntry, EntityId, EntityType, EventName, Instance, InstanceId,
+    InstanceStatus, InstanceStep, RoleName, StepId, StepStatus, Template, TemplateId,
+    TemplateStep, UserId,
+};
+
+fn corrupt(what: &str, value: impl std::fmt::Display) -> WorkflowError {
+    WorkflowError::Internal(format!("stored {what} '{value}' is invalid"))
+}
+
+fn user_id(raw: i64) -> Result<UserId, WorkflowError> {
+    UserId::new(raw).map_err(|_| corrupt("user id", raw))
+}
+
+/// Reads an approver from its two nullable columns.
+pub fn approver(user: Option<i64>, role: Option<String>) -> Result<Approver, WorkflowError> {
+    match (user, role) {
+        (Some(user), None) => Ok(Approver::User {
+            user_id: user_id(user)?,
+        }),
+        (None, Some(role)) => Ok(Approver::Role {
+            role: RoleName::new(role.clone()).map_err(|_| corrupt("role", role))?,
+        }),
+        _ => Err(WorkflowError::Internal(
+            "stored approver has both or neither of user and role".to_owned(),
+        )),
+    }
+}
+
+/// Splits an approver into its two nullable columns.
+pub fn approver_columns(approver: &Approver) -> (Option<i64>, Option<String>) {
+    match approver {
+        Approver::User { user_id } => (Some(user_id.get()), None),
+        Approver::Role { role } => (None, Some(role.as_str().to_owned())),
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = workflow_templates)]
+pub struct TemplateRow {
+    pub id: i64,
+    pub name: String,
+    pub event: String,
+    pub entity_type: String,
+    pub version: i32,
+    pub is_active: bool,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = workflow_template_steps)]
+pub struct TemplateStepRow {
+    pub template_id: i64,
+    pub step_order: i32,
+    pub name: String,
+    pub approver_user_id: Option<i64>,
+    pub approver_role: Option<String>,
+}
+
+impl TemplateStepRow {
+    pub fn new(template: TemplateId, step: &TemplateStep) -> Self {
+        let (approver_user_id, approver_role) = approver_columns(&step.approver);
+        Self {
+            template_id: template.get(),
+            step_order: step.step_order,
+            name: step.name.clone(),
+            approver_user_id,
+            approver_role,
+        }
+    }
+}
+
+impl TemplateRow {
+    pub fn into_domain(self, steps: Vec<TemplateStepRow>) -> Result<Template, WorkflowError> {
+        Ok(Template {
+            id: TemplateId::new(self.id).map_err(|_| corrupt("template id", self.id))?,
+            event: EventName::new(self.event.clone()).map_err(|_| corrupt("event", &self.event))?,
+            entity_type: EntityType::new(self.entity_type.clone())
+                .map_err(|_| corrupt("entity type", &self.entity_type))?,
+            name: self.name,
+            version: self.version,
+            is_active: self.is_active,
+            steps: steps
+                .into_iter()
+                .map(|s| {
+                    Ok(TemplateStep {
+                        step_order: s.step_order,
+                        name: s.name,
+                        approver: approver(s.approver_user_id, s.approver_role)?,
+                    })
+                })
+                .collect::<Result<_, WorkflowError>>()?,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = workflow_instances)]
+pub struct InstanceRow {
+    pub id: i64,
+    pub template_id: i64,
+    pub template_version: i32,
+    pub event: String,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub initiated_by: i64,
+    pub status: String,
+    pub context: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = workflow_instances)]
+pub struct NewInstanceRow<'a> {
+    pub template_id: i64,
+    pub template_version: i32,
+    pub event: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: i64,
+    pub initiated_by: i64,
+    pub status: &'static str,
+    pub context: Option<&'a serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = workflow_instance_steps)]
+pub struct StepRow {
+    pub id: i64,
+    pub step_order: i32,
+    pub name: String,
+    pub approver_user_id: Option<i64>,
+    pub approver_role: Option<String>,
+    pub eligible_user_ids: Vec<i64>,
+    pub status: String,
+    pub acted_by_user_id: Option<i64>,
+    pub comment: Option<String>,
+    pub acted_at: Option<DateTime<Utc>>,
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = workflow_instance_steps)]
+pub struct NewStepRow {
+    pub instance_id: i64,
+    pub step_order: i32,
+    pub name: String,
+    pub approver_user_id: Option<i64>,
+    pub approver_role: Option<String>,
+    pub eligible_user_ids: Vec<i64>,
+    pub status: &'static str,
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = workflow_audit_log)]
+pub struct AuditRow {
+    pub id: i64,
+    pub instance_id: i64,
+    pub step_id: Option<i64>,
+    pub action: String,
+    pub actor_user_id: Option<i64>,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = workflow_audit_log)]
+pub struct NewAuditRow {
+    pub instance_id: i64,
+    pub step_id: Option<i64>,
+    pub action: &'static str,
+    pub actor_user_id: Option<i64>,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl StepRow {
+    pub fn into_domain(self) -> Result<InstanceStep, WorkflowError> {
+        Ok(InstanceStep {
+            id: StepId::new(self.id).map_err(|_| corrupt("step id", self.id))?,
+            step_order: self.step_order,
+            name: self.name,
+            approver: approver(self.approver_user_id, self.approver_role)?,
+            eligible_user_ids: self
+                .eligible_user_ids
+                .into_iter()
+                .map(user_id)
+                .collect::<Result<_, _>>()?,
+            status: StepStatus::parse(&self.status).ok_or_else(|| corrupt("step status", &self.status))?,
+            acted_by_user_id: self.acted_by_user_id.map(user_id).transpose()?,
+            comment: self.comment,
+            acted_at: self.acted_at,
+            activated_at: self.activated_at,
+        })
+    }
+}
+
+impl AuditRow {
+    pub fn into_domain(self) -> Result<AuditEntry, WorkflowError> {
+        Ok(AuditEntry {
+            id: self.id,
+            instance_id: InstanceId::new(self.instance_id)
+                .map_err(|_| corrupt("instance id", self.instance_id))?,
+            step_id: self
+                .step_id
+                .map(|s| StepId::new(s).map_err(|_| corrupt("step id", s)))
+                .transpose()?,
+            action: AuditAction::parse(&self.action).ok_or_else(|| corrupt("audit action", &self.action))?,
+            actor_user_id: self.actor_user_id.map(user_id).transpose()?,
+            comment: self.comment,
+            at: self.at,
+        })
+    }
+}
+
+impl InstanceRow {
+    pub fn into_domain(
+        self,
+        steps: Vec<StepRow>,
+        audit: Vec<AuditRow>,
+    ) -> Result<Instance, WorkflowError> {
+        Ok(Instance {
+            id: InstanceId::new(self.id).map_err(|_| corrupt("instance id", self.id))?,
+            template_id: TemplateId::new(self.template_id)
+                .map_err(|_| corrupt("template id", self.template_id))?,
+            template_version: self.template_version,
+            event: EventName::new(self.event.clone()).map_err(|_| corrupt("event", &self.event))?,
+            entity_type: EntityType::new(self.entity_type.clone())
+                .map_err(|_| corrupt("entity type", &self.entity_type))?,
+            entity_id: EntityId::new(self.entity_id).map_err(|_| corrupt("entity id", self.entity_id))?,
+            initiated_by: user_id(self.initiated_by)?,
+            status: InstanceStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("instance status", &self.status))?,
+            context: self.context,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            completed_at: self.completed_at,
+            steps: steps
+                .into_iter()
+                .map(StepRow::into_domain)
+                .collect::<Result<_, _>>()?,
+            audit: audit
+                .into_iter()
+                .map(AuditRow::into_domain)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
