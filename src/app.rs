@@ -32,11 +32,21 @@ pub fn service<S>(store: Arc<S>, outbox_signal: Arc<Notify>) -> Service<S>
 where
     S: WorkflowRepository + RoleResolver,
 {
-    WorkflowService::new(Arc::clone(&store), store, Arc::new(SystemClock), outbox_signal)
+    WorkflowService::new(
+        Arc::clone(&store),
+        store,
+        Arc::new(SystemClock),
+        outbox_signal,
+    )
 }
 
 /// Starts serving on `listener` and dispatching callbacks to `callbacks`.
-pub fn start<S, K>(store: Arc<S>, callbacks: Arc<K>, listener: TcpListener, dispatch: DispatchConfig) -> App
+pub fn start<S, K>(
+    store: Arc<S>,
+    callbacks: Arc<K>,
+    listener: TcpListener,
+    dispatch: DispatchConfig,
+) -> App
 where
     S: WorkflowRepository + RoleResolver,
     K: Callbacks,

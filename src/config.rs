@@ -101,16 +101,24 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_variable() {
-        assert_eq!(config(&[("BIND_ADDR", "nope")]).unwrap_err().variable, "BIND_ADDR");
+        assert_eq!(
+            config(&[("BIND_ADDR", "nope")]).unwrap_err().variable,
+            "BIND_ADDR"
+        );
         assert_eq!(
             config(&[("DATABASE_POOL_SIZE", "0")]).unwrap_err().variable,
             "DATABASE_POOL_SIZE"
         );
         assert_eq!(
-            config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().variable,
+            config(&[("DATABASE_URL", "mysql://x")])
+                .unwrap_err()
+                .variable,
             "DATABASE_URL"
         );
-        assert_eq!(config(&[("RUST_LOG", "[[[")]).unwrap_err().variable, "RUST_LOG");
+        assert_eq!(
+            config(&[("RUST_LOG", "[[[")]).unwrap_err().variable,
+            "RUST_LOG"
+        );
     }
 
     #[test]

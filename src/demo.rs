@@ -80,7 +80,13 @@ fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
     }
 }
 
-fn template(id: i64, name: &str, event: &str, entity_type: &str, steps: Vec<TemplateStep>) -> Template {
+fn template(
+    id: i64,
+    name: &str,
+    event: &str,
+    entity_type: &str,
+    steps: Vec<TemplateStep>,
+) -> Template {
     Template {
         id: TemplateId::new(id).expect("demo template ids are positive"),
         name: name.to_owned(),
@@ -157,7 +163,11 @@ pub fn demo_data() -> DemoData {
                 "commission",
                 vec![
                     step(1, "Finance manager review", by_role("finance_manager")),
-                    step(2, "Sales manager sign-off", Approver::User { user_id: user(1) }),
+                    step(
+                        2,
+                        "Sales manager sign-off",
+                        Approver::User { user_id: user(1) },
+                    ),
                 ],
             ),
         ],
@@ -172,15 +182,21 @@ pub fn demo_data() -> DemoData {
             },
         ],
         units,
-        bookings: [(1, 1, "Amal Haddad"), (2, 2, "Ben Okafor"), (3, 6, "Chen Wei"), (4, 7, "Dana Levi"), (5, 3, "Emre Yilmaz")]
-            .into_iter()
-            .map(|(id, unit_id, customer_name)| Booking {
-                id,
-                unit_id,
-                customer_name,
-                status: "confirmed",
-            })
-            .collect(),
+        bookings: [
+            (1, 1, "Amal Haddad"),
+            (2, 2, "Ben Okafor"),
+            (3, 6, "Chen Wei"),
+            (4, 7, "Dana Levi"),
+            (5, 3, "Emre Yilmaz"),
+        ]
+        .into_iter()
+        .map(|(id, unit_id, customer_name)| Booking {
+            id,
+            unit_id,
+            customer_name,
+            status: "confirmed",
+        })
+        .collect(),
         commissions: (1..=5)
             .map(|id| Commission {
                 id,

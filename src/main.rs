@@ -34,7 +34,9 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log_filter))
         .init();
 
-    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
+    let command = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "serve".to_owned());
     let result = match command.as_str() {
         "serve" => serve(&config).await,
         "migrate" => migrate(&config).await,
@@ -87,11 +89,9 @@ async fn connect(config: &Config, url: &str) -> Result<Arc<PgStore>, String> {
         pool_size: config.pool_size,
         ..PgConfig::default()
     };
-    Ok(Arc::new(
-        PgStore::connect(url, &pg)
-            .await
-            .map_err(domain_error("can't set up the connection pool"))?,
-    ))
+    Ok(Arc::new(PgStore::connect(url, &pg).await.map_err(
+        domain_error("can't set up the connection pool"),
+    )?))
 }
 
 async fn seed(config: &Config) -> Result<(), String> {

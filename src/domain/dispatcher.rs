@@ -116,7 +116,9 @@ where
 
     /// Delay before the next try after `attempts` tries.
     fn backoff(&self, attempts: i32) -> Duration {
-        let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);
+        let exponent = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
         self.config
             .first_retry
             .saturating_mul(1 << exponent)

@@ -69,7 +69,13 @@ pub fn trigger(
     }
 
     let audit = vec![
-        audit(None, AuditAction::InstanceCreated, Some(request.initiated_by), None, now),
+        audit(
+            None,
+            AuditAction::InstanceCreated,
+            Some(request.initiated_by),
+            None,
+            now,
+        ),
         audit(
             Some(steps[0].step_order),
             AuditAction::StepActivated,
@@ -185,13 +191,7 @@ pub fn decide(
                 later.status = StepStatus::Cancelled;
                 changed_steps.push(later);
             }
-            audit_entries.push(audit(
-                None,
-                AuditAction::InstanceRejected,
-                actor,
-                None,
-                now,
-            ));
+            audit_entries.push(audit(None, AuditAction::InstanceRejected, actor, None, now));
             (InstanceStatus::Rejected, Some(CallbackKind::OnRejected))
         }
     };
@@ -236,7 +236,10 @@ pub fn apply(instance: &mut Instance, decided: &Decided) {
 /// Checks a template's step list: at least one step, orders 1..n in sequence, non-blank names.
 pub fn validate_template_steps(steps: &[TemplateStep]) -> Result<(), WorkflowError> {
     if steps.is_empty() {
-        return Err(WorkflowError::validation("steps", "must list at least one step"));
+        return Err(WorkflowError::validation(
+            "steps",
+            "must list at least one step",
+        ));
     }
     for (index, step) in steps.iter().enumerate() {
         let expected = i32::try_from(index + 1).unwrap_or(i32::MAX);

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, CallbackEvent, Decided, EventName, Instance, InstanceId, NewInstance,
-    OutboxItem, PendingStep, StepId, Template, TemplateId, TemplateUpdate, UserId,
+    Approver, CallbackEvent, Decided, EventName, Instance, InstanceId, NewInstance, OutboxItem,
+    PendingStep, StepId, Template, TemplateId, TemplateUpdate, UserId,
 };
 
 /// The pure decision the repository runs on the locked instance inside its unit of work.
@@ -107,7 +107,8 @@ pub trait WorkflowRepository: Send + Sync + 'static {
 #[cfg_attr(test, mockall::automock)]
 pub trait RoleResolver: Send + Sync + 'static {
     /// Whether `user` is a known user.
-    fn user_exists(&self, user: UserId) -> impl Future<Output = Result<bool, WorkflowError>> + Send;
+    fn user_exists(&self, user: UserId)
+    -> impl Future<Output = Result<bool, WorkflowError>> + Send;
 
     /// For each approver, in order, who may act for it now: the user itself if it exists, or
     /// the role's current members (empty for an unknown role or user).
@@ -132,4 +133,3 @@ pub trait Callbacks: Send + Sync + 'static {
     /// `(instance_id, kind)`.
     fn deliver(&self, event: &CallbackEvent) -> impl Future<Output = Result<(), String>> + Send;
 }
-

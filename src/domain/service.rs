@@ -46,11 +46,13 @@ where
     /// Starts a workflow for an entity: finds the event's active template, snapshots who may
     /// act on each step (the only moment roles are resolved), and stores the new instance.
     pub async fn trigger(&self, request: TriggerRequest) -> Result<Instance, WorkflowError> {
-        let template = self.repo.active_template(&request.event).await?.ok_or_else(|| {
-            WorkflowError::NoActiveTemplate {
+        let template = self
+            .repo
+            .active_template(&request.event)
+            .await?
+            .ok_or_else(|| WorkflowError::NoActiveTemplate {
                 event: request.event.to_string(),
-            }
-        })?;
+            })?;
         if !self.roles.user_exists(request.initiated_by).await? {
             return Err(WorkflowError::UnknownUser {
                 user: request.initiated_by,
@@ -71,14 +73,16 @@ where
     /// an actor who is not eligible and not a user at all gets `UnknownUser` rather than
     /// `NotAnApprover`.
     pub async fn decide(&self, request: DecisionRequest) -> Result<Instance, WorkflowError> {
-        let now = self.clock.now();
         let actor = request.acted_by;
         let step = request.step_id;
         let repo = Arc::clone(&self.repo);
+        // The time is read under the row locks, so a decision never predates the state it
+        // acts on (e.g. a step activated by a decision this one queued behind).
+        let clock = Arc::clone(&self.clock);
         let outcome = tokio::spawn(async move {
             repo.decide(
                 step,
-                Box::new(move |instance| machine::decide(instance, &request, now)),
+                Box::new(move |instance| machine::decide(instance, &request, clock.now())),
             )
             .await
         })

@@ -201,7 +201,10 @@ impl WorkflowRepository for MemoryStore {
         if clash {
             return Err(WorkflowError::validation(
                 "is_active",
-                format!("another template is already active for event '{}'", next.event),
+                format!(
+                    "another template is already active for event '{}'",
+                    next.event
+                ),
             ));
         }
         next.version += 1;
@@ -323,7 +326,8 @@ impl WorkflowRepository for MemoryStore {
                     .steps
                     .iter()
                     .filter(|s| {
-                        s.status == StepStatus::AwaitingAction && s.eligible_user_ids.contains(&user)
+                        s.status == StepStatus::AwaitingAction
+                            && s.eligible_user_ids.contains(&user)
                     })
                     .map(move |s| PendingStep {
                         step_id: s.id,
@@ -364,7 +368,11 @@ impl WorkflowRepository for MemoryStore {
         Ok(claimed)
     }
 
-    async fn mark_callback_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), WorkflowError> {
+    async fn mark_callback_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkflowError> {
         if let Some(row) = self.lock().outbox.get_mut(&id) {
             row.delivered_at = Some(at);
         }
@@ -394,7 +402,10 @@ impl RoleResolver for MemoryStore {
         Ok(self.lock().users.contains_key(&user))
     }
 
-    async fn eligible_users(&self, approvers: &[Approver]) -> Result<Vec<Vec<UserId>>, WorkflowError> {
+    async fn eligible_users(
+        &self,
+        approvers: &[Approver],
+    ) -> Result<Vec<Vec<UserId>>, WorkflowError> {
         let state = self.lock();
         Ok(approvers
             .iter()

@@ -510,7 +510,8 @@ async fn a_failed_decision_write_is_returned_and_nothing_else_is_attempted() {
     let mut roles = MockRoleResolver::new();
     roles.expect_eligible_users().never();
     roles.expect_user_exists().never();
-    let (service, signal) = service(repo, roles, clock(1));
+    // The clock is read inside the unit of work, which the failing store never ran.
+    let (service, signal) = service(repo, roles, clock(0));
 
     let err = service
         .decide(reject(101, 1, "price too low"))

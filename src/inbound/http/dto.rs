@@ -53,7 +53,11 @@ impl Fields {
     }
 
     /// A required positive integer, as a domain id.
-    pub fn id<T>(&mut self, field: &str, make: fn(i64) -> Result<T, WorkflowError>) -> Result<T, ApiError> {
+    pub fn id<T>(
+        &mut self,
+        field: &str,
+        make: fn(i64) -> Result<T, WorkflowError>,
+    ) -> Result<T, ApiError> {
         let value = self.required(field)?;
         value
             .as_i64()
@@ -135,7 +139,13 @@ const MAX_CONTEXT_KEYS: usize = 256;
 pub fn trigger_request(body: Map<String, Value>) -> Result<TriggerRequest, ApiError> {
     let mut f = Fields::new(
         body,
-        &["event", "entity_type", "entity_id", "initiated_by", "context"],
+        &[
+            "event",
+            "entity_type",
+            "entity_id",
+            "initiated_by",
+            "context",
+        ],
         "",
     )?;
     let event = f.parsed("event", EventName::new)?;
@@ -187,7 +197,10 @@ pub fn template_update(body: Map<String, Value>) -> Result<TemplateUpdate, ApiEr
     let mut f = Fields::new(body, &["name", "is_active", "steps"], "")?;
     let name = f.optional_parsed("name", |name| {
         if name.trim().is_empty() || name.chars().count() > 200 {
-            Err(WorkflowError::validation("name", "must be 1 to 200 characters"))
+            Err(WorkflowError::validation(
+                "name",
+                "must be 1 to 200 characters",
+            ))
         } else {
             Ok(name)
         }
@@ -219,7 +232,10 @@ pub fn template_update(body: Map<String, Value>) -> Result<TemplateUpdate, ApiEr
 fn template_step(index: usize, item: Value) -> Result<TemplateStep, ApiError> {
     let prefix = format!("steps[{index}].");
     let Value::Object(map) = item else {
-        return Err(ApiError::validation(&format!("steps[{index}]"), "must be a JSON object"));
+        return Err(ApiError::validation(
+            &format!("steps[{index}]"),
+            "must be a JSON object",
+        ));
     };
     let mut f = Fields::new(map, &["name", "approver"], &prefix)?;
     let name = f.string("name")?;

@@ -90,7 +90,9 @@ impl From<WorkflowError> for ApiError {
     fn from(error: WorkflowError) -> Self {
         use WorkflowError as E;
         match error {
-            E::NotFound { what } => Self::not_found(format!("{} was not found.", capitalise(&what))),
+            E::NotFound { what } => {
+                Self::not_found(format!("{} was not found.", capitalise(&what)))
+            }
             E::NotAnApprover { user, step } => Self::new(
                 StatusCode::FORBIDDEN,
                 "not_an_approver",

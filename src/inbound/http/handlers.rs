@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::Reply;
 
 use super::dto::{self, InstanceDto, PendingStepDto, TemplateDto};
 use super::errors::ApiError;
@@ -40,11 +40,19 @@ where
 }
 
 /// A path id: a positive integer, else the resource does not exist.
-fn path_id<T>(raw: &str, what: &str, make: fn(i64) -> Result<T, crate::domain::WorkflowError>) -> Result<T, ApiError> {
+fn path_id<T>(
+    raw: &str,
+    what: &str,
+    make: fn(i64) -> Result<T, crate::domain::WorkflowError>,
+) -> Result<T, ApiError> {
     raw.parse::<i64>()
         .ok()
         .and_then(|n| make(n).ok())
-        .ok_or_else(|| ApiError::not_found(format!("No {what} has id '{raw}'; ids are positive integers.")))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "No {what} has id '{raw}'; ids are positive integers."
+            ))
+        })
 }
 
 macro_rules! try_api {
@@ -104,17 +112,35 @@ pub async fn pending_steps<R: WorkflowRepository, U: RoleResolver, C: Clock>(
     for (key, value) in &query {
         match key.as_str() {
             "user_id" => {
-                user = Some(try_api!(value.parse::<i64>().ok().and_then(|n| UserId::new(n).ok()).ok_or_else(
-                    || ApiError::validation("user_id", "must be a positive integer")
-                )));
-            }
-            "limit" => {
-                limit = try_api!(value.parse::<u32>().ok().filter(|n| (1..=crate::domain::service::MAX_PENDING_LIMIT).contains(n)).ok_or_else(
-                    || ApiError::validation("limit", "must be an integer between 1 and 500")
+                user = Some(try_api!(
+                    value
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|n| UserId::new(n).ok())
+                        .ok_or_else(|| ApiError::validation(
+                            "user_id",
+                            "must be a positive integer"
+                        ))
                 ));
             }
+            "limit" => {
+                limit = try_api!(
+                    value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=crate::domain::service::MAX_PENDING_LIMIT).contains(n))
+                        .ok_or_else(|| ApiError::validation(
+                            "limit",
+                            "must be an integer between 1 and 500"
+                        ))
+                );
+            }
             other => {
-                return Ok(ApiError::validation(other, "is not a known query parameter (expected: user_id, limit)").into_response());
+                return Ok(ApiError::validation(
+                    other,
+                    "is not a known query parameter (expected: user_id, limit)",
+                )
+                .into_response());
             }
         }
     }

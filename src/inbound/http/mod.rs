@@ -38,7 +38,9 @@ where
         let service = Arc::clone(&service);
         warp::any().map(move || Arc::clone(&service))
     };
-    let api = warp::path("api").and(warp::path("v1")).and(warp::path("workflow"));
+    let api = warp::path("api")
+        .and(warp::path("v1"))
+        .and(warp::path("workflow"));
 
     let trigger = api
         .and(warp::path("instances"))
@@ -109,8 +111,11 @@ where
 }
 
 /// Serves `routes` on `listener` until `shutdown` completes, then finishes in-flight requests.
-pub async fn serve<F>(listener: TcpListener, routes: F, shutdown: impl Future<Output = ()> + Send + 'static)
-where
+pub async fn serve<F>(
+    listener: TcpListener,
+    routes: F,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) where
     F: Filter + Clone + Send + Sync + 'static,
     F::Extract: Reply,
 {
@@ -143,7 +148,30 @@ fn is_json(content_type: &str) -> bool {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Most of an oversized body read (and thrown away) before answering 413. Answering while the
+/// client is still sending makes many clients report a broken connection instead of the 413;
+/// past this bound the connection is simply closed.
+const MAX_DRAIN_BYTES: u64 = 1024 * 1024;
+
+async fn drain<S, B>(mut body: std::pin::Pin<&mut S>, expected: u64)
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if expected > MAX_DRAIN_BYTES {
+        return;
+    }
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = body.next().await {
+        seen += chunk.remaining() as u64;
+        if seen > MAX_DRAIN_BYTES {
+            return;
+        }
+    }
 }
 
 async fn read_json_object<S, B>(
@@ -158,14 +186,17 @@ where
     if !content_type.as_deref().is_some_and(is_json) {
         return Err(ApiError::unsupported_media_type());
     }
+    let mut body = std::pin::pin!(body);
     if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        drain(body, length.unwrap_or(0)).await;
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
-    let mut body = std::pin::pin!(body);
     let mut buffer = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|e| ApiError::invalid_json(format!("The body could not be read: {e}.")))?;
+        let mut chunk = chunk
+            .map_err(|e| ApiError::invalid_json(format!("The body could not be read: {e}.")))?;
         if buffer.len() + chunk.remaining() > MAX_BODY_BYTES {
+            drain(body, (buffer.len() + chunk.remaining()) as u64).await;
             return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
         }
         while chunk.has_remaining() {
@@ -185,3 +216,6 @@ where
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,15 +29,15 @@ use self::rows::{
 };
 use self::schema::{
     bookings, commissions, projects, roles, units, user_roles, users, workflow_audit_log,
-    workflow_callback_outbox, workflow_instance_steps, workflow_instances,
-    workflow_template_steps, workflow_templates,
+    workflow_callback_outbox, workflow_instance_steps, workflow_instances, workflow_template_steps,
+    workflow_templates,
 };
 use crate::demo::DemoData;
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Approver, EntityId, EntityType, EventName, Instance, InstanceId, NewAuditEntry,
-    NewInstance, OutboxItem, PendingStep, RoleName, StepId, StepStatus, Template, TemplateId,
-    TemplateUpdate, UserId,
+    Approver, EntityId, EntityType, EventName, Instance, InstanceId, NewAuditEntry, NewInstance,
+    OutboxItem, PendingStep, RoleName, StepId, StepStatus, Template, TemplateId, TemplateUpdate,
+    UserId,
 };
 use crate::domain::ports::{DecideFn, RoleResolver, WorkflowRepository};
 
@@ -112,7 +112,9 @@ fn db_error(e: DieselError) -> WorkflowError {
 
 fn pool_error(e: RunError) -> WorkflowError {
     match e {
-        RunError::TimedOut => WorkflowError::Unavailable("timed out waiting for a connection".to_owned()),
+        RunError::TimedOut => {
+            WorkflowError::Unavailable("timed out waiting for a connection".to_owned())
+        }
         RunError::User(PoolError::ConnectionError(e)) => WorkflowError::Unavailable(e.to_string()),
         RunError::User(PoolError::QueryError(e)) => db_error(e),
     }
@@ -128,9 +130,11 @@ fn unique_violation_of(e: &TxError, index: &str) -> bool {
 pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, WorkflowError> {
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || {
-        type Wrapper = diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
-        let mut conn = <Wrapper as diesel::Connection>::establish(&url)
-            .map_err(|e| WorkflowError::Unavailable(format!("can't connect to the database: {e}")))?;
+        type Wrapper =
+            diesel_async::async_connection_wrapper::AsyncConnectionWrapper<AsyncPgConnection>;
+        let mut conn = <Wrapper as diesel::Connection>::establish(&url).map_err(|e| {
+            WorkflowError::Unavailable(format!("can't connect to the database: {e}"))
+        })?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| WorkflowError::Internal(format!("migration failed: {e}")))?;
@@ -294,7 +298,11 @@ impl PgStore {
     }
 
     /// Replaces the roles `user` holds (roles are created as needed).
-    pub async fn set_user_roles(&self, user: UserId, roles: &[RoleName]) -> Result<(), WorkflowError> {
+    pub async fn set_user_roles(
+        &self,
+        user: UserId,
+        roles: &[RoleName],
+    ) -> Result<(), WorkflowError> {
         self.with_conn(async |conn| {
             conn.transaction::<_, TxError, _>(async |conn| {
                 diesel::delete(user_roles::table.filter(user_roles::user_id.eq(user.get())))
@@ -307,7 +315,10 @@ impl PgStore {
                         .execute(conn)
                         .await?;
                     diesel::insert_into(user_roles::table)
-                        .values((user_roles::role.eq(role.as_str()), user_roles::user_id.eq(user.get())))
+                        .values((
+                            user_roles::role.eq(role.as_str()),
+                            user_roles::user_id.eq(user.get()),
+                        ))
                         .execute(conn)
                         .await?;
                 }
@@ -333,8 +344,15 @@ impl PgStore {
                     ))
                     .execute(conn)
                     .await?;
-                let steps: Vec<_> = template.steps.iter().map(|s| TemplateStepRow::new(template.id, s)).collect();
-                diesel::insert_into(workflow_template_steps::table).values(&steps).execute(conn).await?;
+                let steps: Vec<_> = template
+                    .steps
+                    .iter()
+                    .map(|s| TemplateStepRow::new(template.id, s))
+                    .collect();
+                diesel::insert_into(workflow_template_steps::table)
+                    .values(&steps)
+                    .execute(conn)
+                    .await?;
                 Ok(())
             })
             .await
@@ -343,7 +361,10 @@ impl PgStore {
     }
 }
 
-async fn load_template_steps(conn: &mut Conn, id: i64) -> Result<Vec<TemplateStepRow>, DieselError> {
+async fn load_template_steps(
+    conn: &mut Conn,
+    id: i64,
+) -> Result<Vec<TemplateStepRow>, DieselError> {
     workflow_template_steps::table
         .filter(workflow_template_steps::template_id.eq(id))
         .order(workflow_template_steps::step_order)
@@ -403,6 +424,20 @@ async fn insert_audit(
     Ok(())
 }
 
+/// An inbox line: step columns, then instance columns.
+type InboxRow = (
+    i64,
+    i32,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    i64,
+    String,
+    String,
+    i64,
+);
+
 #[derive(QueryableByName)]
 struct ClaimedRow {
     #[diesel(sql_type = BigInt)]
@@ -449,7 +484,11 @@ impl WorkflowRepository for PgStore {
         .await
     }
 
-    async fn update_template(&self, id: TemplateId, update: TemplateUpdate) -> Result<Template, WorkflowError> {
+    async fn update_template(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> Result<Template, WorkflowError> {
         self.with_conn(async |conn| {
             let result = conn
                 .transaction::<_, TxError, _>(async |conn| {
@@ -474,19 +513,25 @@ impl WorkflowRepository for PgStore {
                     diesel::update(workflow_templates::table.find(id.get()))
                         .set((
                             workflow_templates::name.eq(update.name.as_ref().unwrap_or(&row.name)),
-                            workflow_templates::is_active.eq(update.is_active.unwrap_or(row.is_active)),
+                            workflow_templates::is_active
+                                .eq(update.is_active.unwrap_or(row.is_active)),
                             workflow_templates::version.eq(row.version + 1),
                         ))
                         .execute(conn)
                         .await?;
                     if let Some(steps) = &update.steps {
                         diesel::delete(
-                            workflow_template_steps::table.filter(workflow_template_steps::template_id.eq(id.get())),
+                            workflow_template_steps::table
+                                .filter(workflow_template_steps::template_id.eq(id.get())),
                         )
                         .execute(conn)
                         .await?;
-                        let rows: Vec<_> = steps.iter().map(|s| TemplateStepRow::new(id, s)).collect();
-                        diesel::insert_into(workflow_template_steps::table).values(&rows).execute(conn).await?;
+                        let rows: Vec<_> =
+                            steps.iter().map(|s| TemplateStepRow::new(id, s)).collect();
+                        diesel::insert_into(workflow_template_steps::table)
+                            .values(&rows)
+                            .execute(conn)
+                            .await?;
                     }
                     let row = workflow_templates::table
                         .find(id.get())
@@ -498,11 +543,13 @@ impl WorkflowRepository for PgStore {
                 })
                 .await;
             match result {
-                Err(e) if unique_violation_of(&e, ONE_ACTIVE_TEMPLATE_INDEX) => Err(WorkflowError::validation(
-                    "is_active",
-                    "another template is already active for this event",
-                )
-                .into()),
+                Err(e) if unique_violation_of(&e, ONE_ACTIVE_TEMPLATE_INDEX) => {
+                    Err(WorkflowError::validation(
+                        "is_active",
+                        "another template is already active for this event",
+                    )
+                    .into())
+                }
                 other => other,
             }
         })
@@ -557,17 +604,22 @@ impl WorkflowRepository for PgStore {
                                 name: s.name.clone(),
                                 approver_user_id,
                                 approver_role,
-                                eligible_user_ids: s.eligible_user_ids.iter().map(|u| u.get()).collect(),
+                                eligible_user_ids: s
+                                    .eligible_user_ids
+                                    .iter()
+                                    .map(|u| u.get())
+                                    .collect(),
                                 status: s.status.as_str(),
                                 activated_at: s.activated_at,
                             }
                         })
                         .collect();
-                    let mut steps: Vec<StepRow> = diesel::insert_into(workflow_instance_steps::table)
-                        .values(&step_rows)
-                        .returning(StepRow::as_returning())
-                        .get_results(conn)
-                        .await?;
+                    let mut steps: Vec<StepRow> =
+                        diesel::insert_into(workflow_instance_steps::table)
+                            .values(&step_rows)
+                            .returning(StepRow::as_returning())
+                            .get_results(conn)
+                            .await?;
                     steps.sort_by_key(|s| s.step_order);
                     let step_ids = steps.iter().map(|s| (s.step_order, s.id)).collect();
                     insert_audit(conn, row.id, &step_ids, new.audit.clone()).await?;
@@ -644,7 +696,8 @@ impl WorkflowRepository for PgStore {
                     diesel::update(workflow_instance_steps::table.find(s.id.get()))
                         .set((
                             workflow_instance_steps::status.eq(s.status.as_str()),
-                            workflow_instance_steps::acted_by_user_id.eq(s.acted_by_user_id.map(UserId::get)),
+                            workflow_instance_steps::acted_by_user_id
+                                .eq(s.acted_by_user_id.map(UserId::get)),
                             workflow_instance_steps::comment.eq(&s.comment),
                             workflow_instance_steps::acted_at.eq(s.acted_at),
                             workflow_instance_steps::activated_at.eq(s.activated_at),
@@ -660,7 +713,11 @@ impl WorkflowRepository for PgStore {
                     ))
                     .execute(conn)
                     .await?;
-                let step_ids = instance.steps.iter().map(|s| (s.step_order, s.id.get())).collect();
+                let step_ids = instance
+                    .steps
+                    .iter()
+                    .map(|s| (s.step_order, s.id.get()))
+                    .collect();
                 insert_audit(conn, instance_id, &step_ids, decided.audit.clone()).await?;
                 if !decided.callbacks.is_empty() {
                     let rows = decided
@@ -695,45 +752,66 @@ impl WorkflowRepository for PgStore {
         .await
     }
 
-    async fn pending_steps(&self, user: UserId, limit: u32) -> Result<Vec<PendingStep>, WorkflowError> {
+    async fn pending_steps(
+        &self,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<PendingStep>, WorkflowError> {
         use diesel::PgArrayExpressionMethods;
         self.with_conn(async |conn| {
-            let rows: Vec<(i64, i32, String, Option<i64>, Option<String>, Option<DateTime<Utc>>, i64, String, String, i64)> =
-                workflow_instance_steps::table
-                    .inner_join(workflow_instances::table)
-                    .filter(workflow_instance_steps::status.eq(StepStatus::AwaitingAction.as_str()))
-                    .filter(workflow_instance_steps::eligible_user_ids.contains(vec![user.get()]))
-                    .order((workflow_instance_steps::activated_at, workflow_instance_steps::id))
-                    .limit(i64::from(limit))
-                    .select((
-                        workflow_instance_steps::id,
-                        workflow_instance_steps::step_order,
-                        workflow_instance_steps::name,
-                        workflow_instance_steps::approver_user_id,
-                        workflow_instance_steps::approver_role,
-                        workflow_instance_steps::activated_at,
-                        workflow_instances::id,
-                        workflow_instances::event,
-                        workflow_instances::entity_type,
-                        workflow_instances::entity_id,
-                    ))
-                    .load(conn)
-                    .await?;
+            let rows: Vec<InboxRow> = workflow_instance_steps::table
+                .inner_join(workflow_instances::table)
+                .filter(workflow_instance_steps::status.eq(StepStatus::AwaitingAction.as_str()))
+                .filter(workflow_instance_steps::eligible_user_ids.contains(vec![user.get()]))
+                .order((
+                    workflow_instance_steps::activated_at,
+                    workflow_instance_steps::id,
+                ))
+                .limit(i64::from(limit))
+                .select((
+                    workflow_instance_steps::id,
+                    workflow_instance_steps::step_order,
+                    workflow_instance_steps::name,
+                    workflow_instance_steps::approver_user_id,
+                    workflow_instance_steps::approver_role,
+                    workflow_instance_steps::activated_at,
+                    workflow_instances::id,
+                    workflow_instances::event,
+                    workflow_instances::entity_type,
+                    workflow_instances::entity_id,
+                ))
+                .load(conn)
+                .await?;
             let bad = |what: &str| WorkflowError::Internal(format!("stored {what} is invalid"));
             rows.into_iter()
-                .map(|(id, step_order, name, user_col, role_col, activated_at, instance_id, event, entity_type, entity_id)| {
-                    Ok(PendingStep {
-                        step_id: StepId::new(id).map_err(|_| bad("step id"))?,
+                .map(
+                    |(
+                        id,
                         step_order,
                         name,
-                        approver: rows::approver(user_col, role_col)?,
+                        user_col,
+                        role_col,
                         activated_at,
-                        instance_id: InstanceId::new(instance_id).map_err(|_| bad("instance id"))?,
-                        event: EventName::new(event).map_err(|_| bad("event"))?,
-                        entity_type: EntityType::new(entity_type).map_err(|_| bad("entity type"))?,
-                        entity_id: EntityId::new(entity_id).map_err(|_| bad("entity id"))?,
-                    })
-                })
+                        instance_id,
+                        event,
+                        entity_type,
+                        entity_id,
+                    )| {
+                        Ok(PendingStep {
+                            step_id: StepId::new(id).map_err(|_| bad("step id"))?,
+                            step_order,
+                            name,
+                            approver: rows::approver(user_col, role_col)?,
+                            activated_at,
+                            instance_id: InstanceId::new(instance_id)
+                                .map_err(|_| bad("instance id"))?,
+                            event: EventName::new(event).map_err(|_| bad("event"))?,
+                            entity_type: EntityType::new(entity_type)
+                                .map_err(|_| bad("entity type"))?,
+                            entity_id: EntityId::new(entity_id).map_err(|_| bad("entity id"))?,
+                        })
+                    },
+                )
                 .collect::<Result<Vec<_>, TxError>>()
         })
         .await
@@ -761,8 +839,9 @@ impl WorkflowRepository for PgStore {
             .await?;
             rows.into_iter()
                 .map(|r| {
-                    let event = serde_json::from_value(r.payload)
-                        .map_err(|e| WorkflowError::Internal(format!("outbox row {} is unreadable: {e}", r.id)))?;
+                    let event = serde_json::from_value(r.payload).map_err(|e| {
+                        WorkflowError::Internal(format!("outbox row {} is unreadable: {e}", r.id))
+                    })?;
                     Ok(OutboxItem {
                         id: r.id,
                         attempts: r.attempts,
@@ -774,7 +853,11 @@ impl WorkflowRepository for PgStore {
         .await
     }
 
-    async fn mark_callback_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<(), WorkflowError> {
+    async fn mark_callback_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkflowError> {
         self.with_conn(async |conn| {
             diesel::update(workflow_callback_outbox::table.find(id))
                 .set((
@@ -788,7 +871,12 @@ impl WorkflowRepository for PgStore {
         .await
     }
 
-    async fn mark_callback_failed(&self, id: i64, error: String, retry_at: DateTime<Utc>) -> Result<(), WorkflowError> {
+    async fn mark_callback_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), WorkflowError> {
         self.with_conn(async |conn| {
             diesel::update(workflow_callback_outbox::table.find(id))
                 .set((
@@ -814,14 +902,19 @@ impl WorkflowRepository for PgStore {
 impl RoleResolver for PgStore {
     async fn user_exists(&self, user: UserId) -> Result<bool, WorkflowError> {
         self.with_conn(async |conn| {
-            Ok(diesel::select(diesel::dsl::exists(users::table.find(user.get())))
-                .get_result(conn)
-                .await?)
+            Ok(
+                diesel::select(diesel::dsl::exists(users::table.find(user.get())))
+                    .get_result(conn)
+                    .await?,
+            )
         })
         .await
     }
 
-    async fn eligible_users(&self, approvers: &[Approver]) -> Result<Vec<Vec<UserId>>, WorkflowError> {
+    async fn eligible_users(
+        &self,
+        approvers: &[Approver],
+    ) -> Result<Vec<Vec<UserId>>, WorkflowError> {
         let wanted_roles: Vec<&str> = approvers
             .iter()
             .filter_map(|a| match a {
@@ -857,7 +950,11 @@ impl RoleResolver for PgStore {
                     .await?
             };
             let to_user = |raw: i64| {
-                UserId::new(raw).map_err(|_| TxError::from(WorkflowError::Internal(format!("stored user id {raw} is invalid"))))
+                UserId::new(raw).map_err(|_| {
+                    TxError::from(WorkflowError::Internal(format!(
+                        "stored user id {raw} is invalid"
+                    )))
+                })
             };
             approvers
                 .iter()

@@ -11,8 +11,8 @@ use super::schema::{
 use crate::domain::WorkflowError;
 use crate::domain::model::{
     Approver, AuditAction, AuditEntry, EntityId, EntityType, EventName, Instance, InstanceId,
-    InstanceStatus, InstanceStep, RoleName, StepId, StepStatus, Template, TemplateId,
-    TemplateStep, UserId,
+    InstanceStatus, InstanceStep, RoleName, StepId, StepStatus, Template, TemplateId, TemplateStep,
+    UserId,
 };
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> WorkflowError {
@@ -200,7 +200,8 @@ impl StepRow {
                 .into_iter()
                 .map(user_id)
                 .collect::<Result<_, _>>()?,
-            status: StepStatus::parse(&self.status).ok_or_else(|| corrupt("step status", &self.status))?,
+            status: StepStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("step status", &self.status))?,
             acted_by_user_id: self.acted_by_user_id.map(user_id).transpose()?,
             comment: self.comment,
             acted_at: self.acted_at,
@@ -219,7 +220,8 @@ impl AuditRow {
                 .step_id
                 .map(|s| StepId::new(s).map_err(|_| corrupt("step id", s)))
                 .transpose()?,
-            action: AuditAction::parse(&self.action).ok_or_else(|| corrupt("audit action", &self.action))?,
+            action: AuditAction::parse(&self.action)
+                .ok_or_else(|| corrupt("audit action", &self.action))?,
             actor_user_id: self.actor_user_id.map(user_id).transpose()?,
             comment: self.comment,
             at: self.at,
@@ -241,7 +243,8 @@ impl InstanceRow {
             event: EventName::new(self.event.clone()).map_err(|_| corrupt("event", &self.event))?,
             entity_type: EntityType::new(self.entity_type.clone())
                 .map_err(|_| corrupt("entity type", &self.entity_type))?,
-            entity_id: EntityId::new(self.entity_id).map_err(|_| corrupt("entity id", self.entity_id))?,
+            entity_id: EntityId::new(self.entity_id)
+                .map_err(|_| corrupt("entity id", self.entity_id))?,
             initiated_by: user_id(self.initiated_by)?,
             status: InstanceStatus::parse(&self.status)
                 .ok_or_else(|| corrupt("instance status", &self.status))?,
