@@ -1,0 +1,143 @@
+# Shared helpers for the project's scripts; source it, don't run it.
+# Provides: log, die, need_tools, pg_provision (sets PG_ADMIN_URL), pg_url_for, on_exit.
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Cleanup actions run in reverse order of registration when the script exits, however it exits.
+_cleanups=()
+on_exit() { _cleanups+=("$1"); }
+_run_cleanups() {
+  local status=$?
+  local i
+  for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+    eval "${_cleanups[$i]}" || true
+  done
+  exit "$status"
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+_apt_updated=0
+_apt_install() {
+  if [ "$(id -u)" -ne 0 ]; then
+    die "missing $*; install it (Debian package: $*) or run this script as root"
+  fi
+  command -v apt-get >/dev/null || die "missing $* and no apt-get to install it"
+  if [ "$_apt_updated" -eq 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    _apt_updated=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# need_tools TOOL...: installs the Debian package of each missing tool (as root), else stops.
+need_tools() {
+  local tool pkg
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null && continue
+    case "$tool" in
+      psql | pg_isready) pkg=postgresql-client ;;
+      pgbench) pkg=postgresql-contrib ;;
+      *) pkg=$tool ;;
+    esac
+    _apt_install "$pkg"
+    command -v "$tool" >/dev/null || die "$tool is still missing after installing $pkg"
+  done
+}
+
+# pg_url_for URL NAME: the URL of database NAME on the server of URL.
+pg_url_for() {
+  local url=$1 name=$2 base query=""
+  base=${url%%\?*}
+  [ "$base" != "$url" ] && query="?${url#*\?}"
+  printf '%s/%s%s' "${base%/*}" "$name" "$query"
+}
+
+_pg_answers() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
+
+_pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$dir" ] || [ ! -x "$dir/initdb" ]; then
+    _apt_install postgresql
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  fi
+  [ -x "$dir/initdb" ] || die "no PostgreSQL server binaries found under /usr/lib/postgresql"
+  printf '%s' "$dir"
+}
+
+# pg_provision: finds or starts a PostgreSQL server and sets PG_ADMIN_URL to a database on it
+# that may be used to create and drop others. Order: $DATABASE_URL if set, else a server on
+# 127.0.0.1:5432 if one answers, else a private cluster started here and removed on exit.
+pg_provision() {
+  need_tools psql
+  if [ -n "${DATABASE_URL:-}" ]; then
+    _pg_answers "$DATABASE_URL" || die "DATABASE_URL is set but the database does not answer"
+    PG_ADMIN_URL=$DATABASE_URL
+    log "using PostgreSQL from DATABASE_URL"
+    return
+  fi
+  if _pg_answers "postgres://postgres@127.0.0.1:5432/postgres"; then
+    PG_ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
+    log "using PostgreSQL on 127.0.0.1:5432"
+    return
+  fi
+  local bin dir port run_as=(env)
+  bin=$(_pg_bin)
+  dir=$(mktemp -d /tmp/approvals-pg.XXXXXX)
+  port=$(free_port)
+  if [ "$(id -u)" -eq 0 ]; then
+    # initdb refuses to run as root: the cluster belongs to the postgres user.
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
+    chown postgres "$dir"
+    run_as=(runuser -u postgres --)
+  fi
+  log "starting a private PostgreSQL cluster in $dir on port $port"
+  "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+  on_exit "${run_as[*]} '$bin/pg_ctl' -D '$dir/data' -m immediate -w stop >/dev/null 2>&1; rm -rf '$dir'"
+  "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null \
+    || { cat "$dir/server.log" >&2; die "the private PostgreSQL cluster did not start"; }
+  PG_ADMIN_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+# pg_create_db PREFIX: creates a uniquely named database, drops it on exit; sets DB_NAME, DB_URL.
+pg_create_db() {
+  DB_NAME="${1}_$$_$(date +%s%N)"
+  psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DB_NAME" >/dev/null
+  on_exit "psql '$PG_ADMIN_URL' -qc 'DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)' >/dev/null 2>&1"
+  DB_URL=$(pg_url_for "$PG_ADMIN_URL" "$DB_NAME")
+  log "created database $DB_NAME"
+}
+
+# start_server PORT LOGFILE [ENV...]: starts the release binary in the background, stops it
+# on exit, waits until /healthz answers; sets SERVER_PID.
+start_server() {
+  local port=$1 logfile=$2
+  shift 2
+  env "$@" BIND_ADDR="127.0.0.1:$port" ./target/release/approvals serve >"$logfile" 2>&1 &
+  SERVER_PID=$!
+  on_exit "kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null"
+  local i
+  for i in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$logfile" >&2; die "the server on port $port exited"; }
+    sleep 0.1
+  done
+  cat "$logfile" >&2
+  die "the server on port $port did not become healthy"
+}
+
+# free_port: a TCP port nothing listens on.
+free_port() {
+  local port
+  while :; do
+    port=$(( 20000 + RANDOM % 20000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { printf '%s' "$port"; return; }
+  done
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every check: formatting, lints, all cargo tests on real PostgreSQL, the end-to-end API
+# and concurrency scripts, and the quick benchmark. Provisions PostgreSQL itself (see lib.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+need_tools curl jq
+pg_provision
+export TEST_DATABASE_URL=$PG_ADMIN_URL
+# The cargo tests create their own databases; the server URL must not leak into them.
+unset DATABASE_URL
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --all-features -- -D warnings
+log "cargo test"
+cargo test --all-targets -- --test-threads 4
+
+log "release build"
+cargo build --release --bin approvals
+for script in test_api.sh test_concurrency.sh; do
+  if [ -x "scripts/$script" ]; then
+    log "scripts/$script"
+    DATABASE_URL=$PG_ADMIN_URL "scripts/$script"
+  fi
+done
+if [ -x scripts/bench.sh ]; then
+  log "scripts/bench.sh --quick"
+  DATABASE_URL=$PG_ADMIN_URL scripts/bench.sh --quick
+fi
+log "all checks passed"
