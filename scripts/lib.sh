@@ -1,5 +1,6 @@
 # Shared helpers for the project's scripts; source it, don't run it.
-# Provides: log, die, need_tools, pg_provision (sets PG_ADMIN_URL), pg_url_for, on_exit.
+# Provides: log, die, need_tools, pg_provision (sets PG_ADMIN_URL), pg_url_for, on_exit,
+# pg_create_db, start_server, free_port, check, check_summary.
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -140,4 +141,23 @@ free_port() {
     port=$(( 20000 + RANDOM % 20000 ))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { printf '%s' "$port"; return; }
   done
+}
+
+# Check bookkeeping for the test scripts: one line per check, a summary line at the end.
+CHECKS_PASSED=0
+CHECKS_FAILED=0
+# check DESCRIPTION EXPECTED ACTUAL: passes when ACTUAL equals EXPECTED.
+check() {
+  if [ "$2" = "$3" ]; then
+    CHECKS_PASSED=$((CHECKS_PASSED + 1))
+    printf 'ok   - %s\n' "$1"
+  else
+    CHECKS_FAILED=$((CHECKS_FAILED + 1))
+    printf 'FAIL - %s (expected %s, got %s)\n' "$1" "$2" "$3"
+  fi
+}
+# check_summary: prints "N passed, M failed"; returns non-zero when a check failed.
+check_summary() {
+  printf '%d passed, %d failed\n' "$CHECKS_PASSED" "$CHECKS_FAILED"
+  [ "$CHECKS_FAILED" -eq 0 ]
 }

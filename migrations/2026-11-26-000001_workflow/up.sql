@@ -81,10 +81,35 @@ CREATE TABLE workflow_instance_steps (
     UNIQUE (instance_id, step_order),
     CHECK ((approver_user_id IS NULL) <> (approver_role IS NULL))
 );
--- The inbox: awaiting steps by eligible user. Partial, so decided steps cost nothing.
-CREATE INDEX workflow_instance_steps_inbox
-    ON workflow_instance_steps USING GIN (eligible_user_ids)
-    WHERE status = 'awaiting_action';
+
+-- The inbox: one row per (eligible user, step awaiting action), derived from the steps by the
+-- trigger below so it can't drift from them. Keyed so that a user's oldest awaiting steps are
+-- one index range scan, whatever the size of the tables.
+CREATE TABLE workflow_inbox (
+    user_id BIGINT NOT NULL,
+    activated_at TIMESTAMPTZ NOT NULL,
+    step_id BIGINT NOT NULL REFERENCES workflow_instance_steps (id),
+    PRIMARY KEY (user_id, activated_at, step_id)
+);
+CREATE INDEX workflow_inbox_by_step ON workflow_inbox (step_id);
+
+CREATE FUNCTION workflow_inbox_sync() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.status = 'awaiting_action' AND NEW.status <> 'awaiting_action' THEN
+        DELETE FROM workflow_inbox WHERE step_id = OLD.id;
+    END IF;
+    IF NEW.status = 'awaiting_action' AND (TG_OP = 'INSERT' OR OLD.status <> 'awaiting_action') THEN
+        INSERT INTO workflow_inbox (user_id, activated_at, step_id)
+        SELECT DISTINCT u, COALESCE(NEW.activated_at, now()), NEW.id
+        FROM unnest(NEW.eligible_user_ids) AS u;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER workflow_inbox_sync
+    AFTER INSERT OR UPDATE OF status ON workflow_instance_steps
+    FOR EACH ROW EXECUTE FUNCTION workflow_inbox_sync();
 
 CREATE TABLE workflow_audit_log (
     id BIGSERIAL PRIMARY KEY,

@@ -719,6 +719,9 @@ async fn case_decide_transitions_and_refusals<S: ContractStore>(store: Arc<S>) {
 
 async fn case_racing_decisions_have_one_winner<S: ContractStore>(store: Arc<S>) {
     const RACERS: i64 = 20;
+    // Several rounds, one fresh instance each: a lost race is timing-dependent, so one round
+    // alone could let a missing lock slip through.
+    const ROUNDS: i64 = 4;
     let racers: Vec<i64> = (100..100 + RACERS).collect();
     for &id in &racers {
         store.add_user(uid(id), &format!("Deputy {id}")).await;
@@ -726,68 +729,72 @@ async fn case_racing_decisions_have_one_winner<S: ContractStore>(store: Arc<S>) 
             .set_user_roles(uid(id), &[role("sales_manager")])
             .await;
     }
-    let created = start(&*store, CANCELLATION, "booking", 5, 3, at(12, 0, 0))
-        .await
-        .unwrap();
-    let (s1, s2) = step_ids(&created);
     let mut expected_eligible: Vec<UserId> = racers.iter().map(|&id| uid(id)).collect();
     expected_eligible.insert(0, uid(1));
-    assert_eq!(created.steps[0].eligible_user_ids, expected_eligible);
 
-    let barrier = Arc::new(Barrier::new(racers.len()));
-    let tasks: Vec<_> = racers
-        .iter()
-        .map(|&by| {
-            let store = Arc::clone(&store);
-            let barrier = Arc::clone(&barrier);
-            tokio::spawn(async move {
-                barrier.wait().await;
-                (by, approve(&*store, s1, by, None, at(12, 1, 0)).await)
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    let mut losers = Vec::new();
-    for task in tasks {
-        match task.await.expect("task completes") {
-            (by, Ok(instance)) => winners.push((by, instance)),
-            (_, Err(e)) => losers.push(e),
-        }
-    }
-    assert_eq!(
-        winners.len(),
-        1,
-        "exactly one decision wins; losers: {losers:?}"
-    );
-    assert_eq!(losers.len(), racers.len() - 1);
-    for e in &losers {
-        assert_eq!(
-            e,
-            &WorkflowError::StepNotActionable {
-                step: s1.get(),
-                status: StepStatus::Approved
-            }
-        );
-    }
-    let (winner, returned) = &winners[0];
-    assert_eq!(returned.steps[0].acted_by_user_id, Some(uid(*winner)));
+    for round in 1..=ROUNDS {
+        let created = start(&*store, CANCELLATION, "booking", round, 3, at(12, 0, 0))
+            .await
+            .unwrap();
+        let (s1, s2) = step_ids(&created);
+        assert_eq!(created.steps[0].eligible_user_ids, expected_eligible);
 
-    let stored = store.instance(created.id).await.unwrap();
-    assert_eq!(&stored, returned);
-    assert_eq!(stored.status, InstanceStatus::InProgress);
-    assert_eq!(stored.steps[0].status, StepStatus::Approved);
-    assert_eq!(stored.steps[1].status, StepStatus::AwaitingAction);
-    let count = |action: AuditAction, step: StepId| {
-        stored
-            .audit
+        let barrier = Arc::new(Barrier::new(racers.len()));
+        let tasks: Vec<_> = racers
             .iter()
-            .filter(|a| a.action == action && a.step_id == Some(step))
-            .count()
-    };
-    assert_eq!(count(AuditAction::StepApproved, s1), 1);
-    assert_eq!(count(AuditAction::StepActivated, s2), 1);
-    assert_eq!(stored.audit.len(), 4, "{:?}", stored.audit);
-    assert_audit_well_formed(&stored);
+            .map(|&by| {
+                let store = Arc::clone(&store);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    (by, approve(&*store, s1, by, None, at(12, 1, 0)).await)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        let mut losers = Vec::new();
+        for task in tasks {
+            match task.await.expect("task completes") {
+                (by, Ok(instance)) => winners.push((by, instance)),
+                (_, Err(e)) => losers.push(e),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one decision wins; losers: {losers:?}"
+        );
+        assert_eq!(losers.len(), racers.len() - 1);
+        for e in &losers {
+            assert_eq!(
+                e,
+                &WorkflowError::StepNotActionable {
+                    step: s1.get(),
+                    status: StepStatus::Approved
+                },
+                "round {round}"
+            );
+        }
+        let (winner, returned) = &winners[0];
+        assert_eq!(returned.steps[0].acted_by_user_id, Some(uid(*winner)));
+
+        let stored = store.instance(created.id).await.unwrap();
+        assert_eq!(&stored, returned);
+        assert_eq!(stored.status, InstanceStatus::InProgress);
+        assert_eq!(stored.steps[0].status, StepStatus::Approved);
+        assert_eq!(stored.steps[1].status, StepStatus::AwaitingAction);
+        let count = |action: AuditAction, step: StepId| {
+            stored
+                .audit
+                .iter()
+                .filter(|a| a.action == action && a.step_id == Some(step))
+                .count()
+        };
+        assert_eq!(count(AuditAction::StepApproved, s1), 1, "round {round}");
+        assert_eq!(count(AuditAction::StepActivated, s2), 1, "round {round}");
+        assert_eq!(stored.audit.len(), 4, "round {round}: {:?}", stored.audit);
+        assert_audit_well_formed(&stored);
+    }
     assert_no_callbacks(&*store).await;
 }
 

@@ -408,12 +408,12 @@ async fn inbox_and_active_instance_queries_use_their_indexes() {
         .unwrap();
     let inbox = explain(
         &mut conn,
-        "SELECT s.id FROM workflow_instance_steps s JOIN workflow_instances i ON i.id = s.instance_id \
-         WHERE s.status = 'awaiting_action' AND s.eligible_user_ids @> ARRAY[1::bigint] \
-         ORDER BY s.activated_at, s.id LIMIT 50",
+        "SELECT s.id FROM workflow_inbox b JOIN workflow_instance_steps s ON s.id = b.step_id \
+         JOIN workflow_instances i ON i.id = s.instance_id \
+         WHERE b.user_id = 1 ORDER BY b.activated_at, b.step_id LIMIT 50",
     )
     .await;
-    assert!(inbox.contains("workflow_instance_steps_inbox"), "{inbox}");
+    assert!(inbox.contains("workflow_inbox_pkey"), "{inbox}");
     let active = explain(
         &mut conn,
         "SELECT id FROM workflow_instances WHERE event = 'booking.cancellation_requested' \

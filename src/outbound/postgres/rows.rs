@@ -104,7 +104,7 @@ impl TemplateRow {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = workflow_instances)]
 pub struct InstanceRow {
     pub id: i64,
@@ -136,7 +136,7 @@ pub struct NewInstanceRow<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = workflow_instance_steps)]
 pub struct StepRow {
     pub id: i64,
@@ -165,7 +165,7 @@ pub struct NewStepRow {
     pub activated_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, QueryableByName, Selectable, serde::Deserialize)]
 #[diesel(table_name = workflow_audit_log)]
 pub struct AuditRow {
     pub id: i64,

@@ -88,6 +88,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    workflow_inbox (user_id, activated_at, step_id) {
+        user_id -> Int8,
+        activated_at -> Timestamptz,
+        step_id -> Int8,
+    }
+}
+
+diesel::table! {
     workflow_callback_outbox (id) {
         id -> Int8,
         instance_id -> Int8,
@@ -137,6 +145,7 @@ diesel::table! {
 }
 
 diesel::joinable!(workflow_instance_steps -> workflow_instances (instance_id));
+diesel::joinable!(workflow_inbox -> workflow_instance_steps (step_id));
 diesel::joinable!(workflow_template_steps -> workflow_templates (template_id));
 diesel::joinable!(user_roles -> users (user_id));
 
@@ -149,6 +158,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     workflow_instances,
     workflow_instance_steps,
     workflow_audit_log,
+    workflow_inbox,
     workflow_callback_outbox,
     projects,
     units,
