@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the project's scripts; source it, don't run it.
 # Provides: log, die, need_tools, pg_provision (sets PG_ADMIN_URL), pg_url_for, on_exit,
 # pg_create_db, start_server, free_port, check, check_summary.
@@ -42,7 +43,7 @@ need_tools() {
     command -v "$tool" >/dev/null && continue
     case "$tool" in
       psql | pg_isready) pkg=postgresql-client ;;
-      pgbench) pkg=postgresql-contrib ;;
+      pgbench) pkg=postgresql ;;
       *) pkg=$tool ;;
     esac
     _apt_install "$pkg"
@@ -60,6 +61,8 @@ pg_url_for() {
 
 _pg_answers() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
 
+# The version directories are plain numbers, so ls | sort -V is safe here.
+# shellcheck disable=SC2012
 _pg_bin() {
   local dir
   dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -112,6 +115,7 @@ pg_create_db() {
   DB_NAME="${1}_$$_$(date +%s%N)"
   psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $DB_NAME" >/dev/null
   on_exit "psql '$PG_ADMIN_URL' -qc 'DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)' >/dev/null 2>&1"
+  # shellcheck disable=SC2034 # for the caller
   DB_URL=$(pg_url_for "$PG_ADMIN_URL" "$DB_NAME")
   log "created database $DB_NAME"
 }

@@ -40,8 +40,8 @@ call() {
 post_json() { call POST "$1" -H 'Content-Type: application/json' --data-binary "$2"; }
 put_json() { call PUT "$1" -H 'Content-Type: application/json' --data-binary "$2"; }
 
-# j FILTER: the last response body through jq (strings raw, the rest compact JSON).
-j() { jq -cr "$1" "$WORK/body" 2>/dev/null || printf '<not JSON>'; }
+# j FILTER: the last response body through jq (strings raw, the rest compact JSON, keys sorted).
+j() { jq -Scr "$1" "$WORK/body" 2>/dev/null || printf '<not JSON>'; }
 
 # expect DESCRIPTION STATUS: checks the status of the last response; later `field` lines
 # are labelled with DESCRIPTION.
@@ -80,7 +80,7 @@ field .context '{"reason":"customer moved abroad"}'
 field .completed_at null
 field '[.steps[] | .status]' '["awaiting_action","pending"]'
 field '[.steps[] | .eligible_user_ids]' '[[1],[2]]'
-field '.steps[0].approver' '{"type":"role","role":"sales_manager"}'
+field '.steps[0].approver' '{"role":"sales_manager","type":"role"}'
 field '.steps[0].activated_at != null' true
 field '[.steps[] | .acted_by_user_id]' '[null,null]'
 field '[.audit[] | [.action, .actor_user_id]]' '[["instance_created",3],["step_activated",null]]'
@@ -98,6 +98,7 @@ expect "pending steps of user 1" 200
 field "[.items[] | select(.step_id == $B_S1) | [.instance_id, .event, .entity_type, .entity_id, .step_order]]" \
   "[[$B_INST,\"booking.cancellation_requested\",\"booking\",2,1]]"
 call GET "$API/steps/pending?user_id=2"
+expect "pending steps of user 2 before step 1 is decided" 200
 field "[.items[] | select(.step_id == $B_S2)] | length" 0
 
 approve "$B_S1" '{"acted_by_user_id":1,"comment":"Cancellation fee agreed"}'
@@ -129,6 +130,7 @@ call GET "$API/instances/$B_INST"
 expect "get the approved booking instance" 200
 field '[.status, (.completed_at != null), (.audit | length)]' '["approved",true,6]'
 call GET "$API/steps/pending?user_id=2"
+expect "pending steps of user 2 after the booking ended" 200
 field "[.items[] | select(.instance_id == $B_INST)] | length" 0
 
 # ---- scenario 2: a unit price update approved, then rejected ---------------------------------
@@ -137,7 +139,7 @@ post_json "$API/instances" "$(trigger_body unit.price_update_requested unit 3 1 
 expect "trigger unit 3 price update" 201
 field .status in_progress
 field .template_id 2
-field '[.steps[] | .approver]' '[{"type":"role","role":"sales_manager"},{"type":"user","user_id":2}]'
+field '[.steps[] | .approver]' '[{"role":"sales_manager","type":"role"},{"type":"user","user_id":2}]'
 field '[.steps[] | .eligible_user_ids]' '[[1],[2]]'
 U_INST=$(j .id)
 U_S1=$(j '.steps[0].id')
@@ -155,7 +157,7 @@ field '.completed_at != null' true
 field '.steps[1] | [.status, .acted_by_user_id, .comment]' '["rejected",2,"Below the floor price"]'
 field '.steps[0].status' approved
 field '[.audit[-2:][] | [.action, .step_id, .actor_user_id, .comment]]' \
-  "[[\"step_rejected\",$U_S2,2,\"Below the floor price\"],[\"instance_rejected\",null,2,\"Below the floor price\"]]"
+  "[[\"step_rejected\",$U_S2,2,\"Below the floor price\"],[\"instance_rejected\",null,2,null]]"
 
 call GET "$API/instances/$U_INST"
 expect "get the rejected unit instance" 200
@@ -167,7 +169,7 @@ log "scenario 3: commission, role step then direct-user step"
 post_json "$API/instances" "$(trigger_body commission.approval_requested commission 1 3)"
 expect "trigger commission 1" 201
 field .context null
-field '[.steps[] | .approver]' '[{"type":"role","role":"finance_manager"},{"type":"user","user_id":1}]'
+field '[.steps[] | .approver]' '[{"role":"finance_manager","type":"role"},{"type":"user","user_id":1}]'
 field '[.steps[] | .eligible_user_ids]' '[[2],[1]]'
 C_INST=$(j .id)
 C_S1=$(j '.steps[0].id')
@@ -204,6 +206,7 @@ expect_error "approve sample step 1 as user 3 (not eligible)" 403 not_an_approve
 reject "$S_S1" '{"acted_by_user_id":2,"comment":"not mine"}'
 expect_error "reject sample step 1 as user 2 (not eligible)" 403 not_an_approver
 call GET "$API/instances/1"
+expect "sample instance 1 after the refused decisions" 200
 field '[.steps[0].status, .steps[0].acted_by_user_id, (.audit | length)]' '["awaiting_action",null,2]'
 
 # 404

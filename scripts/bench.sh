@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark: decision and trigger throughput and latency of the service against pgbench running
+# the same SQL and a one-round-trip ceiling, in the same run; the inbox at scale; 64 approvers
+# contending on one step; the server's peak RSS. Creates its own database and drops it.
+#   scripts/bench.sh           the full run (minutes; 1M instances for the inbox)
+#   scripts/bench.sh --quick   small sizes, seconds (run by scripts/test.sh so it can't rot)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+mode=()
+case "${1:-}" in
+  "") ;;
+  --quick) mode=(--quick) ;;
+  *) die "usage: scripts/bench.sh [--quick]" ;;
+esac
+
+need_tools psql pgbench
+if ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then
+  _apt_install postgresql
+fi
+pg_provision
+pg_create_db approvals_bench
+
+log "building release binaries"
+cargo build --release --quiet --bin approvals
+cargo build --release --quiet --features bench --bin approvals-bench
+
+log "migrate and seed"
+DATABASE_URL=$DB_URL ./target/release/approvals migrate >/dev/null
+DATABASE_URL=$DB_URL ./target/release/approvals seed >/dev/null
+
+log "running the benchmark ${mode[*]:-(full)}"
+./target/release/approvals-bench --database-url "$DB_URL" --server ./target/release/approvals \
+  --sql-dir scripts/bench "${mode[@]}"
