@@ -44,7 +44,8 @@ pub trait WorkflowRepository: Send + Sync + 'static {
     /// Stores a new instance with its steps and audit entries, all or nothing, and returns it
     /// with ids assigned. `InstanceAlreadyActive` if an active instance exists for the same
     /// `(event, entity_type, entity_id)`; this holds under concurrency (one of two racing
-    /// creations fails).
+    /// creations fails). `Unavailable` if the template is no longer active at the version the
+    /// instance was built from (it changed meanwhile; a retry builds from the new version).
     fn create_instance(
         &self,
         instance: NewInstance,

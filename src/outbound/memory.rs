@@ -214,6 +214,14 @@ impl WorkflowRepository for MemoryStore {
 
     async fn create_instance(&self, new: NewInstance) -> Result<Instance, WorkflowError> {
         let mut state = self.lock();
+        // Same guard as PostgreSQL: the instance must copy the template as it is now.
+        let current = state.templates.get(&new.template_id);
+        if !current.is_some_and(|t| t.is_active && t.version == new.template_version) {
+            return Err(WorkflowError::Unavailable(format!(
+                "template {} changed while the instance was being created; retry",
+                new.template_id
+            )));
+        }
         let key = active_key(&new.event, &new.entity_type, new.entity_id);
         if let Some(existing) = state.active.get(&key) {
             return Err(WorkflowError::InstanceAlreadyActive {

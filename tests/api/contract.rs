@@ -129,6 +129,8 @@ contract_tests! {
     case_outbox_claims_leases_and_retries =>
         memory_outbox_claims_leases_and_retries, postgres_outbox_claims_leases_and_retries;
     case_templates => memory_templates, postgres_templates;
+    case_stale_template_version_is_refused =>
+        memory_stale_template_version_is_refused, postgres_stale_template_version_is_refused;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1409,4 +1411,45 @@ async fn case_templates<S: ContractStore>(store: Arc<S>) {
         store.active_template(&event(CANCELLATION)).await.unwrap(),
         Some(expected)
     );
+}
+
+/// An instance built from a template that has changed since is refused, and nothing is stored:
+/// instances always copy the template as it is when they are stored.
+async fn case_stale_template_version_is_refused<S: ContractStore>(store: Arc<S>) {
+    let stale = new_instance(
+        &*store,
+        request(PRICE_UPDATE, "unit", 7, 1, None),
+        at(9, 0, 0),
+    )
+    .await;
+    let renamed = TemplateUpdate {
+        name: Some("Unit price change, v2".to_owned()),
+        is_active: None,
+        steps: None,
+    };
+    let template = store
+        .update_template(TemplateId::new(2).unwrap(), renamed)
+        .await
+        .unwrap();
+    assert_eq!(template.version, 2);
+    assert!(matches!(
+        store.create_instance(stale).await,
+        Err(WorkflowError::Unavailable(_))
+    ));
+    assert!(
+        store
+            .pending_steps(uid(1), 50)
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.entity_id.get() != 7)
+    );
+    let fresh = new_instance(
+        &*store,
+        request(PRICE_UPDATE, "unit", 7, 1, None),
+        at(9, 0, 1),
+    )
+    .await;
+    let stored = store.create_instance(fresh).await.unwrap();
+    assert_eq!(stored.template_version, 2);
 }
