@@ -382,7 +382,15 @@ fn pgbench(
     vars: &[(&str, i64)],
 ) -> Result<f64, String> {
     let mut command = Command::new("pgbench");
+    // The same session settings as the service's pooled connections, so both get the same plans.
+    let options = approvals::outbound::postgres::SESSION_SETTINGS
+        .split(';')
+        .filter_map(|s| s.trim().strip_prefix("SET "))
+        .map(|s| format!("-c {}", s.replace(" = ", "=")))
+        .collect::<Vec<_>>()
+        .join(" ");
     command
+        .env("PGOPTIONS", options)
         .args(["-n", "-M", "prepared", "-f", script])
         .args([
             "-c",

@@ -13,13 +13,15 @@ mod roles;
 mod rows;
 pub mod schema;
 mod seed;
+mod statement;
 
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::bb8::{Pool, RunError};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::domain::WorkflowError;
@@ -127,6 +129,25 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, WorkflowE
     .map_err(|e| WorkflowError::Internal(format!("migration task failed: {e}")))?
 }
 
+/// Session settings of every pooled connection.
+///
+/// Every statement the adapter sends is prepared once per connection and reads rows by key or
+/// by a short index range, so the generic plan is always the right one: PostgreSQL's default
+/// re-planned the decision's write statement on every execution (its array parameters make each
+/// custom plan look cheaper than the generic one), which cost more CPU than running it. No
+/// parallel workers: they only add start-up latency to queries this small.
+pub const SESSION_SETTINGS: &str =
+    "SET plan_cache_mode = force_generic_plan; SET max_parallel_workers_per_gather = 0";
+
+/// Opens one pooled connection and applies [`SESSION_SETTINGS`].
+async fn establish(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = AsyncPgConnection::establish(&url).await?;
+    conn.batch_execute(SESSION_SETTINGS)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
 /// The PostgreSQL store.
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
@@ -139,7 +160,12 @@ impl PgStore {
     /// A pool on `database_url`. Connections are made lazily, so this succeeds while the
     /// database is down; requests then get `Unavailable` until it is back.
     pub async fn connect(database_url: &str, config: &PgConfig) -> Result<Self, WorkflowError> {
-        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        manager_config.custom_setup = Box::new(|url| Box::pin(establish(url.to_owned())));
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+            database_url,
+            manager_config,
+        );
         let pool = Pool::builder()
             .max_size(config.pool_size)
             .min_idle(Some(0))

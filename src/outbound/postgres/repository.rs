@@ -15,11 +15,15 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::rows::{AuditRow, InstanceRow, StepRow, TemplateRow, TemplateStepRow};
+use diesel::pg::Pg;
+use diesel::query_builder::AstPass;
+
+use super::rows::{AuditRow, InstanceRow, StepRow, TemplateRow, TemplateStepRow, approver_columns};
 use super::schema::{
     workflow_audit_log, workflow_callback_outbox, workflow_inbox, workflow_instance_steps,
     workflow_instances, workflow_template_steps, workflow_templates,
 };
+use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{
     ACTIVE, Conn, ONE_ACTIVE_INSTANCE_INDEX, ONE_ACTIVE_TEMPLATE_INDEX, PgStore, TxError,
     unique_violation_of,
@@ -112,6 +116,158 @@ WHERE id IN (SELECT id FROM workflow_callback_outbox
              ORDER BY due_at, id LIMIT $3
              FOR UPDATE SKIP LOCKED)
 RETURNING id, attempts, payload";
+
+/// Binds of [`CREATE_INSTANCE_SQL`].
+struct CreateInstance {
+    template_id: i64,
+    template_version: i32,
+    event: String,
+    entity_type: String,
+    entity_id: i64,
+    initiated_by: i64,
+    status: &'static str,
+    context: Option<serde_json::Value>,
+    created_at: DateTime<Utc>,
+    step_orders: Vec<i32>,
+    step_names: Vec<String>,
+    step_users: Vec<Option<i64>>,
+    step_roles: Vec<Option<String>>,
+    /// Each step's snapshot as an array literal: arrays of arrays can't be unnested per row.
+    step_eligible: Vec<String>,
+    step_statuses: Vec<&'static str>,
+    step_activated_at: Vec<Option<DateTime<Utc>>>,
+    audit_step_orders: Vec<Option<i32>>,
+    audit_actions: Vec<&'static str>,
+    audit_actors: Vec<Option<i64>>,
+    audit_comments: Vec<Option<String>>,
+    audit_at: Vec<DateTime<Utc>>,
+}
+
+impl CreateInstance {
+    fn new(new: &NewInstance) -> Self {
+        let (step_users, step_roles) = new
+            .steps
+            .iter()
+            .map(|s| approver_columns(&s.approver))
+            .unzip();
+        Self {
+            template_id: new.template_id.get(),
+            template_version: new.template_version,
+            event: new.event.to_string(),
+            entity_type: new.entity_type.to_string(),
+            entity_id: new.entity_id.get(),
+            initiated_by: new.initiated_by.get(),
+            status: new.status.as_str(),
+            context: new.context.clone(),
+            created_at: new.created_at,
+            step_orders: new.steps.iter().map(|s| s.step_order).collect(),
+            step_names: new.steps.iter().map(|s| s.name.clone()).collect(),
+            step_users,
+            step_roles,
+            step_eligible: new
+                .steps
+                .iter()
+                .map(|s| {
+                    let ids: Vec<String> =
+                        s.eligible_user_ids.iter().map(|u| u.to_string()).collect();
+                    format!("{{{}}}", ids.join(","))
+                })
+                .collect(),
+            step_statuses: new.steps.iter().map(|s| s.status.as_str()).collect(),
+            step_activated_at: new.steps.iter().map(|s| s.activated_at).collect(),
+            audit_step_orders: new.audit.iter().map(|a| a.step_order).collect(),
+            audit_actions: new.audit.iter().map(|a| a.action.as_str()).collect(),
+            audit_actors: new
+                .audit
+                .iter()
+                .map(|a| a.actor_user_id.map(UserId::get))
+                .collect(),
+            audit_comments: new.audit.iter().map(|a| a.comment.clone()).collect(),
+            audit_at: new.audit.iter().map(|a| a.at).collect(),
+        }
+    }
+}
+
+impl StaticStatement for CreateInstance {
+    const SQL: &'static str = CREATE_INSTANCE_SQL;
+
+    fn bind<'b>(&'b self, n: usize, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match n {
+            1 => out.push_bind_param::<BigInt, _>(&self.template_id),
+            2 => out.push_bind_param::<Integer, _>(&self.template_version),
+            3 => out.push_bind_param::<Text, _>(&self.event),
+            4 => out.push_bind_param::<Text, _>(&self.entity_type),
+            5 => out.push_bind_param::<BigInt, _>(&self.entity_id),
+            6 => out.push_bind_param::<BigInt, _>(&self.initiated_by),
+            7 => out.push_bind_param::<Text, _>(&self.status),
+            8 => out.push_bind_param::<Nullable<Jsonb>, _>(&self.context),
+            9 => out.push_bind_param::<Timestamptz, _>(&self.created_at),
+            10 => out.push_bind_param::<Array<Integer>, _>(&self.step_orders),
+            11 => out.push_bind_param::<Array<Text>, _>(&self.step_names),
+            12 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.step_users),
+            13 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.step_roles),
+            14 => out.push_bind_param::<Array<Text>, _>(&self.step_eligible),
+            15 => out.push_bind_param::<Array<Text>, _>(&self.step_statuses),
+            16 => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.step_activated_at),
+            17 => out.push_bind_param::<Array<Nullable<Integer>>, _>(&self.audit_step_orders),
+            18 => out.push_bind_param::<Array<Text>, _>(&self.audit_actions),
+            19 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.audit_actors),
+            20 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.audit_comments),
+            21 => out.push_bind_param::<Array<Timestamptz>, _>(&self.audit_at),
+            other => Err(no_such_placeholder(other)),
+        }
+    }
+}
+
+/// Binds of [`DECIDE_WRITE_SQL`].
+struct DecideWrite {
+    instance_id: i64,
+    step_ids: Vec<i64>,
+    step_statuses: Vec<&'static str>,
+    step_actors: Vec<Option<i64>>,
+    step_comments: Vec<Option<String>>,
+    step_acted_at: Vec<Option<DateTime<Utc>>>,
+    step_activated_at: Vec<Option<DateTime<Utc>>>,
+    instance_status: &'static str,
+    updated_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    audit_step_ids: Vec<Option<i64>>,
+    audit_actions: Vec<&'static str>,
+    audit_actors: Vec<Option<i64>>,
+    audit_comments: Vec<Option<String>>,
+    audit_at: Vec<DateTime<Utc>>,
+    callback_kinds: Vec<&'static str>,
+    callback_payloads: Vec<serde_json::Value>,
+    callback_at: Vec<DateTime<Utc>>,
+}
+
+impl StaticStatement for DecideWrite {
+    const SQL: &'static str = DECIDE_WRITE_SQL;
+
+    fn bind<'b>(&'b self, n: usize, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match n {
+            1 => out.push_bind_param::<BigInt, _>(&self.instance_id),
+            2 => out.push_bind_param::<Array<BigInt>, _>(&self.step_ids),
+            3 => out.push_bind_param::<Array<Text>, _>(&self.step_statuses),
+            4 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.step_actors),
+            5 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.step_comments),
+            6 => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.step_acted_at),
+            7 => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.step_activated_at),
+            8 => out.push_bind_param::<Text, _>(&self.instance_status),
+            9 => out.push_bind_param::<Timestamptz, _>(&self.updated_at),
+            10 => out.push_bind_param::<Nullable<Timestamptz>, _>(&self.completed_at),
+            11 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.audit_step_ids),
+            12 => out.push_bind_param::<Array<Text>, _>(&self.audit_actions),
+            13 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.audit_actors),
+            14 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.audit_comments),
+            15 => out.push_bind_param::<Array<Timestamptz>, _>(&self.audit_at),
+            16 => out.push_bind_param::<Array<Text>, _>(&self.callback_kinds),
+            17 => out.push_bind_param::<Array<Jsonb>, _>(&self.callback_payloads),
+            18 => out.push_bind_param::<Array<Timestamptz>, _>(&self.callback_at),
+            other => Err(no_such_placeholder(other)),
+        }
+    }
+}
 
 #[derive(QueryableByName)]
 struct CreatedRow {
@@ -274,64 +430,8 @@ impl WorkflowRepository for PgStore {
     }
 
     async fn create_instance(&self, new: NewInstance) -> Result<Instance, WorkflowError> {
-        let steps = &new.steps;
-        let audit = &new.audit;
         self.with_conn(async |conn| {
-            let result = diesel::sql_query(CREATE_INSTANCE_SQL)
-                .bind::<BigInt, _>(new.template_id.get())
-                .bind::<Integer, _>(new.template_version)
-                .bind::<Text, _>(new.event.as_str())
-                .bind::<Text, _>(new.entity_type.as_str())
-                .bind::<BigInt, _>(new.entity_id.get())
-                .bind::<BigInt, _>(new.initiated_by.get())
-                .bind::<Text, _>(new.status.as_str())
-                .bind::<Nullable<Jsonb>, _>(new.context.as_ref())
-                .bind::<Timestamptz, _>(new.created_at)
-                .bind::<Array<Integer>, _>(steps.iter().map(|s| s.step_order).collect::<Vec<_>>())
-                .bind::<Array<Text>, _>(steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>())
-                .bind::<Array<Nullable<BigInt>>, _>(
-                    steps
-                        .iter()
-                        .map(|s| super::rows::approver_columns(&s.approver).0)
-                        .collect::<Vec<_>>(),
-                )
-                .bind::<Array<Nullable<Text>>, _>(
-                    steps
-                        .iter()
-                        .map(|s| super::rows::approver_columns(&s.approver).1)
-                        .collect::<Vec<_>>(),
-                )
-                .bind::<Array<Text>, _>(
-                    steps
-                        .iter()
-                        .map(|s| {
-                            let ids: Vec<String> =
-                                s.eligible_user_ids.iter().map(|u| u.to_string()).collect();
-                            format!("{{{}}}", ids.join(","))
-                        })
-                        .collect::<Vec<_>>(),
-                )
-                .bind::<Array<Text>, _>(steps.iter().map(|s| s.status.as_str()).collect::<Vec<_>>())
-                .bind::<Array<Nullable<Timestamptz>>, _>(
-                    steps.iter().map(|s| s.activated_at).collect::<Vec<_>>(),
-                )
-                .bind::<Array<Nullable<Integer>>, _>(
-                    audit.iter().map(|a| a.step_order).collect::<Vec<_>>(),
-                )
-                .bind::<Array<Text>, _>(audit.iter().map(|a| a.action.as_str()).collect::<Vec<_>>())
-                .bind::<Array<Nullable<BigInt>>, _>(
-                    audit
-                        .iter()
-                        .map(|a| a.actor_user_id.map(UserId::get))
-                        .collect::<Vec<_>>(),
-                )
-                .bind::<Array<Nullable<Text>>, _>(
-                    audit
-                        .iter()
-                        .map(|a| a.comment.as_deref())
-                        .collect::<Vec<_>>(),
-                )
-                .bind::<Array<Timestamptz>, _>(audit.iter().map(|a| a.at).collect::<Vec<_>>())
+            let result = Statement(CreateInstance::new(&new))
                 .get_result::<CreatedRow>(conn)
                 .await
                 .map_err(TxError::from);
@@ -464,76 +564,34 @@ impl WorkflowRepository for PgStore {
                             .map_err(|e| TxError::from(WorkflowError::Internal(e.to_string())))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let audit: Vec<AuditRow> = diesel::sql_query(DECIDE_WRITE_SQL)
-                    .bind::<BigInt, _>(instance_id)
-                    .bind::<Array<BigInt>, _>(
-                        changed.iter().map(|s| s.id.get()).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(
-                        changed
-                            .iter()
-                            .map(|s| s.status.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<BigInt>>, _>(
-                        changed
-                            .iter()
-                            .map(|s| s.acted_by_user_id.map(UserId::get))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Text>>, _>(
-                        changed
-                            .iter()
-                            .map(|s| s.comment.as_deref())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Timestamptz>>, _>(
-                        changed.iter().map(|s| s.acted_at).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Timestamptz>>, _>(
-                        changed.iter().map(|s| s.activated_at).collect::<Vec<_>>(),
-                    )
-                    .bind::<Text, _>(decided.instance_status.as_str())
-                    .bind::<Timestamptz, _>(decided.updated_at)
-                    .bind::<Nullable<Timestamptz>, _>(decided.completed_at)
-                    .bind::<Array<Nullable<BigInt>>, _>(audit_step_ids)
-                    .bind::<Array<Text>, _>(
-                        decided
-                            .audit
-                            .iter()
-                            .map(|a| a.action.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<BigInt>>, _>(
-                        decided
-                            .audit
-                            .iter()
-                            .map(|a| a.actor_user_id.map(UserId::get))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Text>>, _>(
-                        decided
-                            .audit
-                            .iter()
-                            .map(|a| a.comment.as_deref())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Timestamptz>, _>(
-                        decided.audit.iter().map(|a| a.at).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(
-                        decided
-                            .callbacks
-                            .iter()
-                            .map(|c| c.kind.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Jsonb>, _>(payloads)
-                    .bind::<Array<Timestamptz>, _>(
-                        decided.callbacks.iter().map(|c| c.at).collect::<Vec<_>>(),
-                    )
-                    .load(conn)
-                    .await?;
+                let write = DecideWrite {
+                    instance_id,
+                    step_ids: changed.iter().map(|s| s.id.get()).collect(),
+                    step_statuses: changed.iter().map(|s| s.status.as_str()).collect(),
+                    step_actors: changed
+                        .iter()
+                        .map(|s| s.acted_by_user_id.map(UserId::get))
+                        .collect(),
+                    step_comments: changed.iter().map(|s| s.comment.clone()).collect(),
+                    step_acted_at: changed.iter().map(|s| s.acted_at).collect(),
+                    step_activated_at: changed.iter().map(|s| s.activated_at).collect(),
+                    instance_status: decided.instance_status.as_str(),
+                    updated_at: decided.updated_at,
+                    completed_at: decided.completed_at,
+                    audit_step_ids,
+                    audit_actions: decided.audit.iter().map(|a| a.action.as_str()).collect(),
+                    audit_actors: decided
+                        .audit
+                        .iter()
+                        .map(|a| a.actor_user_id.map(UserId::get))
+                        .collect(),
+                    audit_comments: decided.audit.iter().map(|a| a.comment.clone()).collect(),
+                    audit_at: decided.audit.iter().map(|a| a.at).collect(),
+                    callback_kinds: decided.callbacks.iter().map(|c| c.kind.as_str()).collect(),
+                    callback_payloads: payloads,
+                    callback_at: decided.callbacks.iter().map(|c| c.at).collect(),
+                };
+                let audit: Vec<AuditRow> = Statement(write).load(conn).await?;
                 instance.audit = audit
                     .into_iter()
                     .map(AuditRow::into_domain)
