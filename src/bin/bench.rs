@@ -139,6 +139,14 @@ async fn preload_decisions(
              FROM workflow_instances AS i CROSS JOIN generate_series(1, 3) AS o
              WHERE i.event = 'bench.decision'
              ORDER BY i.id, o;
+             INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, at)
+             SELECT s.instance_id, CASE a WHEN 2 THEN s.id END,
+                    (ARRAY['instance_created', 'step_activated'])[a], CASE a WHEN 1 THEN 3 END, now()
+             FROM workflow_instance_steps AS s
+             JOIN workflow_instances AS i ON i.id = s.instance_id AND i.event = 'bench.decision'
+             CROSS JOIN generate_series(1, 2) AS a
+             WHERE s.step_order = 1
+             ORDER BY s.instance_id, a;
              ANALYZE;"
         ),
     )

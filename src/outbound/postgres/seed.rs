@@ -2,7 +2,8 @@
 //! template helpers that tests and operators use.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel::result::Error as DieselError;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::rows::TemplateStepRow;
 use super::schema::{
@@ -37,22 +38,7 @@ impl PgStore {
                     diesel::insert_into(user_roles::table).values(&memberships).on_conflict_do_nothing().execute(conn).await?;
                 }
                 for template in &demo.templates {
-                    let inserted = diesel::insert_into(workflow_templates::table)
-                        .values((
-                            workflow_templates::id.eq(template.id.get()),
-                            workflow_templates::name.eq(&template.name),
-                            workflow_templates::event.eq(template.event.as_str()),
-                            workflow_templates::entity_type.eq(template.entity_type.as_str()),
-                            workflow_templates::version.eq(template.version),
-                            workflow_templates::is_active.eq(template.is_active),
-                        ))
-                        .on_conflict_do_nothing()
-                        .execute(conn)
-                        .await?;
-                    if inserted == 1 {
-                        let steps: Vec<_> = template.steps.iter().map(|s| TemplateStepRow::new(template.id, s)).collect();
-                        diesel::insert_into(workflow_template_steps::table).values(&steps).execute(conn).await?;
-                    }
+                    insert_template(conn, template).await?;
                 }
                 diesel::sql_query(
                     "SELECT setval('workflow_templates_id_seq', GREATEST((SELECT max(id) FROM workflow_templates), 1))",
@@ -161,30 +147,50 @@ impl PgStore {
     pub async fn put_template(&self, template: &Template) -> Result<(), WorkflowError> {
         self.with_conn(async |conn| {
             conn.transaction::<_, TxError, _>(async |conn| {
-                diesel::insert_into(workflow_templates::table)
-                    .values((
-                        workflow_templates::id.eq(template.id.get()),
-                        workflow_templates::name.eq(&template.name),
-                        workflow_templates::event.eq(template.event.as_str()),
-                        workflow_templates::entity_type.eq(template.entity_type.as_str()),
-                        workflow_templates::version.eq(template.version),
-                        workflow_templates::is_active.eq(template.is_active),
-                    ))
-                    .execute(conn)
-                    .await?;
-                let steps: Vec<_> = template
-                    .steps
-                    .iter()
-                    .map(|s| TemplateStepRow::new(template.id, s))
-                    .collect();
-                diesel::insert_into(workflow_template_steps::table)
-                    .values(&steps)
-                    .execute(conn)
-                    .await?;
-                Ok(())
+                if insert_template(conn, template).await? {
+                    Ok(())
+                } else {
+                    Err(
+                        WorkflowError::validation("id", format!("template {} exists", template.id))
+                            .into(),
+                    )
+                }
             })
             .await
         })
         .await
     }
+}
+
+/// Inserts a template and its steps unless a template with its id exists; returns whether it
+/// inserted.
+async fn insert_template(
+    conn: &mut AsyncPgConnection,
+    template: &Template,
+) -> Result<bool, DieselError> {
+    let inserted = diesel::insert_into(workflow_templates::table)
+        .values((
+            workflow_templates::id.eq(template.id.get()),
+            workflow_templates::name.eq(&template.name),
+            workflow_templates::event.eq(template.event.as_str()),
+            workflow_templates::entity_type.eq(template.entity_type.as_str()),
+            workflow_templates::version.eq(template.version),
+            workflow_templates::is_active.eq(template.is_active),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let steps: Vec<_> = template
+        .steps
+        .iter()
+        .map(|s| TemplateStepRow::new(template.id, s))
+        .collect();
+    diesel::insert_into(workflow_template_steps::table)
+        .values(&steps)
+        .execute(conn)
+        .await?;
+    Ok(true)
 }
