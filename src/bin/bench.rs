@@ -394,7 +394,7 @@ fn pgbench(
     let options = approvals::outbound::postgres::SESSION_SETTINGS
         .split(';')
         .filter_map(|s| s.trim().strip_prefix("SET "))
-        .map(|s| format!("-c {}", s.replace(" = ", "=")))
+        .map(|s| format!("-c {}", s.replace(" = ", "=").replace('\'', "")))
         .collect::<Vec<_>>()
         .join(" ");
     command

@@ -97,6 +97,9 @@ where
     /// poll interval. Store errors are logged and retried on the next round.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         loop {
+            if *shutdown.borrow() {
+                return;
+            }
             match self.run_once().await {
                 // A full batch suggests more are due: go again without waiting.
                 Ok(n) if n >= self.config.batch as usize => continue,
@@ -106,10 +109,12 @@ where
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
+                changed = shutdown.changed() => {
+                    // The sender is gone: nobody can ask for a stop any more, so stop now.
+                    if changed.is_err() {
+                        return;
+                    }
+                }
             }
         }
     }

@@ -362,12 +362,18 @@ impl WorkflowRepository for MemoryStore {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, WorkflowError> {
         let mut state = self.lock();
-        let mut claimed = Vec::new();
-        for row in state.outbox.values_mut() {
-            if claimed.len() >= limit as usize {
-                break;
-            }
-            if row.delivered_at.is_none() && row.due_at <= now {
+        // Oldest due first, as PostgreSQL claims them.
+        let mut due: Vec<(DateTime<Utc>, i64)> = state
+            .outbox
+            .values()
+            .filter(|row| row.delivered_at.is_none() && row.due_at <= now)
+            .map(|row| (row.due_at, row.item.id))
+            .collect();
+        due.sort_unstable();
+        due.truncate(limit as usize);
+        let mut claimed = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            if let Some(row) = state.outbox.get_mut(&id) {
                 row.due_at = lease_until;
                 row.item.attempts += 1;
                 claimed.push(row.item.clone());
@@ -383,6 +389,7 @@ impl WorkflowRepository for MemoryStore {
     ) -> Result<(), WorkflowError> {
         if let Some(row) = self.lock().outbox.get_mut(&id) {
             row.delivered_at = Some(at);
+            row.last_error = None;
         }
         Ok(())
     }

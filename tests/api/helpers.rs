@@ -205,7 +205,8 @@ impl TestApp {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+    /// Sends a request built by the caller.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request completes");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();

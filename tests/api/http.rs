@@ -317,6 +317,10 @@ async fn every_error_code(app: &TestApp) {
             "unknown_user",
         ),
         (app.approve(1, 42).await, 422, "unknown_user"),
+        // PostgreSQL can't store NUL: refused at the edge for both stores, never a 500.
+        (app.post("steps/1/reject", json!({"acted_by_user_id": 1, "comment": "no\u{0}pe"})).await, 422, "validation_failed"),
+        (app.post("instances", json!({"event": "unit.price_update_requested", "entity_type": "unit", "entity_id": 8, "initiated_by": 1, "context": {"a": ["x\u{0}y"]}})).await, 422, "validation_failed"),
+        (app.send(app.client.post(format!("{}/api/v1/workflow/instances", app.base)).header("content-type", reqwest::header::HeaderValue::from_bytes(b"application/json\xff").unwrap()).body("{}")).await, 415, "unsupported_media_type"),
     ];
     for (index, (reply, status, code)) in cases.iter().enumerate() {
         assert_eq!(

@@ -423,3 +423,102 @@ async fn inbox_and_active_instance_queries_use_their_indexes() {
     assert!(active.contains("workflow_instances_one_active"), "{active}");
     drop(app);
 }
+
+/// A decision whose statement the server cancels (as a statement time-out or an operator would)
+/// is answered 503, to be retried, and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_statement_is_503_and_changes_nothing() {
+    let mut app = spawn_pg().await;
+    let db = app.db.as_ref().unwrap();
+    let mut holder = db.connection().await;
+    holder
+        .batch_execute("BEGIN; SELECT id FROM workflow_instances WHERE id = 1 FOR UPDATE")
+        .await
+        .unwrap();
+    let client = app.client.clone();
+    let url = format!("{}/api/v1/workflow/steps/1/approve", app.base);
+    let racer = tokio::spawn(async move {
+        let r = client
+            .post(url)
+            .json(&json!({"acted_by_user_id": 1}))
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    let mut watcher = db.connection().await;
+    let mut waiting = false;
+    for _ in 0..400 {
+        let queued = count(
+            &mut watcher,
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await;
+        if queued == 1 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(waiting, "the decision did not queue on the lock");
+    assert_eq!(
+        count(
+            &mut watcher,
+            "SELECT count(*) AS n FROM (SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock') AS c",
+        )
+        .await,
+        1
+    );
+    let (status, body) = racer.await.unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str().unwrap()),
+        (503, "unavailable")
+    );
+    holder.batch_execute("COMMIT").await.unwrap();
+    let shown = app.get("instances/1").await.body;
+    assert_eq!(shown["steps"][0]["status"], "awaiting_action");
+    assert_eq!(shown["audit"].as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+/// An outbox row nobody can read is parked with its reason; the others are still delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_outbox_row_does_not_hold_up_the_others() {
+    let mut app = spawn_pg().await;
+    let mut conn = app.db.as_ref().unwrap().connection().await;
+    conn.batch_execute(
+        "INSERT INTO workflow_callback_outbox (instance_id, kind, payload, created_at, due_at) \
+         VALUES (1, 'on_approved', '{\"unexpected\": true}', now() - interval '1 minute', now() - interval '1 minute')",
+    )
+    .await
+    .unwrap();
+    let instance = app
+        .trigger("unit.price_update_requested", "unit", 6, 1)
+        .await
+        .body;
+    app.reject(step_id(&instance, 1), 1, "Not now").await;
+    let delivered = eventually(Duration::from_secs(10), || async {
+        app.callbacks.delivered().len() == 1
+    })
+    .await;
+    assert!(delivered, "the readable event was not delivered");
+    assert_eq!(
+        app.callbacks.delivered()[0].instance_id.get(),
+        instance["id"].as_i64().unwrap()
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM workflow_callback_outbox \
+             WHERE delivered_at IS NULL AND last_error LIKE 'unreadable payload%' AND due_at > now() + interval '12 hours'",
+        )
+        .await,
+        1
+    );
+    app.stop().await;
+}

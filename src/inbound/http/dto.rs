@@ -81,6 +81,9 @@ impl Fields {
     /// A required string.
     pub fn string(&mut self, field: &str) -> Result<String, ApiError> {
         match self.required(field)? {
+            Value::String(s) if s.contains('\0') => {
+                Err(self.invalid(field, "must not contain NUL characters"))
+            }
             Value::String(s) => Ok(s),
             _ => Err(self.invalid(field, "must be a string")),
         }
@@ -159,6 +162,16 @@ pub fn trigger_request(body: Map<String, Value>) -> Result<TriggerRequest, ApiEr
             &format!("must have at most {MAX_CONTEXT_KEYS} keys"),
         ));
     }
+    if context
+        .as_ref()
+        .is_some_and(|c| c.iter().any(|(k, v)| has_nul(k, v)))
+    {
+        // PostgreSQL can't store NUL in text or jsonb; refuse it here, for every store alike.
+        return Err(ApiError::validation(
+            "context",
+            "must not contain NUL characters",
+        ));
+    }
     Ok(TriggerRequest {
         event,
         entity_type,
@@ -166,6 +179,17 @@ pub fn trigger_request(body: Map<String, Value>) -> Result<TriggerRequest, ApiEr
         initiated_by,
         context: context.map(Value::Object),
     })
+}
+
+/// Whether a key or any string inside a JSON value contains a NUL character.
+fn has_nul(key: &str, value: &Value) -> bool {
+    key.contains('\0')
+        || match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(|v| has_nul("", v)),
+            Value::Object(map) => map.iter().any(|(k, v)| has_nul(k, v)),
+            _ => false,
+        }
 }
 
 /// `POST /steps/{id}/approve` and `/reject`.

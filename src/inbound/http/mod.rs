@@ -129,16 +129,23 @@ pub async fn serve<F>(
 /// A JSON object body: JSON content type (else 415), at most [`MAX_BODY_BYTES`] (else 413),
 /// well-formed and an object (else 400).
 fn json_body() -> impl Filter<Extract = (Map<String, Value>,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("content-type")
-        .and(warp::header::optional::<u64>("content-length"))
+    // Headers are read raw: a malformed value is then a clear 415 (or ignored, for a bad
+    // length), never a framework rejection.
+    warp::header::headers_cloned()
         .and(warp::body::stream())
-        .and_then(
-            |content_type: Option<String>, length: Option<u64>, body| async move {
-                read_json_object(content_type, length, body)
-                    .await
-                    .map_err(warp::reject::custom)
-            },
-        )
+        .and_then(|headers: warp::http::HeaderMap, body| async move {
+            let text = |name| {
+                headers
+                    .get(name)
+                    .and_then(|v: &warp::http::HeaderValue| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let content_type = text(warp::http::header::CONTENT_TYPE);
+            let length = text(warp::http::header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
+            read_json_object(content_type, length, body)
+                .await
+                .map_err(warp::reject::custom)
+        })
 }
 
 fn is_json(content_type: &str) -> bool {

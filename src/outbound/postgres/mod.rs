@@ -85,7 +85,11 @@ impl From<TxError> for WorkflowError {
 fn db_error(e: DieselError) -> WorkflowError {
     match e {
         DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info)
-        | DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+        | DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info)
+        | DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+            WorkflowError::Unavailable(info.message().to_owned())
+        }
+        DieselError::DatabaseError(_, info) if is_transient(info.message()) => {
             WorkflowError::Unavailable(info.message().to_owned())
         }
         DieselError::BrokenTransactionManager => {
@@ -93,6 +97,20 @@ fn db_error(e: DieselError) -> WorkflowError {
         }
         other => WorkflowError::Internal(other.to_string()),
     }
+}
+
+/// Server errors that mean "try again later" rather than a bug: statement and lock time-outs,
+/// cancellation, deadlocks, and a server shutting down or starting. diesel does not expose the
+/// SQLSTATE of these, only the server's message, whose start is stable.
+fn is_transient(message: &str) -> bool {
+    const PREFIXES: [&str; 5] = [
+        "canceling statement due to",
+        "deadlock detected",
+        "terminating connection",
+        "the database system is",
+        "could not serialize access",
+    ];
+    PREFIXES.iter().any(|p| message.starts_with(p))
 }
 
 fn pool_error(e: RunError) -> WorkflowError {
@@ -136,8 +154,13 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, WorkflowE
 /// re-planned the decision's write statement on every execution (its array parameters make each
 /// custom plan look cheaper than the generic one), which cost more CPU than running it. No
 /// parallel workers: they only add start-up latency to queries this small.
-pub const SESSION_SETTINGS: &str =
-    "SET plan_cache_mode = force_generic_plan; SET max_parallel_workers_per_gather = 0";
+///
+/// The statement timeout makes the server give up on work (lock waits included) soon after the
+/// service has stopped waiting for it (`PgConfig::operation_timeout`, 30 s), so a request that
+/// was answered 503 can't commit later, and a connection is never handed out again while the
+/// server is still busy with an abandoned statement.
+pub const SESSION_SETTINGS: &str = "SET plan_cache_mode = force_generic_plan; \
+     SET max_parallel_workers_per_gather = 0; SET statement_timeout = '25s'";
 
 /// Opens one pooled connection and applies [`SESSION_SETTINGS`].
 async fn establish(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {

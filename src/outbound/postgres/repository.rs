@@ -344,6 +344,31 @@ enum TemplateFilter<'a> {
     ActiveFor(&'a EventName),
 }
 
+/// The instance with its steps and audit; the three reads are pipelined (one round trip).
+async fn read_instance(conn: &mut Conn, id: InstanceId) -> Result<Instance, TxError> {
+    let shared: &AsyncPgConnection = conn;
+    let instance = workflow_instances::table
+        .find(id.get())
+        .select(InstanceRow::as_select())
+        .load(&mut &*shared);
+    let steps = workflow_instance_steps::table
+        .filter(workflow_instance_steps::instance_id.eq(id.get()))
+        .order(workflow_instance_steps::step_order)
+        .select(StepRow::as_select())
+        .load(&mut &*shared);
+    let audit = workflow_audit_log::table
+        .filter(workflow_audit_log::instance_id.eq(id.get()))
+        .order(workflow_audit_log::id)
+        .select(AuditRow::as_select())
+        .load(&mut &*shared);
+    let (instance, steps, audit) = futures_util::future::try_join3(instance, steps, audit).await?;
+    let row = instance
+        .into_iter()
+        .next()
+        .ok_or_else(|| WorkflowError::not_found(format!("instance {id}")))?;
+    Ok(row.into_domain(steps, audit)?)
+}
+
 impl WorkflowRepository for PgStore {
     async fn active_template(&self, event: &EventName) -> Result<Option<Template>, WorkflowError> {
         self.with_conn(async |conn| load_template(conn, TemplateFilter::ActiveFor(event)).await)
@@ -468,29 +493,13 @@ impl WorkflowRepository for PgStore {
 
     async fn instance(&self, id: InstanceId) -> Result<Instance, WorkflowError> {
         self.with_conn(async |conn| {
-            // Three independent reads, pipelined: one round trip.
-            let shared: &AsyncPgConnection = conn;
-            let instance = workflow_instances::table
-                .find(id.get())
-                .select(InstanceRow::as_select())
-                .load(&mut &*shared);
-            let steps = workflow_instance_steps::table
-                .filter(workflow_instance_steps::instance_id.eq(id.get()))
-                .order(workflow_instance_steps::step_order)
-                .select(StepRow::as_select())
-                .load(&mut &*shared);
-            let audit = workflow_audit_log::table
-                .filter(workflow_audit_log::instance_id.eq(id.get()))
-                .order(workflow_audit_log::id)
-                .select(AuditRow::as_select())
-                .load(&mut &*shared);
-            let (instance, steps, audit) =
-                futures_util::future::try_join3(instance, steps, audit).await?;
-            let row = instance
-                .into_iter()
-                .next()
-                .ok_or_else(|| WorkflowError::not_found(format!("instance {id}")))?;
-            Ok(row.into_domain(steps, audit)?)
+            // Three reads, pipelined, in one snapshot: a decision committing meanwhile is seen
+            // either entirely or not at all.
+            conn.build_transaction()
+                .read_only()
+                .repeatable_read()
+                .run::<_, TxError, _>(async |conn| read_instance(conn, id).await)
+                .await
         })
         .await
     }
@@ -678,18 +687,31 @@ impl WorkflowRepository for PgStore {
                 .bind::<BigInt, _>(i64::from(limit))
                 .load(conn)
                 .await?;
-            rows.into_iter()
-                .map(|r| {
-                    let event = serde_json::from_value(r.payload).map_err(|e| {
-                        WorkflowError::Internal(format!("outbox row {} is unreadable: {e}", r.id))
-                    })?;
-                    Ok(OutboxItem {
-                        id: r.id,
-                        attempts: r.attempts,
+            let mut items = Vec::with_capacity(rows.len());
+            for row in rows {
+                match serde_json::from_value(row.payload) {
+                    Ok(event) => items.push(OutboxItem {
+                        id: row.id,
+                        attempts: row.attempts,
                         event,
-                    })
-                })
-                .collect::<Result<Vec<_>, TxError>>()
+                    }),
+                    Err(e) => {
+                        // One unreadable row (say, written by another version) must not hold up
+                        // the others: park it for a day, with the reason, for an operator.
+                        let reason = format!("unreadable payload: {e}");
+                        tracing::error!(outbox_id = row.id, %reason, "callback event parked");
+                        diesel::update(workflow_callback_outbox::table.find(row.id))
+                            .set((
+                                workflow_callback_outbox::due_at
+                                    .eq(now + chrono::Duration::days(1)),
+                                workflow_callback_outbox::last_error.eq(Some(reason)),
+                            ))
+                            .execute(conn)
+                            .await?;
+                    }
+                }
+            }
+            Ok(items)
         })
         .await
     }
