@@ -45,8 +45,12 @@ fn path_id<T>(
     what: &str,
     make: fn(i64) -> Result<T, crate::domain::WorkflowError>,
 ) -> Result<T, ApiError> {
-    raw.parse::<i64>()
-        .ok()
+    // Canonical decimal only: "+1" and "01" name no resource, as "1" does.
+    let canonical =
+        !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) && !raw.starts_with('0');
+    canonical
+        .then(|| raw.parse::<i64>().ok())
+        .flatten()
         .and_then(|n| make(n).ok())
         .ok_or_else(|| {
             ApiError::not_found(format!(

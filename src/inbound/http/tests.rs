@@ -712,6 +712,8 @@ async fn get_instance_unknown_or_malformed_id_is_404() {
         "1.5",
         "9223372036854775808",
         "99999999999999999999999",
+        "+1",
+        "01",
     ] {
         let res = h.get(&format!("{INSTANCES}/{id}")).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND, "id {id}: {}", res.body);
