@@ -7,7 +7,7 @@ use super::error::WorkflowError;
 use super::model::{
     Approver, AuditAction, CallbackEvent, CallbackKind, Decided, DecisionRequest, Instance,
     InstanceStatus, NewAuditEntry, NewInstance, NewStep, StepStatus, Template, TemplateStep,
-    TriggerRequest, UserId, Verdict,
+    TemplateUpdate, TriggerRequest, UserId, Verdict,
 };
 
 /// Builds a new instance of `template` for `request`.
@@ -249,12 +249,31 @@ pub fn validate_template_steps(steps: &[TemplateStep]) -> Result<(), WorkflowErr
                 format!("must be {expected}: steps are numbered 1..n in order"),
             ));
         }
-        if step.name.trim().is_empty() || step.name.chars().count() > 200 {
-            return Err(WorkflowError::validation(
-                format!("steps[{index}].name"),
-                "must be 1 to 200 characters",
-            ));
-        }
+        validate_name(&format!("steps[{index}].name"), &step.name)?;
+    }
+    Ok(())
+}
+
+/// Checks a template change: its name, if given, and its steps, if given.
+pub fn validate_template_update(update: &TemplateUpdate) -> Result<(), WorkflowError> {
+    if let Some(name) = &update.name {
+        validate_name("name", name)?;
+    }
+    if let Some(steps) = &update.steps {
+        validate_template_steps(steps)?;
+    }
+    Ok(())
+}
+
+/// Longest template or step name, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+fn validate_name(field: &str, name: &str) -> Result<(), WorkflowError> {
+    if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(WorkflowError::validation(
+            field,
+            format!("must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
     }
     Ok(())
 }

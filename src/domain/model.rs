@@ -322,6 +322,25 @@ pub struct Instance {
     pub audit: Vec<AuditEntry>,
 }
 
+impl Instance {
+    /// The id of this instance's step that `entry` names, if it names one. An order the instance
+    /// does not have is a bug in whoever built the entry.
+    pub fn audit_step_id(&self, entry: &NewAuditEntry) -> Result<Option<StepId>, WorkflowError> {
+        entry
+            .step_order
+            .map(|order| {
+                self.steps
+                    .iter()
+                    .find(|s| s.step_order == order)
+                    .map(|s| s.id)
+                    .ok_or_else(|| {
+                        WorkflowError::Internal(format!("audit names unknown step {order}"))
+                    })
+            })
+            .transpose()
+    }
+}
+
 /// A step awaiting a user's action, with enough of its instance to show it in an inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingStep {

@@ -121,9 +121,7 @@ where
         id: TemplateId,
         update: TemplateUpdate,
     ) -> Result<Template, WorkflowError> {
-        if let Some(steps) = &update.steps {
-            machine::validate_template_steps(steps)?;
-        }
+        machine::validate_template_update(&update)?;
         self.repo.update_template(id, update).await
     }
 

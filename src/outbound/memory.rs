@@ -115,19 +115,7 @@ impl State {
         entries: Vec<NewAuditEntry>,
     ) -> Result<(), WorkflowError> {
         for entry in entries {
-            let step_id = match entry.step_order {
-                Some(order) => Some(
-                    instance
-                        .steps
-                        .iter()
-                        .find(|s| s.step_order == order)
-                        .map(|s| s.id)
-                        .ok_or_else(|| {
-                            WorkflowError::Internal(format!("audit names unknown step {order}"))
-                        })?,
-                ),
-                None => None,
-            };
+            let step_id = instance.audit_step_id(&entry)?;
             self.last_audit_id += 1;
             instance.audit.push(AuditEntry {
                 id: self.last_audit_id,

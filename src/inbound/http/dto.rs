@@ -135,7 +135,7 @@ impl Fields {
     }
 }
 
-/// Longest context object accepted, serialised, in bytes (the body limit bounds it anyway).
+/// Most top-level keys a context object may have (the body limit bounds its size anyway).
 const MAX_CONTEXT_KEYS: usize = 256;
 
 /// `POST /instances`.
@@ -162,10 +162,8 @@ pub fn trigger_request(body: Map<String, Value>) -> Result<TriggerRequest, ApiEr
             &format!("must have at most {MAX_CONTEXT_KEYS} keys"),
         ));
     }
-    if context
-        .as_ref()
-        .is_some_and(|c| c.iter().any(|(k, v)| has_nul(k, v)))
-    {
+    let context = context.map(Value::Object);
+    if context.as_ref().is_some_and(has_nul) {
         // PostgreSQL can't store NUL in text or jsonb; refuse it here, for every store alike.
         return Err(ApiError::validation(
             "context",
@@ -177,19 +175,18 @@ pub fn trigger_request(body: Map<String, Value>) -> Result<TriggerRequest, ApiEr
         entity_type,
         entity_id,
         initiated_by,
-        context: context.map(Value::Object),
+        context,
     })
 }
 
-/// Whether a key or any string inside a JSON value contains a NUL character.
-fn has_nul(key: &str, value: &Value) -> bool {
-    key.contains('\0')
-        || match value {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(items) => items.iter().any(|v| has_nul("", v)),
-            Value::Object(map) => map.iter().any(|(k, v)| has_nul(k, v)),
-            _ => false,
-        }
+/// Whether any string or key inside a JSON value contains a NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// `POST /steps/{id}/approve` and `/reject`.
@@ -219,16 +216,8 @@ pub fn decision_request(
 /// `PUT /templates/{id}`: any of `name`, `is_active`, `steps` (numbered by position).
 pub fn template_update(body: Map<String, Value>) -> Result<TemplateUpdate, ApiError> {
     let mut f = Fields::new(body, &["name", "is_active", "steps"], "")?;
-    let name = f.optional_parsed("name", |name| {
-        if name.trim().is_empty() || name.chars().count() > 200 {
-            Err(WorkflowError::validation(
-                "name",
-                "must be 1 to 200 characters",
-            ))
-        } else {
-            Ok(name)
-        }
-    })?;
+    // Lengths are the domain's rule (`machine::validate_template_update`), checked once there.
+    let name = f.optional_parsed("name", Ok)?;
     let is_active = f.optional_bool("is_active")?;
     let steps = match f.optional_array("steps")? {
         None => None,

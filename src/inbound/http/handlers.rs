@@ -128,16 +128,14 @@ pub async fn pending_steps<R: WorkflowRepository, U: RoleResolver, C: Clock>(
                 ));
             }
             "limit" => {
-                limit = try_api!(
-                    value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=crate::domain::service::MAX_PENDING_LIMIT).contains(n))
-                        .ok_or_else(|| ApiError::validation(
-                            "limit",
-                            "must be an integer between 1 and 500"
-                        ))
-                );
+                // The range is the service's rule; only the syntax is checked here.
+                limit = try_api!(value.parse::<u32>().map_err(|_| ApiError::validation(
+                    "limit",
+                    &format!(
+                        "must be an integer between 1 and {}",
+                        crate::domain::service::MAX_PENDING_LIMIT
+                    )
+                )));
             }
             other => {
                 return Ok(ApiError::validation(

@@ -12,7 +12,7 @@ pub mod handlers;
 use std::future::Future;
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
@@ -164,19 +164,17 @@ fn is_json(content_type: &str) -> bool {
 /// past this bound the connection is simply closed.
 const MAX_DRAIN_BYTES: u64 = 1024 * 1024;
 
-async fn drain<S, B>(mut body: std::pin::Pin<&mut S>, expected: u64)
+/// Reads and discards the rest of a body, `seen` bytes of it being already read, up to
+/// [`MAX_DRAIN_BYTES`] in all.
+async fn drain<S, B>(mut body: std::pin::Pin<&mut S>, mut seen: u64)
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    if expected > MAX_DRAIN_BYTES {
-        return;
-    }
-    let mut seen = 0u64;
-    while let Some(Ok(chunk)) = body.next().await {
-        seen += chunk.remaining() as u64;
-        if seen > MAX_DRAIN_BYTES {
-            return;
+    while seen <= MAX_DRAIN_BYTES {
+        match body.next().await {
+            Some(Ok(chunk)) => seen += chunk.remaining() as u64,
+            _ => return,
         }
     }
 }
@@ -195,23 +193,18 @@ where
     }
     let mut body = std::pin::pin!(body);
     if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        drain(body, length.unwrap_or(0)).await;
+        drain(body, 0).await;
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
     let mut buffer = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk
+        let chunk = chunk
             .map_err(|e| ApiError::invalid_json(format!("The body could not be read: {e}.")))?;
         if buffer.len() + chunk.remaining() > MAX_BODY_BYTES {
             drain(body, (buffer.len() + chunk.remaining()) as u64).await;
             return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
         }
-        while chunk.has_remaining() {
-            let piece = chunk.chunk();
-            let n = piece.len();
-            buffer.extend_from_slice(piece);
-            chunk.advance(n);
-        }
+        buffer.put(chunk);
     }
     match serde_json::from_slice::<Value>(&buffer) {
         Ok(Value::Object(map)) => Ok(map),

@@ -8,8 +8,6 @@
 //!   the audit entries and the outbox rows and returns the whole audit trail; `COMMIT`.
 //!   Four round trips, five statements.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
@@ -18,7 +16,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel::pg::Pg;
 use diesel::query_builder::AstPass;
 
-use super::rows::{AuditRow, InstanceRow, StepRow, TemplateRow, TemplateStepRow, approver_columns};
+use super::rows::{
+    AuditRow, InstanceRow, PendingRow, StepRow, TemplateRow, TemplateStepRow, approver_columns,
+};
 use super::schema::{
     workflow_audit_log, workflow_callback_outbox, workflow_inbox, workflow_instance_steps,
     workflow_instances, workflow_template_steps, workflow_templates,
@@ -30,8 +30,8 @@ use super::{
 };
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    EntityId, EntityType, EventName, Instance, InstanceId, NewInstance, OutboxItem, PendingStep,
-    StepId, Template, TemplateId, TemplateUpdate, UserId,
+    EventName, Instance, InstanceId, NewInstance, OutboxItem, PendingStep, StepId, Template,
+    TemplateId, TemplateUpdate, UserId,
 };
 use crate::domain::ports::{DecideFn, WorkflowRepository};
 
@@ -289,20 +289,6 @@ struct ClaimedRow {
     payload: serde_json::Value,
 }
 
-/// An inbox line: step columns, then instance columns.
-type InboxRow = (
-    i64,
-    i32,
-    String,
-    Option<i64>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    i64,
-    String,
-    String,
-    i64,
-);
-
 fn from_json<T: serde::de::DeserializeOwned>(
     value: Option<serde_json::Value>,
 ) -> Result<T, TxError> {
@@ -547,24 +533,12 @@ impl WorkflowRepository for PgStore {
                 let decided = decide(&instance)?;
                 crate::domain::machine::apply(&mut instance, &decided);
 
-                let step_ids: HashMap<i32, i64> = instance
-                    .steps
-                    .iter()
-                    .map(|s| (s.step_order, s.id.get()))
-                    .collect();
                 let changed = &decided.changed_steps;
                 let audit_step_ids = decided
                     .audit
                     .iter()
-                    .map(|a| match a.step_order {
-                        None => Ok(None),
-                        Some(order) => step_ids.get(&order).copied().map(Some).ok_or_else(|| {
-                            TxError::from(WorkflowError::Internal(format!(
-                                "audit names unknown step {order}"
-                            )))
-                        }),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .map(|a| Ok(instance.audit_step_id(a)?.map(StepId::get)))
+                    .collect::<Result<Vec<_>, WorkflowError>>()?;
                 let payloads = decided
                     .callbacks
                     .iter()
@@ -620,7 +594,7 @@ impl WorkflowRepository for PgStore {
         self.with_conn(async |conn| {
             // The inbox table holds one row per (eligible user, awaiting step), keyed by user and
             // activation time: a user's page is one index range scan.
-            let rows: Vec<InboxRow> = workflow_inbox::table
+            let rows: Vec<PendingRow> = workflow_inbox::table
                 .inner_join(workflow_instance_steps::table.inner_join(workflow_instances::table))
                 .filter(workflow_inbox::user_id.eq(user.get()))
                 .order((workflow_inbox::activated_at, workflow_inbox::step_id))
@@ -639,37 +613,10 @@ impl WorkflowRepository for PgStore {
                 ))
                 .load(conn)
                 .await?;
-            let bad = |what: &str| WorkflowError::Internal(format!("stored {what} is invalid"));
-            rows.into_iter()
-                .map(
-                    |(
-                        id,
-                        step_order,
-                        name,
-                        user_col,
-                        role_col,
-                        activated_at,
-                        instance_id,
-                        event,
-                        entity_type,
-                        entity_id,
-                    )| {
-                        Ok(PendingStep {
-                            step_id: StepId::new(id).map_err(|_| bad("step id"))?,
-                            step_order,
-                            name,
-                            approver: super::rows::approver(user_col, role_col)?,
-                            activated_at,
-                            instance_id: InstanceId::new(instance_id)
-                                .map_err(|_| bad("instance id"))?,
-                            event: EventName::new(event).map_err(|_| bad("event"))?,
-                            entity_type: EntityType::new(entity_type)
-                                .map_err(|_| bad("entity type"))?,
-                            entity_id: EntityId::new(entity_id).map_err(|_| bad("entity id"))?,
-                        })
-                    },
-                )
-                .collect::<Result<Vec<_>, TxError>>()
+            Ok(rows
+                .into_iter()
+                .map(PendingRow::into_domain)
+                .collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

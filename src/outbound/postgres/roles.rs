@@ -1,10 +1,11 @@
 //! The `RoleResolver` port on PostgreSQL: users, roles and memberships as they are now.
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::PgStore;
+use super::rows::user_id as stored_user_id;
 use super::schema::{user_roles, users};
-use super::{PgStore, TxError};
 use crate::domain::WorkflowError;
 use crate::domain::model::{Approver, UserId};
 use crate::domain::ports::RoleResolver;
@@ -40,32 +41,31 @@ impl RoleResolver for PgStore {
             })
             .collect();
         self.with_conn(async |conn| {
-            let memberships: Vec<(String, i64)> = if wanted_roles.is_empty() {
-                Vec::new()
-            } else {
+            // The two reads are independent: pipelined, one round trip.
+            let shared: &AsyncPgConnection = conn;
+            let memberships = async {
+                if wanted_roles.is_empty() {
+                    return Ok(Vec::new());
+                }
                 user_roles::table
                     .filter(user_roles::role.eq_any(&wanted_roles))
                     .order((user_roles::role, user_roles::user_id))
                     .select((user_roles::role, user_roles::user_id))
-                    .load(conn)
-                    .await?
+                    .load::<(String, i64)>(&mut &*shared)
+                    .await
             };
-            let known_users: Vec<i64> = if wanted_users.is_empty() {
-                Vec::new()
-            } else {
+            let known_users = async {
+                if wanted_users.is_empty() {
+                    return Ok(Vec::new());
+                }
                 users::table
                     .filter(users::id.eq_any(&wanted_users))
                     .select(users::id)
-                    .load(conn)
-                    .await?
+                    .load::<i64>(&mut &*shared)
+                    .await
             };
-            let to_user = |raw: i64| {
-                UserId::new(raw).map_err(|_| {
-                    TxError::from(WorkflowError::Internal(format!(
-                        "stored user id {raw} is invalid"
-                    )))
-                })
-            };
+            let (memberships, known_users) =
+                futures_util::future::try_join(memberships, known_users).await?;
             approvers
                 .iter()
                 .map(|a| match a {
@@ -77,10 +77,11 @@ impl RoleResolver for PgStore {
                     Approver::Role { role } => memberships
                         .iter()
                         .filter(|(r, _)| r == role.as_str())
-                        .map(|(_, u)| to_user(*u))
+                        .map(|(_, u)| stored_user_id(*u))
                         .collect(),
                 })
-                .collect()
+                .collect::<Result<_, WorkflowError>>()
+                .map_err(Into::into)
         })
         .await
     }

@@ -11,20 +11,20 @@ use super::schema::{
 use crate::domain::WorkflowError;
 use crate::domain::model::{
     Approver, AuditAction, AuditEntry, EntityId, EntityType, EventName, Instance, InstanceId,
-    InstanceStatus, InstanceStep, RoleName, StepId, StepStatus, Template, TemplateId, TemplateStep,
-    UserId,
+    InstanceStatus, InstanceStep, PendingStep, RoleName, StepId, StepStatus, Template, TemplateId,
+    TemplateStep, UserId,
 };
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> WorkflowError {
     WorkflowError::Internal(format!("stored {what} '{value}' is invalid"))
 }
 
-fn user_id(raw: i64) -> Result<UserId, WorkflowError> {
+pub fn user_id(raw: i64) -> Result<UserId, WorkflowError> {
     UserId::new(raw).map_err(|_| corrupt("user id", raw))
 }
 
 /// Reads an approver from its two nullable columns.
-pub fn approver(user: Option<i64>, role: Option<String>) -> Result<Approver, WorkflowError> {
+fn approver(user: Option<i64>, role: Option<String>) -> Result<Approver, WorkflowError> {
     match (user, role) {
         (Some(user), None) => Ok(Approver::User {
             user_id: user_id(user)?,
@@ -121,21 +121,6 @@ pub struct InstanceRow {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = workflow_instances)]
-pub struct NewInstanceRow<'a> {
-    pub template_id: i64,
-    pub template_version: i32,
-    pub event: &'a str,
-    pub entity_type: &'a str,
-    pub entity_id: i64,
-    pub initiated_by: i64,
-    pub status: &'static str,
-    pub context: Option<&'a serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 #[derive(Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = workflow_instance_steps)]
 pub struct StepRow {
@@ -152,19 +137,6 @@ pub struct StepRow {
     pub activated_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = workflow_instance_steps)]
-pub struct NewStepRow {
-    pub instance_id: i64,
-    pub step_order: i32,
-    pub name: String,
-    pub approver_user_id: Option<i64>,
-    pub approver_role: Option<String>,
-    pub eligible_user_ids: Vec<i64>,
-    pub status: &'static str,
-    pub activated_at: Option<DateTime<Utc>>,
-}
-
 #[derive(Queryable, QueryableByName, Selectable, serde::Deserialize)]
 #[diesel(table_name = workflow_audit_log)]
 pub struct AuditRow {
@@ -172,17 +144,6 @@ pub struct AuditRow {
     pub instance_id: i64,
     pub step_id: Option<i64>,
     pub action: String,
-    pub actor_user_id: Option<i64>,
-    pub comment: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = workflow_audit_log)]
-pub struct NewAuditRow {
-    pub instance_id: i64,
-    pub step_id: Option<i64>,
-    pub action: &'static str,
     pub actor_user_id: Option<i64>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
@@ -260,6 +221,40 @@ impl InstanceRow {
                 .into_iter()
                 .map(AuditRow::into_domain)
                 .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// An inbox line: the step, then the columns of its instance an inbox shows.
+#[derive(Queryable)]
+pub struct PendingRow {
+    pub step_id: i64,
+    pub step_order: i32,
+    pub name: String,
+    pub approver_user_id: Option<i64>,
+    pub approver_role: Option<String>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub instance_id: i64,
+    pub event: String,
+    pub entity_type: String,
+    pub entity_id: i64,
+}
+
+impl PendingRow {
+    pub fn into_domain(self) -> Result<PendingStep, WorkflowError> {
+        Ok(PendingStep {
+            step_id: StepId::new(self.step_id).map_err(|_| corrupt("step id", self.step_id))?,
+            step_order: self.step_order,
+            name: self.name,
+            approver: approver(self.approver_user_id, self.approver_role)?,
+            activated_at: self.activated_at,
+            instance_id: InstanceId::new(self.instance_id)
+                .map_err(|_| corrupt("instance id", self.instance_id))?,
+            event: EventName::new(self.event.clone()).map_err(|_| corrupt("event", &self.event))?,
+            entity_type: EntityType::new(self.entity_type.clone())
+                .map_err(|_| corrupt("entity type", &self.entity_type))?,
+            entity_id: EntityId::new(self.entity_id)
+                .map_err(|_| corrupt("entity id", self.entity_id))?,
         })
     }
 }
