@@ -24,12 +24,14 @@ pg_create_db approvals_bench
 
 log "building release binaries"
 cargo build --release --quiet --bin approvals
-cargo build --release --quiet --features bench --bin approvals-bench
+cargo build --release --quiet -p approvals-bench
+target_dir
+server=$(release_bin approvals)
 
 log "migrate and seed"
-DATABASE_URL=$DB_URL ./target/release/approvals migrate >/dev/null
-DATABASE_URL=$DB_URL ./target/release/approvals seed >/dev/null
+DATABASE_URL=$DB_URL "$server" migrate >/dev/null
+DATABASE_URL=$DB_URL "$server" seed >/dev/null
 
 log "running the benchmark ${mode[*]:-(full)}"
-./target/release/approvals-bench --database-url "$DB_URL" --server ./target/release/approvals \
+"$(release_bin approvals-bench)" --database-url "$DB_URL" --server "$server" \
   --sql-dir scripts/bench "${mode[@]}"

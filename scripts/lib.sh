@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared helpers for the project's scripts; source it, don't run it.
-# Provides: log, die, need_tools, pg_provision (sets PG_ADMIN_URL), pg_url_for, on_exit,
-# pg_create_db, start_server, free_port, check, check_summary.
+# Provides: log, die, need_tools, target_dir (sets TARGET_DIR), release_bin, pg_provision (sets
+# PG_ADMIN_URL), pg_url_for, on_exit, pg_create_db, start_server, free_port, check, check_summary.
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -49,6 +49,23 @@ need_tools() {
     _apt_install "$pkg"
     command -v "$tool" >/dev/null || die "$tool is still missing after installing $pkg"
   done
+}
+
+# target_dir: sets TARGET_DIR to cargo's target directory, asking cargo the first time only.
+# It is ./target only by default: CARGO_TARGET_DIR or a cargo config can put it anywhere.
+TARGET_DIR=""
+target_dir() {
+  [ -n "$TARGET_DIR" ] && return
+  need_tools jq
+  TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+  [ -n "$TARGET_DIR" ] && [ "$TARGET_DIR" != null ] || die "cargo metadata named no target directory"
+}
+
+# release_bin NAME: prints the path of the release build of binary NAME. Call target_dir first
+# in the script itself: inside $(...) a TARGET_DIR found here would be lost with the subshell.
+release_bin() {
+  target_dir
+  printf '%s/release/%s' "$TARGET_DIR" "$1"
 }
 
 # pg_url_for URL NAME: the URL of database NAME on the server of URL.
@@ -125,7 +142,8 @@ pg_create_db() {
 start_server() {
   local port=$1 logfile=$2
   shift 2
-  env "$@" BIND_ADDR="127.0.0.1:$port" ./target/release/approvals serve >"$logfile" 2>&1 &
+  target_dir
+  env "$@" BIND_ADDR="127.0.0.1:$port" "$(release_bin approvals)" serve >"$logfile" 2>&1 &
   SERVER_PID=$!
   on_exit "kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null"
   local i

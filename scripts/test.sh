@@ -13,10 +13,10 @@ unset DATABASE_URL
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
-log "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --all-features -- -D warnings
-log "cargo test"
-cargo test --all-targets -- --test-threads 4
+log "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+log "cargo test --workspace"
+cargo test --workspace --all-targets -- --test-threads 4
 
 log "release build"
 cargo build --release --bin approvals

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks of the HTTP API against the release binary on a fresh PostgreSQL database:
-# the three business scenarios of DESIGN.md, then every error status and code.
+# the three business scenarios (see README), then every error status and code.
 # Prints one line per check and "N passed, M failed" last; exits non-zero when a check fails.
 # Uses $DATABASE_URL (or a local/private server, see lib.sh) only to create and drop its own
 # database; everything it starts is stopped on exit.
@@ -15,10 +15,11 @@ pg_create_db approvals_api
 
 log "cargo build --release --bin approvals (a no-op when up to date)"
 cargo build --quiet --release --bin approvals
+target_dir
 
 log "migrating and seeding $DB_NAME"
-DATABASE_URL=$DB_URL RUST_LOG=warn ./target/release/approvals migrate
-DATABASE_URL=$DB_URL RUST_LOG=warn ./target/release/approvals seed
+DATABASE_URL=$DB_URL RUST_LOG=warn "$(release_bin approvals)" migrate
+DATABASE_URL=$DB_URL RUST_LOG=warn "$(release_bin approvals)" seed
 
 WORK=$(mktemp -d /tmp/approvals-api.XXXXXX)
 on_exit "rm -rf '$WORK'"

@@ -36,10 +36,11 @@ log "pool size $POOL per server (max_connections $max_conn, $in_use in use)"
 
 log "cargo build --release --bin approvals (a no-op when up to date)"
 cargo build --quiet --release --bin approvals
+target_dir
 
 log "migrating and seeding $DB_NAME"
-DATABASE_URL=$DB_URL RUST_LOG=warn ./target/release/approvals migrate
-DATABASE_URL=$DB_URL RUST_LOG=warn ./target/release/approvals seed
+DATABASE_URL=$DB_URL RUST_LOG=warn "$(release_bin approvals)" migrate
+DATABASE_URL=$DB_URL RUST_LOG=warn "$(release_bin approvals)" seed
 # Racers 101..100+RACERS hold sales_manager (step 1 of a booking cancellation) before any
 # instance is triggered: eligibility is a snapshot taken at trigger time.
 sql "INSERT INTO users (id, name) SELECT g, 'Racer ' || g FROM generate_series(101, 100 + $RACERS) g;

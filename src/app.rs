@@ -8,10 +8,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::demo::DemoData;
+use crate::domain::WorkflowService;
 use crate::domain::dispatcher::{DispatchConfig, Dispatcher};
 use crate::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
-use crate::domain::{WorkflowError, WorkflowService};
 use crate::inbound::http;
 use crate::outbound::clock::SystemClock;
 
@@ -79,17 +78,5 @@ impl App {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.dispatcher.await;
-    }
-}
-
-/// Creates the demo's sample instance through the service, as a client would.
-pub async fn create_sample_instance<S>(store: Arc<S>, demo: &DemoData) -> Result<(), WorkflowError>
-where
-    S: WorkflowRepository + RoleResolver,
-{
-    let service = service(store, Arc::new(Notify::new()));
-    match service.trigger(demo.sample_instance.clone()).await {
-        Ok(_) | Err(WorkflowError::InstanceAlreadyActive { .. }) => Ok(()),
-        Err(e) => Err(e),
     }
 }

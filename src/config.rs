@@ -14,6 +14,17 @@ pub struct Config {
     pub pool_size: u32,
     /// The tracing filter (`RUST_LOG` syntax).
     pub log_filter: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+}
+
+/// The shape of log lines (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// A variable with a value that can't be used.
@@ -68,11 +79,22 @@ impl Config {
                 message: format!("'{log_filter}' is not a valid log filter"),
             });
         }
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "LOG_FORMAT",
+                    message: format!("'{other}' is neither 'text' nor 'json'"),
+                });
+            }
+        };
         Ok(Self {
             database_url,
             bind_addr,
             pool_size,
             log_filter,
+            log_format,
         })
     }
 }
@@ -97,6 +119,7 @@ mod tests {
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.pool_size, 16);
         assert_eq!(c.log_filter, "info");
+        assert_eq!(c.log_format, LogFormat::Text);
     }
 
     #[test]
@@ -119,6 +142,10 @@ mod tests {
             config(&[("RUST_LOG", "[[[")]).unwrap_err().variable,
             "RUST_LOG"
         );
+        assert_eq!(
+            config(&[("LOG_FORMAT", "xml")]).unwrap_err().variable,
+            "LOG_FORMAT"
+        );
     }
 
     #[test]
@@ -127,8 +154,10 @@ mod tests {
             ("DATABASE_URL", "postgres://u@h/db"),
             ("BIND_ADDR", "0.0.0.0:9000"),
             ("DATABASE_POOL_SIZE", "4"),
+            ("LOG_FORMAT", "json"),
         ])
         .unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.database_url.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(c.bind_addr.port(), 9000);
         assert_eq!(c.pool_size, 4);

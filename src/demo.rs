@@ -1,67 +1,51 @@
 //! The demo data set, defined once: users and roles, the three business templates, the property
-//! records of the demo, and the sample instance. Both repository adapters load it (`seed`, and
-//! the in-memory mode); clients rely on its ids.
+//! records of the demo, and the sample instance. Part of the wiring, beside `app`: it reaches the
+//! stores only through the same operations any client data does (the driving port's `put_user`,
+//! `create_template` and `trigger`), plus the PostgreSQL adapter's property tables. Clients rely
+//! on its ids: on an empty store the templates get ids 1 to 3 and the sample instance id 1.
 
+use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Approver, EntityId, EntityType, EventName, RoleName, Template, TemplateId, TemplateStep,
-    TriggerRequest, UserId,
+    Approver, EntityId, EntityType, EventName, NewTemplate, RoleName, TemplateId, TemplateStep,
+    TriggerRequest, User, UserId,
 };
-
-/// A demo user with the roles it holds.
-#[derive(Debug, Clone)]
-pub struct DemoUser {
-    pub id: UserId,
-    pub name: &'static str,
-    pub roles: Vec<RoleName>,
-}
-
-/// A development project.
-#[derive(Debug, Clone)]
-pub struct Project {
-    pub id: i64,
-    pub name: &'static str,
-}
-
-/// A sellable unit of a project; prices in cents.
-#[derive(Debug, Clone)]
-pub struct Unit {
-    pub id: i64,
-    pub project_id: i64,
-    pub code: String,
-    pub price_cents: i64,
-}
-
-/// A customer's booking of a unit.
-#[derive(Debug, Clone)]
-pub struct Booking {
-    pub id: i64,
-    pub unit_id: i64,
-    pub customer_name: &'static str,
-    pub status: &'static str,
-}
-
-/// A sales commission earned on a booking; amounts in cents.
-#[derive(Debug, Clone)]
-pub struct Commission {
-    pub id: i64,
-    pub booking_id: i64,
-    pub agent_user_id: UserId,
-    pub amount_cents: i64,
-    pub status: &'static str,
-}
+use crate::domain::ports::WorkflowUseCases;
+use crate::outbound::postgres::{Booking, Commission, Project, PropertyRecords, Unit};
 
 /// Everything the demo consists of.
 #[derive(Debug, Clone)]
 pub struct DemoData {
-    pub roles: Vec<RoleName>,
-    pub users: Vec<DemoUser>,
-    pub templates: Vec<Template>,
-    pub projects: Vec<Project>,
-    pub units: Vec<Unit>,
-    pub bookings: Vec<Booking>,
-    pub commissions: Vec<Commission>,
+    pub users: Vec<User>,
+    /// Created in order, so that they get ids 1, 2, 3 on an empty store.
+    pub templates: Vec<NewTemplate>,
+    /// The property-management records (PostgreSQL only: the in-memory store has no such tables).
+    pub properties: PropertyRecords,
     /// The one instance the demo starts with: booking 1's cancellation.
     pub sample_instance: TriggerRequest,
+}
+
+/// Loads the demo's users, templates and sample instance through the use cases. Returns `false`
+/// and changes nothing if the store already has template 1 (the demo, or other data, is there).
+pub async fn load<S: WorkflowUseCases>(
+    service: &S,
+    demo: &DemoData,
+) -> Result<bool, WorkflowError> {
+    let first = TemplateId::new(1)?;
+    match service.template(first).await {
+        Ok(_) => return Ok(false),
+        Err(WorkflowError::NotFound { .. }) => {}
+        Err(other) => return Err(other),
+    }
+    for user in &demo.users {
+        service.put_user(user.clone()).await?;
+    }
+    for template in &demo.templates {
+        service.create_template(template.clone()).await?;
+    }
+    match service.trigger(demo.sample_instance.clone()).await {
+        Ok(_) | Err(WorkflowError::InstanceAlreadyActive { .. }) => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
 fn role(name: &str) -> RoleName {
@@ -80,19 +64,11 @@ fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
     }
 }
 
-fn template(
-    id: i64,
-    name: &str,
-    event: &str,
-    entity_type: &str,
-    steps: Vec<TemplateStep>,
-) -> Template {
-    Template {
-        id: TemplateId::new(id).expect("demo template ids are positive"),
+fn template(name: &str, event: &str, entity_type: &str, steps: Vec<TemplateStep>) -> NewTemplate {
+    NewTemplate {
         name: name.to_owned(),
         event: EventName::new(event).expect("demo events are valid"),
         entity_type: EntityType::new(entity_type).expect("demo entity types are valid"),
-        version: 1,
         is_active: true,
         steps,
     }
@@ -113,31 +89,25 @@ pub fn demo_data() -> DemoData {
         })
         .collect();
     DemoData {
-        roles: vec![
-            role("sales_manager"),
-            role("finance_manager"),
-            role("sales_coordinator"),
-        ],
         users: vec![
-            DemoUser {
+            User {
                 id: user(1),
-                name: "Sales Manager",
+                name: "Sales Manager".to_owned(),
                 roles: vec![role("sales_manager")],
             },
-            DemoUser {
+            User {
                 id: user(2),
-                name: "Finance Manager",
+                name: "Finance Manager".to_owned(),
                 roles: vec![role("finance_manager")],
             },
-            DemoUser {
+            User {
                 id: user(3),
-                name: "Sales Coordinator",
+                name: "Sales Coordinator".to_owned(),
                 roles: vec![role("sales_coordinator")],
             },
         ],
         templates: vec![
             template(
-                1,
                 "Booking cancellation",
                 "booking.cancellation_requested",
                 "booking",
@@ -147,7 +117,6 @@ pub fn demo_data() -> DemoData {
                 ],
             ),
             template(
-                2,
                 "Unit price update",
                 "unit.price_update_requested",
                 "unit",
@@ -157,7 +126,6 @@ pub fn demo_data() -> DemoData {
                 ],
             ),
             template(
-                3,
                 "Commission approval",
                 "commission.approval_requested",
                 "commission",
@@ -171,41 +139,43 @@ pub fn demo_data() -> DemoData {
                 ],
             ),
         ],
-        projects: vec![
-            Project {
-                id: 1,
-                name: "Marina Heights",
-            },
-            Project {
-                id: 2,
-                name: "Palm Gardens",
-            },
-        ],
-        units,
-        bookings: [
-            (1, 1, "Amal Haddad"),
-            (2, 2, "Ben Okafor"),
-            (3, 6, "Chen Wei"),
-            (4, 7, "Dana Levi"),
-            (5, 3, "Emre Yilmaz"),
-        ]
-        .into_iter()
-        .map(|(id, unit_id, customer_name)| Booking {
-            id,
-            unit_id,
-            customer_name,
-            status: "confirmed",
-        })
-        .collect(),
-        commissions: (1..=5)
-            .map(|id| Commission {
+        properties: PropertyRecords {
+            projects: vec![
+                Project {
+                    id: 1,
+                    name: "Marina Heights".to_owned(),
+                },
+                Project {
+                    id: 2,
+                    name: "Palm Gardens".to_owned(),
+                },
+            ],
+            units,
+            bookings: [
+                (1, 1, "Amal Haddad"),
+                (2, 2, "Ben Okafor"),
+                (3, 6, "Chen Wei"),
+                (4, 7, "Dana Levi"),
+                (5, 3, "Emre Yilmaz"),
+            ]
+            .into_iter()
+            .map(|(id, unit_id, customer_name)| Booking {
                 id,
-                booking_id: id,
-                agent_user_id: user(3),
-                amount_cents: 500_000 + id * 25_000,
-                status: "pending",
+                unit_id,
+                customer_name: customer_name.to_owned(),
+                status: "confirmed".to_owned(),
             })
             .collect(),
+            commissions: (1..=5)
+                .map(|id| Commission {
+                    id,
+                    booking_id: id,
+                    agent_user_id: user(3),
+                    amount_cents: 500_000 + id * 25_000,
+                    status: "pending".to_owned(),
+                })
+                .collect(),
+        },
         sample_instance: TriggerRequest {
             event: EventName::new("booking.cancellation_requested").expect("valid"),
             entity_type: EntityType::new("booking").expect("valid"),

@@ -4,22 +4,23 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use approvals::app;
 use approvals::config::Config;
-use approvals::demo::demo_data;
+use approvals::demo::{self, demo_data};
 use approvals::domain::WorkflowError;
 use approvals::domain::dispatcher::DispatchConfig;
 use approvals::outbound::callbacks::LogCallbacks;
 use approvals::outbound::memory::MemoryStore;
 use approvals::outbound::postgres::{self, PgConfig, PgStore};
+use approvals::{app, telemetry};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 const USAGE: &str = "usage: approvals [serve|migrate|seed]
   serve    run the HTTP API (default); applies pending migrations first
   migrate  apply pending database migrations and exit
   seed     load the demo data (safe to run twice) and exit
 environment: DATABASE_URL (none: in-memory demo store), BIND_ADDR (127.0.0.1:8080),
-             DATABASE_POOL_SIZE (16), RUST_LOG (info)";
+             DATABASE_POOL_SIZE (16), RUST_LOG (info), LOG_FORMAT (text|json)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,9 +31,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log_filter))
-        .init();
+    telemetry::init(&config.log_filter, config.log_format);
 
     let command = std::env::args()
         .nth(1)
@@ -53,7 +52,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!(error = %e, "command failed");
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
@@ -68,7 +67,7 @@ fn require_database(config: &Config, command: &str) -> Result<String, String> {
 }
 
 fn domain_error(context: &str) -> impl Fn(WorkflowError) -> String + '_ {
-    move |e| format!("{context}: {e}")
+    move |e| format!("{context}: {}", e.chain())
 }
 
 async fn migrate(config: &Config) -> Result<(), String> {
@@ -101,14 +100,16 @@ async fn seed(config: &Config) -> Result<(), String> {
         .map_err(domain_error("migration failed"))?;
     let store = connect(config, &url).await?;
     let demo = demo_data();
-    let fresh = store
-        .load_reference_data(&demo)
+    let service = app::service(Arc::clone(&store), Arc::new(Notify::new()));
+    let fresh = demo::load(&service, &demo)
         .await
         .map_err(domain_error("seeding failed"))?;
+    // After the users: commissions refer to their agent.
+    store
+        .load_property_records(&demo.properties)
+        .await
+        .map_err(domain_error("seeding the property records failed"))?;
     if fresh {
-        app::create_sample_instance(store, &demo)
-            .await
-            .map_err(domain_error("creating the sample instance failed"))?;
         tracing::info!("demo data loaded");
     } else {
         tracing::info!("demo data was already loaded; nothing changed");
@@ -132,11 +133,10 @@ async fn serve(config: &Config) -> Result<(), String> {
                 "DATABASE_URL is not set: using the in-memory store with demo data; nothing is persisted"
             );
             let store = Arc::new(MemoryStore::new());
-            let demo = demo_data();
-            store.load_reference_data(&demo);
-            app::create_sample_instance(Arc::clone(&store), &demo)
+            let service = app::service(Arc::clone(&store), Arc::new(Notify::new()));
+            demo::load(&service, &demo_data())
                 .await
-                .map_err(domain_error("creating the sample instance failed"))?;
+                .map_err(domain_error("loading the demo data failed"))?;
             app::start(store, callbacks, listener, DispatchConfig::default())
         }
     };

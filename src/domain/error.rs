@@ -2,7 +2,12 @@
 //!
 //! Layering: adapters translate their own failures (unique violations, lost connections, pool
 //! time-outs) into these variants; the HTTP adapter maps each variant to one status and error code
-//! in a single function. `Unavailable` and `Internal` carry details for the log only.
+//! in a single function. `Unavailable` and `Internal` carry details for the log only; `Internal`
+//! keeps its cause so that the log shows the whole chain.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
 
 use super::model::{StepStatus, UserId};
 
@@ -40,8 +45,12 @@ pub enum WorkflowError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
     /// A bug or an unexpected store failure.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error: {message}")]
+    Internal {
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
 }
 
 impl WorkflowError {
@@ -57,4 +66,66 @@ impl WorkflowError {
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound { what: what.into() }
     }
+
+    /// An internal error with no underlying cause (a broken invariant).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An internal error caused by `source`, which is kept for the log.
+    pub fn internal_from(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::Internal {
+            message: message.into(),
+            source: Some(Cause(Arc::new(source))),
+        }
+    }
+
+    /// The error and every cause under it, for the log: "a: b: c".
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut next = self.source();
+        while let Some(cause) = next {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        text
+    }
 }
+
+/// The cause of an internal error. Shared so that errors stay cheap to clone; compared by
+/// message so that tests can match on errors.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn StdError + Send + Sync>);
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for Cause {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}

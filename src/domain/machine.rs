@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, AuditAction, CallbackEvent, CallbackKind, Decided, DecisionRequest, Instance,
-    InstanceStatus, NewAuditEntry, NewInstance, NewStep, StepStatus, Template, TemplateStep,
-    TemplateUpdate, TriggerRequest, UserId, Verdict,
+    Approver, AuditAction, CallbackEvent, CallbackKind, Decided, DecisionAudit, DecisionRequest,
+    Instance, InstanceStatus, NewAuditEntry, NewInstance, NewStep, NewTemplate, StepId, StepStatus,
+    Template, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId, Verdict,
 };
 
 /// Builds a new instance of `template` for `request`.
@@ -35,7 +35,7 @@ pub fn trigger(
         ));
     }
     if template.steps.is_empty() || snapshots.len() != template.steps.len() {
-        return Err(WorkflowError::Internal(format!(
+        return Err(WorkflowError::internal(format!(
             "template {} has {} steps and {} snapshots",
             template.id,
             template.steps.len(),
@@ -68,21 +68,20 @@ pub fn trigger(
         });
     }
 
+    let entry = |step_order, action, actor_user_id| NewAuditEntry {
+        step_order,
+        action,
+        actor_user_id,
+        comment: None,
+        at: now,
+    };
     let audit = vec![
-        audit(
+        entry(
             None,
             AuditAction::InstanceCreated,
             Some(request.initiated_by),
-            None,
-            now,
         ),
-        audit(
-            Some(steps[0].step_order),
-            AuditAction::StepActivated,
-            None,
-            None,
-            now,
-        ),
+        entry(Some(steps[0].step_order), AuditAction::StepActivated, None),
     ];
     Ok(NewInstance {
         template_id: template.id,
@@ -129,74 +128,65 @@ pub fn decide(
     }
 
     let actor = Some(request.acted_by);
-    let mut decided = step.clone();
-    decided.acted_by_user_id = actor;
-    decided.acted_at = Some(now);
-    let mut changed_steps = Vec::new();
+    let mut next = instance.clone();
+    let mut changed = Vec::new();
     let mut audit_entries = Vec::new();
-    let (instance_status, callback_kind) = match &request.verdict {
-        Verdict::Approve { comment } => {
-            let comment = comment.as_ref().map(|c| c.as_str().to_owned());
-            decided.status = StepStatus::Approved;
-            decided.comment = comment.clone();
-            audit_entries.push(audit(
-                Some(step.step_order),
-                AuditAction::StepApproved,
-                actor,
-                comment,
-                now,
-            ));
-            changed_steps.push(decided);
-            match instance.steps.get(index + 1) {
-                Some(next) => {
-                    let mut next = next.clone();
-                    next.status = StepStatus::AwaitingAction;
-                    next.activated_at = Some(now);
-                    audit_entries.push(audit(
-                        Some(next.step_order),
-                        AuditAction::StepActivated,
-                        None,
-                        None,
-                        now,
-                    ));
-                    changed_steps.push(next);
-                    (InstanceStatus::InProgress, None)
-                }
-                None => {
-                    audit_entries.push(audit(
-                        None,
-                        AuditAction::InstanceApproved,
-                        actor,
-                        None,
-                        now,
-                    ));
-                    (InstanceStatus::Approved, Some(CallbackKind::OnApproved))
-                }
-            }
+    let (comment, action) = match &request.verdict {
+        Verdict::Approve { comment } => (
+            comment.as_ref().map(|c| c.as_str().to_owned()),
+            StepStatus::Approved,
+        ),
+        Verdict::Reject { comment } => (Some(comment.as_str().to_owned()), StepStatus::Rejected),
+    };
+    {
+        let decided = &mut next.steps[index];
+        decided.status = action;
+        decided.acted_by_user_id = actor;
+        decided.acted_at = Some(now);
+        decided.comment = comment.clone();
+    }
+    changed.push(index);
+    let step_audit = if action == StepStatus::Approved {
+        AuditAction::StepApproved
+    } else {
+        AuditAction::StepRejected
+    };
+    audit_entries.push(audit(
+        Some(step.id),
+        step_audit,
+        actor,
+        comment.clone(),
+        now,
+    ));
+
+    let callback_kind = if action == StepStatus::Rejected {
+        for later in &mut next.steps[index + 1..] {
+            later.status = StepStatus::Cancelled;
         }
-        Verdict::Reject { comment } => {
-            let comment = Some(comment.as_str().to_owned());
-            decided.status = StepStatus::Rejected;
-            decided.comment = comment.clone();
-            audit_entries.push(audit(
-                Some(step.step_order),
-                AuditAction::StepRejected,
-                actor,
-                comment,
-                now,
-            ));
-            changed_steps.push(decided);
-            for later in &instance.steps[index + 1..] {
-                let mut later = later.clone();
-                later.status = StepStatus::Cancelled;
-                changed_steps.push(later);
-            }
-            audit_entries.push(audit(None, AuditAction::InstanceRejected, actor, None, now));
-            (InstanceStatus::Rejected, Some(CallbackKind::OnRejected))
-        }
+        changed.extend(index + 1..next.steps.len());
+        audit_entries.push(audit(None, AuditAction::InstanceRejected, actor, None, now));
+        next.status = InstanceStatus::Rejected;
+        Some(CallbackKind::OnRejected)
+    } else if let Some(following) = next.steps.get_mut(index + 1) {
+        following.status = StepStatus::AwaitingAction;
+        following.activated_at = Some(now);
+        changed.push(index + 1);
+        audit_entries.push(audit(
+            Some(following.id),
+            AuditAction::StepActivated,
+            None,
+            None,
+            now,
+        ));
+        None
+    } else {
+        audit_entries.push(audit(None, AuditAction::InstanceApproved, actor, None, now));
+        next.status = InstanceStatus::Approved;
+        Some(CallbackKind::OnApproved)
     };
 
-    let ended = callback_kind.is_some();
+    next.updated_at = now;
+    next.completed_at = callback_kind.is_some().then_some(now);
     let callbacks = callback_kind
         .map(|kind| CallbackEvent {
             kind,
@@ -205,32 +195,18 @@ pub fn decide(
             entity_type: instance.entity_type.clone(),
             entity_id: instance.entity_id,
             decided_by: request.acted_by,
-            comment: changed_steps[0].comment.clone(),
+            comment,
             at: now,
         })
         .into_iter()
         .collect();
+    let changed_steps = changed.into_iter().map(|i| next.steps[i].clone()).collect();
     Ok(Decided {
-        instance_status,
-        updated_at: now,
-        completed_at: ended.then_some(now),
+        instance: next,
         changed_steps,
         audit: audit_entries,
         callbacks,
     })
-}
-
-/// Applies a decision's writes to an in-memory copy of the instance (audit excluded: the
-/// repository assigns audit ids when it stores them).
-pub fn apply(instance: &mut Instance, decided: &Decided) {
-    instance.status = decided.instance_status;
-    instance.updated_at = decided.updated_at;
-    instance.completed_at = decided.completed_at;
-    for changed in &decided.changed_steps {
-        if let Some(step) = instance.steps.iter_mut().find(|s| s.id == changed.id) {
-            *step = changed.clone();
-        }
-    }
 }
 
 /// Checks a template's step list: at least one step, orders 1..n in sequence, non-blank names.
@@ -252,6 +228,17 @@ pub fn validate_template_steps(steps: &[TemplateStep]) -> Result<(), WorkflowErr
         validate_name(&format!("steps[{index}].name"), &step.name)?;
     }
     Ok(())
+}
+
+/// Checks a new template: its name and its steps.
+pub fn validate_new_template(template: &NewTemplate) -> Result<(), WorkflowError> {
+    validate_name("name", &template.name)?;
+    validate_template_steps(&template.steps)
+}
+
+/// Checks a user of the directory: its name.
+pub fn validate_user(user: &User) -> Result<(), WorkflowError> {
+    validate_name("name", &user.name)
 }
 
 /// Checks a template change: its name, if given, and its steps, if given.
@@ -286,14 +273,14 @@ fn describe(approver: &Approver) -> String {
 }
 
 fn audit(
-    step_order: Option<i32>,
+    step_id: Option<StepId>,
     action: AuditAction,
     actor_user_id: Option<UserId>,
     comment: Option<String>,
     at: DateTime<Utc>,
-) -> NewAuditEntry {
-    NewAuditEntry {
-        step_order,
+) -> DecisionAudit {
+    DecisionAudit {
+        step_id,
         action,
         actor_user_id,
         comment,

@@ -1,7 +1,9 @@
-//! Ports: what the domain core needs from the outside world, each documented by its contract.
+//! Ports: the edges of the hexagon, each documented by its contract.
 //!
-//! Adapters in `outbound` implement them (PostgreSQL, in-memory, callback sinks, the system
-//! clock). Every method reports store trouble as `WorkflowError::Unavailable` (retry later) or
+//! The driving port, [`WorkflowUseCases`], is what inbound adapters (HTTP) call; the service
+//! implements it. The driven ports are what the core needs from the outside world; adapters in
+//! `outbound` implement them (PostgreSQL, in-memory, callback sinks, the system clock). Every
+//! method reports store trouble as `WorkflowError::Unavailable` (retry later) or
 //! `WorkflowError::Internal` (a bug); the other variants each method may return are listed on it.
 
 use std::future::Future;
@@ -10,11 +12,73 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, CallbackEvent, Decided, EventName, Instance, InstanceId, NewInstance, OutboxItem,
-    PendingStep, StepId, Template, TemplateId, TemplateUpdate, UserId,
+    Approver, CallbackEvent, Decided, DecisionRequest, EventName, Instance, InstanceId,
+    NewInstance, NewTemplate, OutboxItem, PendingStep, StepId, Template, TemplateId,
+    TemplateUpdate, TriggerRequest, User, UserId,
 };
 
-/// The pure decision the repository runs on the locked instance inside its unit of work.
+/// The use cases of the engine: the driving port that inbound adapters depend on.
+#[cfg_attr(test, mockall::automock)]
+pub trait WorkflowUseCases: Send + Sync + 'static {
+    /// Starts a workflow for an entity from its event's active template. `NoActiveTemplate`;
+    /// `UnknownUser` (field `initiated_by`); `Validation` (`entity_type` not the template's);
+    /// `NoEligibleApprover`; `InstanceAlreadyActive`.
+    fn trigger(
+        &self,
+        request: TriggerRequest,
+    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
+    /// Approves or rejects a step and returns the updated instance. `NotFound` (step);
+    /// `NotAnApprover`; `UnknownUser` (field `acted_by_user_id`, an actor who is no user at
+    /// all); `StepNotActionable`.
+    fn decide(
+        &self,
+        request: DecisionRequest,
+    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
+    /// One instance with its steps and audit. `NotFound`.
+    fn instance(
+        &self,
+        id: InstanceId,
+    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
+    /// One template with its steps. `NotFound`.
+    fn template(
+        &self,
+        id: TemplateId,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// Creates a template at version 1. `Validation` (names, steps, or a second active
+    /// template for the event, field `is_active`).
+    fn create_template(
+        &self,
+        template: NewTemplate,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// Changes a template in place. `NotFound`; `TemplateInUse`; `Validation`.
+    fn update_template(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// The steps awaiting `user`, oldest first, at most `limit`. `Validation` (field `limit`).
+    fn pending_steps(
+        &self,
+        user: UserId,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PendingStep>, WorkflowError>> + Send;
+
+    /// Creates or replaces a user of the directory; `true` if it was created. `Validation`.
+    fn put_user(&self, user: User) -> impl Future<Output = Result<bool, WorkflowError>> + Send;
+
+    /// `Ok` when the store answers.
+    fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+}
+
+/// The pure decision the repository runs on the locked instance inside its unit of work: it
+/// returns the finished decision (the new state and every row to write), which the repository
+/// only persists.
 pub type DecideFn = Box<dyn FnOnce(&Instance) -> Result<Decided, WorkflowError> + Send>;
 
 /// Storage of templates, instances, audit and the callback outbox.
@@ -30,6 +94,13 @@ pub trait WorkflowRepository: Send + Sync + 'static {
     fn template(
         &self,
         id: TemplateId,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// Stores a new template (version 1) with its steps and returns it with its id. `Validation`
+    /// (field `is_active`) if it is active and its event already has an active template.
+    fn create_template(
+        &self,
+        template: NewTemplate,
     ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
 
     /// Replaces the template's contents and bumps its version, atomically with the check that no
@@ -59,8 +130,9 @@ pub trait WorkflowRepository: Send + Sync + 'static {
 
     /// The unit of work for a decision. Locks the step's instance, then its steps, so that no
     /// other decision on the same instance runs meanwhile; runs `decide` on the state read under
-    /// the lock; stores the changed steps, the instance, the audit entries and the callback
-    /// events (outbox) in one transaction; returns the updated instance. If `decide` refuses,
+    /// the lock; stores what the finished decision lists (the changed steps, the instance, the
+    /// audit entries and the callback events for the outbox) in one transaction; returns the
+    /// decision's instance with the stored audit appended. If `decide` refuses,
     /// nothing is written and its error is returned. `NotFound` if the step does not exist.
     fn decide(
         &self,
@@ -104,9 +176,13 @@ pub trait WorkflowRepository: Send + Sync + 'static {
     fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
 }
 
-/// Who the users are, and who holds a role now.
+/// The user directory: who the users are, and who holds a role now.
 #[cfg_attr(test, mockall::automock)]
 pub trait RoleResolver: Send + Sync + 'static {
+    /// Creates `user`, or replaces its name and roles (roles are created as needed); returns
+    /// `true` if it was created. Existing instances keep their snapshots.
+    fn put_user(&self, user: User) -> impl Future<Output = Result<bool, WorkflowError>> + Send;
+
     /// Whether `user` is a known user.
     fn user_exists(&self, user: UserId)
     -> impl Future<Output = Result<bool, WorkflowError>> + Send;

@@ -10,15 +10,16 @@ use tokio::sync::Notify;
 use super::error::WorkflowError;
 use super::machine;
 use super::model::{
-    DecisionRequest, Instance, InstanceId, PendingStep, Template, TemplateId, TemplateUpdate,
-    TriggerRequest, UserId,
+    DecisionRequest, Instance, InstanceId, NewTemplate, PendingStep, Template, TemplateId,
+    TemplateUpdate, TriggerRequest, User, UserId,
 };
-use super::ports::{Clock, RoleResolver, WorkflowRepository};
+use super::ports::{Clock, RoleResolver, WorkflowRepository, WorkflowUseCases};
 
 /// Largest inbox page.
 pub const MAX_PENDING_LIMIT: u32 = 500;
 
-/// The approval workflow use cases.
+/// The approval workflow use cases, over the driven ports: the implementation of the driving
+/// port [`WorkflowUseCases`].
 pub struct WorkflowService<R, U, C> {
     repo: Arc<R>,
     roles: Arc<U>,
@@ -42,10 +43,18 @@ where
             outbox_signal,
         }
     }
+}
 
+impl<R, U, C> WorkflowUseCases for WorkflowService<R, U, C>
+where
+    R: WorkflowRepository,
+    U: RoleResolver,
+    C: Clock,
+{
     /// Starts a workflow for an entity: finds the event's active template, snapshots who may
     /// act on each step (the only moment roles are resolved), and stores the new instance.
-    pub async fn trigger(&self, request: TriggerRequest) -> Result<Instance, WorkflowError> {
+    #[tracing::instrument(name = "trigger", skip_all, fields(event = %request.event, entity_id = %request.entity_id))]
+    async fn trigger(&self, request: TriggerRequest) -> Result<Instance, WorkflowError> {
         let template = self
             .repo
             .active_template(&request.event)
@@ -62,32 +71,26 @@ where
         let approvers: Vec<_> = template.steps.iter().map(|s| s.approver.clone()).collect();
         let snapshots = self.roles.eligible_users(&approvers).await?;
         let new_instance = machine::trigger(&template, request, snapshots, self.clock.now())?;
-        // Spawned so that a client hanging up can't cancel the write half-way.
-        let repo = Arc::clone(&self.repo);
-        tokio::spawn(async move { repo.create_instance(new_instance).await })
-            .await
-            .map_err(|e| WorkflowError::Internal(format!("trigger task failed: {e}")))?
+        self.repo.create_instance(new_instance).await
     }
 
     /// Approves or rejects a step. Eligibility is judged on the snapshot taken at trigger time;
     /// an actor who is not eligible and not a user at all gets `UnknownUser` rather than
     /// `NotAnApprover`.
-    pub async fn decide(&self, request: DecisionRequest) -> Result<Instance, WorkflowError> {
+    #[tracing::instrument(name = "decide", skip_all, fields(step_id = %request.step_id, acted_by = %request.acted_by))]
+    async fn decide(&self, request: DecisionRequest) -> Result<Instance, WorkflowError> {
         let actor = request.acted_by;
         let step = request.step_id;
-        let repo = Arc::clone(&self.repo);
         // The time is read under the row locks, so a decision never predates the state it
         // acts on (e.g. a step activated by a decision this one queued behind).
         let clock = Arc::clone(&self.clock);
-        let outcome = tokio::spawn(async move {
-            repo.decide(
+        let outcome = self
+            .repo
+            .decide(
                 step,
                 Box::new(move |instance| machine::decide(instance, &request, clock.now())),
             )
-            .await
-        })
-        .await
-        .map_err(|e| WorkflowError::Internal(format!("decision task failed: {e}")))?;
+            .await;
         match outcome {
             Ok(instance) => {
                 if !instance.status.is_active() {
@@ -106,17 +109,25 @@ where
     }
 
     /// One instance with its steps and audit.
-    pub async fn instance(&self, id: InstanceId) -> Result<Instance, WorkflowError> {
+    async fn instance(&self, id: InstanceId) -> Result<Instance, WorkflowError> {
         self.repo.instance(id).await
     }
 
     /// One template with its steps.
-    pub async fn template(&self, id: TemplateId) -> Result<Template, WorkflowError> {
+    async fn template(&self, id: TemplateId) -> Result<Template, WorkflowError> {
         self.repo.template(id).await
     }
 
+    /// Creates a template at version 1.
+    #[tracing::instrument(name = "create_template", skip_all, fields(event = %template.event))]
+    async fn create_template(&self, template: NewTemplate) -> Result<Template, WorkflowError> {
+        machine::validate_new_template(&template)?;
+        self.repo.create_template(template).await
+    }
+
     /// Changes a template; refused while any active instance uses it.
-    pub async fn update_template(
+    #[tracing::instrument(name = "update_template", skip(self, update))]
+    async fn update_template(
         &self,
         id: TemplateId,
         update: TemplateUpdate,
@@ -126,7 +137,7 @@ where
     }
 
     /// The steps awaiting `user`, oldest first.
-    pub async fn pending_steps(
+    async fn pending_steps(
         &self,
         user: UserId,
         limit: u32,
@@ -140,8 +151,15 @@ where
         self.repo.pending_steps(user, limit).await
     }
 
+    /// Creates or replaces a user of the directory.
+    #[tracing::instrument(name = "put_user", skip_all, fields(user_id = %user.id))]
+    async fn put_user(&self, user: User) -> Result<bool, WorkflowError> {
+        machine::validate_user(&user)?;
+        self.roles.put_user(user).await
+    }
+
     /// `Ok` when the store answers.
-    pub async fn health(&self) -> Result<(), WorkflowError> {
+    async fn health(&self) -> Result<(), WorkflowError> {
         self.repo.health().await
     }
 }

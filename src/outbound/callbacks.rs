@@ -1,8 +1,6 @@
-//! Callback adapters for the `Callbacks` port: a logging sink for `serve`, and a recording sink
-//! that tests use to observe deliveries (and to simulate a receiver that is down).
-
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+//! Callback adapters for the `Callbacks` port: a logging sink for `serve`, and (for tests only,
+//! behind the `test-support` feature) a recording sink that observes deliveries and can simulate
+//! a receiver that is down.
 
 use crate::domain::model::CallbackEvent;
 use crate::domain::ports::Callbacks;
@@ -26,46 +24,58 @@ impl Callbacks for LogCallbacks {
     }
 }
 
-/// Keeps every delivered event in memory; can be told to fail the next deliveries.
-#[derive(Debug, Default)]
-pub struct RecordingCallbacks {
-    delivered: Mutex<Vec<CallbackEvent>>,
-    failures_left: AtomicU32,
-}
+#[cfg(any(test, feature = "test-support"))]
+pub use recording::RecordingCallbacks;
 
-impl RecordingCallbacks {
-    /// A sink that accepts everything.
-    pub fn new() -> Self {
-        Self::default()
+#[cfg(any(test, feature = "test-support"))]
+mod recording {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use crate::domain::model::CallbackEvent;
+    use crate::domain::ports::Callbacks;
+
+    /// Keeps every delivered event in memory; can be told to fail the next deliveries.
+    #[derive(Debug, Default)]
+    pub struct RecordingCallbacks {
+        delivered: Mutex<Vec<CallbackEvent>>,
+        failures_left: AtomicU32,
     }
 
-    /// Makes the next `n` deliveries fail, as a receiver that is down would.
-    pub fn fail_next(&self, n: u32) {
-        self.failures_left.store(n, Ordering::SeqCst);
-    }
-
-    /// The events delivered so far, in order.
-    pub fn delivered(&self) -> Vec<CallbackEvent> {
-        self.delivered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-impl Callbacks for RecordingCallbacks {
-    async fn deliver(&self, event: &CallbackEvent) -> Result<(), String> {
-        let failing = self
-            .failures_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err("receiver unavailable".to_owned());
+    impl RecordingCallbacks {
+        /// A sink that accepts everything.
+        pub fn new() -> Self {
+            Self::default()
         }
-        self.delivered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event.clone());
-        Ok(())
+
+        /// Makes the next `n` deliveries fail, as a receiver that is down would.
+        pub fn fail_next(&self, n: u32) {
+            self.failures_left.store(n, Ordering::SeqCst);
+        }
+
+        /// The events delivered so far, in order.
+        pub fn delivered(&self) -> Vec<CallbackEvent> {
+            self.delivered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        }
+    }
+
+    impl Callbacks for RecordingCallbacks {
+        async fn deliver(&self, event: &CallbackEvent) -> Result<(), String> {
+            let failing = self
+                .failures_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if failing {
+                return Err("receiver unavailable".to_owned());
+            }
+            self.delivered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(event.clone());
+            Ok(())
+        }
     }
 }

@@ -1,19 +1,37 @@
-//! Test fixtures: a fresh, uniquely named PostgreSQL database per test (dropped afterwards, also
-//! when the test panics), and the app served on port 0 over either store.
+//! Test harness, zero2prod style: a fresh, uniquely named PostgreSQL database per test (dropped
+//! afterwards, also when the test panics), the demo loaded the way the binary loads it, the app
+//! served on port 0 over either store, and a small HTTP client. `TEST_LOG=1` turns logging on
+//! (filtered by `RUST_LOG`, default `info`); without it tests stay quiet.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use approvals::app::{self, App};
-use approvals::demo::demo_data;
+use approvals::config::LogFormat;
+use approvals::demo::{self, DemoData, demo_data};
 use approvals::domain::dispatcher::DispatchConfig;
+use approvals::domain::ports::{RoleResolver, WorkflowRepository};
 use approvals::outbound::callbacks::RecordingCallbacks;
 use approvals::outbound::memory::MemoryStore;
 use approvals::outbound::postgres::{self, PgConfig, PgStore};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// Installs the log subscriber once per test binary, and only when `TEST_LOG` is set.
+static LOGGING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+        approvals::telemetry::init(&filter, LogFormat::Text);
+    }
+});
+
+/// Switches logging on if `TEST_LOG` asks for it; every entry point of the harness calls it.
+pub fn init_logging() {
+    LazyLock::force(&LOGGING);
+}
 
 /// Where tests create their databases: `TEST_DATABASE_URL` (any database on the server, used
 /// only to create and drop others), else the local server.
@@ -48,6 +66,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl TestDb {
     /// Creates an empty database with the schema applied.
     pub async fn create() -> TestDb {
+        init_logging();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -139,8 +158,9 @@ async fn listener() -> TcpListener {
 /// Serves `store` (already loaded) on a free port.
 pub async fn serve<S>(store: Arc<S>, db: Option<TestDb>) -> TestApp
 where
-    S: approvals::domain::ports::WorkflowRepository + approvals::domain::ports::RoleResolver,
+    S: WorkflowRepository + RoleResolver,
 {
+    init_logging();
     let callbacks = Arc::new(RecordingCallbacks::new());
     let app = app::start(
         store,
@@ -160,14 +180,35 @@ where
     }
 }
 
+/// Loads the demo into an empty store through the use cases, as the binary does: users, then
+/// templates (ids 1 to 3), then the sample instance (id 1, steps 1 and 2).
+pub async fn load_demo<S>(store: &Arc<S>) -> DemoData
+where
+    S: WorkflowRepository + RoleResolver,
+{
+    let demo = demo_data();
+    let service = app::service(Arc::clone(store), Arc::new(Notify::new()));
+    let fresh = demo::load(&service, &demo).await.expect("demo data loads");
+    assert!(fresh, "the store starts empty");
+    demo
+}
+
+/// Loads the demo into an empty PostgreSQL store, property records included (after the users:
+/// commissions refer to their agent).
+pub async fn load_pg_demo(store: &Arc<PgStore>) -> DemoData {
+    let demo = load_demo(store).await;
+    store
+        .load_property_records(&demo.properties)
+        .await
+        .expect("property records load");
+    demo
+}
+
 /// The in-memory store with the demo data, served.
 pub async fn spawn_memory() -> TestApp {
+    init_logging();
     let store = Arc::new(MemoryStore::new());
-    let demo = demo_data();
-    store.load_reference_data(&demo);
-    app::create_sample_instance(Arc::clone(&store), &demo)
-        .await
-        .unwrap();
+    load_demo(&store).await;
     serve(store, None).await
 }
 
@@ -175,11 +216,7 @@ pub async fn spawn_memory() -> TestApp {
 pub async fn spawn_pg() -> TestApp {
     let db = TestDb::create().await;
     let store = db.store().await;
-    let demo = demo_data();
-    assert!(store.load_reference_data(&demo).await.unwrap());
-    app::create_sample_instance(Arc::clone(&store), &demo)
-        .await
-        .unwrap();
+    load_pg_demo(&store).await;
     serve(store, Some(db)).await
 }
 

@@ -1,7 +1,14 @@
-//! The integration test binary: HTTP end to end against both stores, the repository contract
-//! suite against both adapters, and PostgreSQL-only guarantees (locks, triggers, outbox).
+//! The integration test binary, one per crate so that it links once: HTTP end to end against
+//! both stores (`http`), the repository contract against both adapters (`contract`), and
+//! PostgreSQL-only guarantees: locks, triggers, outbox (`postgres`). `helpers` spawns apps and
+//! test databases; `fixtures` holds the domain values every suite builds.
+//!
+//! PostgreSQL comes from `TEST_DATABASE_URL` (a fresh database is created per test and dropped
+//! after it); `TEST_LOG=1` shows the logs.
+
+mod fixtures;
+mod helpers;
 
 mod contract;
-mod helpers;
 mod http;
 mod postgres;

@@ -1,5 +1,6 @@
-//! HTTP errors: the one place where domain errors and framework rejections become status codes
-//! and the `{"error":{"code","message"}}` body. Internal details are logged, never returned.
+//! Driving adapter, HTTP errors: the one place where domain errors and framework rejections
+//! become status codes and the `{"error":{"code","message"}}` body. Internal details are
+//! logged, never returned.
 
 use std::convert::Infallible;
 
@@ -148,8 +149,10 @@ impl From<WorkflowError> for ApiError {
                     "The database can't be reached right now; retry later.",
                 )
             }
-            E::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
+            E::Internal { .. } => {
+                // The whole chain goes to the log (the span says which request it was); the
+                // client gets the generic body.
+                tracing::error!(error = %error.chain(), "internal error");
                 Self::internal()
             }
         }
@@ -164,7 +167,8 @@ fn capitalise(text: &str) -> String {
     }
 }
 
-/// Turns framework rejections (and errors raised by our own filters) into the error body.
+/// Turns framework rejections (no route, wrong method, and the body filter's 415, 413 and 400)
+/// into the error body. Handlers never reject: they answer their own errors.
 pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     let error = if let Some(e) = rejection.find::<ApiError>() {
         e.clone()

@@ -1,4 +1,4 @@
-//! Row types of the PostgreSQL adapter and their conversion to and from domain values.
+//! Outbound adapter, PostgreSQL: the row types and their conversion to and from domain values.
 //! A stored value the domain would refuse is reported as `Internal`: the database is corrupt.
 
 use chrono::{DateTime, Utc};
@@ -16,7 +16,7 @@ use crate::domain::model::{
 };
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> WorkflowError {
-    WorkflowError::Internal(format!("stored {what} '{value}' is invalid"))
+    WorkflowError::internal(format!("stored {what} '{value}' is invalid"))
 }
 
 pub fn user_id(raw: i64) -> Result<UserId, WorkflowError> {
@@ -32,8 +32,8 @@ fn approver(user: Option<i64>, role: Option<String>) -> Result<Approver, Workflo
         (None, Some(role)) => Ok(Approver::Role {
             role: RoleName::new(role.clone()).map_err(|_| corrupt("role", role))?,
         }),
-        _ => Err(WorkflowError::Internal(
-            "stored approver has both or neither of user and role".to_owned(),
+        _ => Err(WorkflowError::internal(
+            "stored approver has both or neither of user and role",
         )),
     }
 }

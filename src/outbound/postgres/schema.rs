@@ -1,4 +1,5 @@
-//! Diesel table definitions, kept in step with `migrations/` by hand.
+//! Outbound adapter, PostgreSQL: the diesel table definitions, kept in step with `migrations/`
+//! by hand.
 
 diesel::table! {
     users (id) {

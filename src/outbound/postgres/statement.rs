@@ -1,4 +1,5 @@
-//! Hand-written statements that PostgreSQL prepares once per connection.
+//! Outbound adapter, PostgreSQL: hand-written statements that PostgreSQL prepares once per
+//! connection.
 //!
 //! `diesel::sql_query` marks its text unsafe to cache, so diesel prepares (parses, analyses and
 //! plans) it again on every execution; for the one-statement writes of triggers and decisions

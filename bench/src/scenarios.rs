@@ -1,0 +1,258 @@
+//! The measured workloads, in the order the run performs them: approvals and triggers at each
+//! client count beside their pgbench baselines, 64 approvers racing on one step, and the inbox
+//! read at scale. Each adds its rows to the table and counts the requests that failed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use diesel_async::AsyncPgConnection;
+use serde_json::json;
+
+use crate::Plan;
+use crate::db::{exec, scalar};
+use crate::load::{Measured, drive, histogram};
+use crate::pgbench::pgbench;
+use crate::preload::{self, DecisionLayout};
+use crate::report::Row;
+use crate::server::Server;
+
+/// What the scenarios add up to.
+#[derive(Default)]
+pub struct Tally {
+    pub rows: Vec<Row>,
+    /// Requests that failed or got an unexpected status, over all scenarios.
+    pub errors: u64,
+}
+
+/// Where pgbench connects and finds its scripts.
+pub struct Sql<'a> {
+    pub database_url: &'a str,
+    pub dir: &'a str,
+}
+
+impl Sql<'_> {
+    /// Runs `scripts/bench/NAME.pgbench`; see [`pgbench`].
+    fn pgbench(
+        &self,
+        name: &str,
+        clients: usize,
+        seconds: f64,
+        vars: &[(&str, i64)],
+    ) -> Result<f64, String> {
+        let script = format!("{}/{name}.pgbench", self.dir);
+        pgbench(self.database_url, &script, clients, seconds, vars)
+    }
+}
+
+/// Approving step 1 of preloaded instances: the service over HTTP, then pgbench on the same
+/// SQL and the ceiling, each on its own range of the layout.
+pub async fn approvals(
+    tally: &mut Tally,
+    conn: &mut AsyncPgConnection,
+    server: &Server,
+    sql: &Sql<'_>,
+    plan: &Plan,
+    layout: &DecisionLayout,
+) -> Result<(), String> {
+    // The service takes distinct step-1 ids from the first range, in order, across all client
+    // counts: a step approved once can't be approved again.
+    let next_service_step = Arc::new(AtomicUsize::new(0));
+    for &clients in &plan.clients {
+        let base = server.base.clone();
+        let (first_step, range) = (layout.first_step, layout.range);
+        let cursor = Arc::clone(&next_service_step);
+        let service = drive(clients, plan.seconds, 200, move |client, _| {
+            let k = cursor.fetch_add(1, Ordering::Relaxed) as i64;
+            (k < range).then(|| {
+                client
+                    .post(format!(
+                        "{base}/api/v1/workflow/steps/{}/approve",
+                        first_step + 3 * k
+                    ))
+                    .json(&json!({"acted_by_user_id": 1}))
+            })
+        })
+        .await;
+        tally.errors += service.errors;
+        let vars = [
+            ("count", layout.range),
+            ("first_step", layout.first_step + 3 * layout.range),
+            ("first_instance", layout.first_instance + layout.range),
+        ];
+        let same = sql.pgbench("decide_same_sql", clients, plan.seconds, &vars)?;
+        let ceiling_vars = [
+            ("count", layout.range),
+            ("first_step", layout.first_step + 6 * layout.range),
+        ];
+        // The ceiling script draws its steps from this sequence: every client count starts it
+        // again at the first step of the third range.
+        exec(conn, "SELECT setval('bench_ceiling_seq', 1, false)").await?;
+        let ceiling = sql.pgbench(
+            "decide_one_round_trip",
+            clients,
+            plan.seconds,
+            &ceiling_vars,
+        )?;
+        tally.rows.push(Row::compared(
+            format!("approve, {clients} clients"),
+            service,
+            same,
+            ceiling,
+        ));
+    }
+    Ok(())
+}
+
+/// Triggering new instances: the service over HTTP, then pgbench on the same SQL and the
+/// ceiling.
+pub async fn triggers(
+    tally: &mut Tally,
+    server: &Server,
+    sql: &Sql<'_>,
+    plan: &Plan,
+) -> Result<(), String> {
+    // Distinct entities for the service; the pgbench scripts draw theirs from a sequence.
+    let entity = Arc::new(AtomicU64::new(3_000_000_000));
+    for &clients in &plan.clients {
+        let base = server.base.clone();
+        let entity = Arc::clone(&entity);
+        let service = drive(clients, plan.seconds, 201, move |client, _| {
+            let id = entity.fetch_add(1, Ordering::Relaxed);
+            Some(
+                client
+                    .post(format!("{base}/api/v1/workflow/instances"))
+                    .json(&json!({
+                        "event": "unit.price_update_requested", "entity_type": "unit",
+                        "entity_id": id, "initiated_by": 1
+                    })),
+            )
+        })
+        .await;
+        tally.errors += service.errors;
+        let same = sql.pgbench("trigger_same_sql", clients, plan.seconds, &[])?;
+        let ceiling = sql.pgbench("trigger_one_round_trip", clients, plan.seconds, &[])?;
+        tally.rows.push(Row::compared(
+            format!("trigger, {clients} clients"),
+            service,
+            same,
+            ceiling,
+        ));
+    }
+    Ok(())
+}
+
+/// 64 approvers on one step, several rounds; returns whether every round had exactly one
+/// winner. The losers' latency is what a user waits to learn someone else decided first.
+pub async fn contention(
+    tally: &mut Tally,
+    conn: &mut AsyncPgConnection,
+    server: &Server,
+    plan: &Plan,
+) -> Result<bool, String> {
+    preload::contention(conn).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut losers = histogram();
+    let mut winners_per_round = Vec::new();
+    for round in 0..plan.contention_rounds {
+        let created: serde_json::Value = client
+            .post(format!("{}/api/v1/workflow/instances", server.base))
+            .json(&json!({"event": "bench.contention", "entity_type": "booking", "entity_id": round + 1, "initiated_by": 1}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let step = created["steps"][0]["id"]
+            .as_i64()
+            .ok_or("contention trigger failed")?;
+        let tasks: Vec<_> = (0..64)
+            .map(|n| {
+                let client = client.clone();
+                let url = format!("{}/api/v1/workflow/steps/{step}/approve", server.base);
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    let status = client
+                        .post(url)
+                        .json(&json!({"acted_by_user_id": 5001 + n}))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0);
+                    (status, t.elapsed())
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for task in tasks {
+            let (status, elapsed) = task.await.map_err(|e| e.to_string())?;
+            match status {
+                200 => winners += 1,
+                409 => losers.saturating_record(elapsed.as_micros() as u64),
+                _ => tally.errors += 1,
+            }
+        }
+        winners_per_round.push(winners);
+    }
+    let contention_ok = winners_per_round.iter().all(|w| *w == 1);
+    tally.rows.push(Row {
+        label: "64 on one step (409s)".into(),
+        note: format!("winners per round {winners_per_round:?}; p50/p95/p99 are the losers' 409"),
+        service: Some(Measured {
+            ok: losers.len(),
+            errors: 0,
+            per_second: 0.0,
+            histogram: losers,
+        }),
+        same_sql: None,
+        ceiling: None,
+    });
+    Ok(contention_ok)
+}
+
+/// One client reading inbox pages of the preloaded users, after the inbox preload has grown
+/// the database to its full size.
+pub async fn inbox(
+    tally: &mut Tally,
+    conn: &mut AsyncPgConnection,
+    server: &Server,
+    plan: &Plan,
+) -> Result<(), String> {
+    eprintln!("preloading {} inbox instances", plan.inbox_instances);
+    preload::inbox(conn, plan.inbox_instances).await?;
+    let total_instances = scalar(conn, "SELECT count(*) AS v FROM workflow_instances").await?;
+    let base = server.base.clone();
+    let requests = plan.inbox_requests as u64;
+    // A fixed number of requests rather than a time: the deadline is only a backstop.
+    let inbox = drive(1, 3600.0, 200, move |client, n| {
+        (n < requests).then(|| {
+            // 7919 is prime, so n * 7919 % 1000 visits all 1,000 users in a scattered order.
+            let user = 10001 + (n * 7919) % 1000;
+            client.get(format!(
+                "{base}/api/v1/workflow/steps/pending?user_id={user}&limit=50"
+            ))
+        })
+    })
+    .await;
+    tally.errors += inbox.errors;
+    let items_seen = scalar(
+        conn,
+        "SELECT count(*) AS v FROM (SELECT 1 FROM workflow_inbox WHERE user_id = 10001 LIMIT 50) AS t",
+    )
+    .await?;
+    tally.rows.push(Row {
+        label: "inbox GET, 1 client".into(),
+        note: format!(
+            "{total_instances} instances, {} requests, {items_seen} items a page",
+            inbox.ok
+        ),
+        service: Some(inbox),
+        same_sql: None,
+        ceiling: None,
+    });
+    Ok(())
+}

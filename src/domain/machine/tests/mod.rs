@@ -1,0 +1,8 @@
+//! Unit tests of the state machine (domain core): pure functions, so no doubles, only fixed
+//! inputs and the fixed `now` of [`fixtures`]. One module per use of the machine.
+
+mod decide;
+mod fixtures;
+mod refusals;
+mod templates;
+mod trigger;

@@ -1,0 +1,127 @@
+//! Runtime instances: their steps with the eligible-user snapshot, the audit trail, the inbox
+//! view, and what the state machine hands the repository to store at trigger time.
+
+use chrono::{DateTime, Utc};
+
+use super::status::{AuditAction, CallbackKind, InstanceStatus, StepStatus};
+use super::values::{
+    Approver, EntityId, EntityType, EventName, InstanceId, StepId, TemplateId, UserId,
+};
+
+/// One step of a running instance, with its eligible-user snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStep {
+    pub id: StepId,
+    pub step_order: i32,
+    pub name: String,
+    pub approver: Approver,
+    pub eligible_user_ids: Vec<UserId>,
+    pub status: StepStatus,
+    pub acted_by_user_id: Option<UserId>,
+    pub comment: Option<String>,
+    pub acted_at: Option<DateTime<Utc>>,
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+/// One line of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub instance_id: InstanceId,
+    pub step_id: Option<StepId>,
+    pub action: AuditAction,
+    pub actor_user_id: Option<UserId>,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A runtime instance of a template, attached to one business entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub template_id: TemplateId,
+    pub template_version: i32,
+    pub event: EventName,
+    pub entity_type: EntityType,
+    pub entity_id: EntityId,
+    pub initiated_by: UserId,
+    pub status: InstanceStatus,
+    pub context: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub steps: Vec<InstanceStep>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// A step awaiting a user's action, with enough of its instance to show it in an inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingStep {
+    pub step_id: StepId,
+    pub step_order: i32,
+    pub name: String,
+    pub approver: Approver,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub instance_id: InstanceId,
+    pub event: EventName,
+    pub entity_type: EntityType,
+    pub entity_id: EntityId,
+}
+
+/// A step of an instance not yet stored (ids are assigned by the repository).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewStep {
+    pub step_order: i32,
+    pub name: String,
+    pub approver: Approver,
+    pub eligible_user_ids: Vec<UserId>,
+    pub status: StepStatus,
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+/// An audit entry not yet stored; `step_order` points at a step of the same instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    pub step_order: Option<i32>,
+    pub action: AuditAction,
+    pub actor_user_id: Option<UserId>,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// An instance not yet stored, as the state machine builds it at trigger time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewInstance {
+    pub template_id: TemplateId,
+    pub template_version: i32,
+    pub event: EventName,
+    pub entity_type: EntityType,
+    pub entity_id: EntityId,
+    pub initiated_by: UserId,
+    pub status: InstanceStatus,
+    pub context: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub steps: Vec<NewStep>,
+    pub audit: Vec<NewAuditEntry>,
+}
+
+/// An outcome notification for the platform, stored in the outbox with the decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackEvent {
+    pub kind: CallbackKind,
+    pub instance_id: InstanceId,
+    pub event: EventName,
+    pub entity_type: EntityType,
+    pub entity_id: EntityId,
+    pub decided_by: UserId,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A callback event taken from the outbox for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub attempts: i32,
+    pub event: CallbackEvent,
+}

@@ -1,0 +1,19 @@
+//! The domain model: identifiers, names, statuses, templates, instances, steps and audit entries,
+//! one idea per file and all re-exported here.
+//!
+//! Values that come from outside are parsed into these types once, at the edge; inside the core a
+//! `StepId` is known to be positive and an `EventName` known to be well-formed.
+
+mod decision;
+mod directory;
+mod instance;
+mod status;
+mod template;
+mod values;
+
+pub use decision::*;
+pub use directory::*;
+pub use instance::*;
+pub use status::*;
+pub use template::*;
+pub use values::*;

@@ -1,0 +1,41 @@
+//! Templates: the ordered steps an event asks for, and the commands that create or change one.
+
+use super::values::{Approver, EntityType, EventName, TemplateId};
+
+/// One step of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateStep {
+    pub step_order: i32,
+    pub name: String,
+    pub approver: Approver,
+}
+
+/// A workflow template: what to ask, in which order, for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub id: TemplateId,
+    pub name: String,
+    pub event: EventName,
+    pub entity_type: EntityType,
+    pub version: i32,
+    pub is_active: bool,
+    pub steps: Vec<TemplateStep>,
+}
+
+/// A template to create (the store assigns its id; it starts at version 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTemplate {
+    pub name: String,
+    pub event: EventName,
+    pub entity_type: EntityType,
+    pub is_active: bool,
+    pub steps: Vec<TemplateStep>,
+}
+
+/// New contents for a template; applying it bumps the version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateUpdate {
+    pub name: Option<String>,
+    pub is_active: Option<bool>,
+    pub steps: Option<Vec<TemplateStep>>,
+}

@@ -1,0 +1,196 @@
+//! Driving adapter, HTTP: `POST /api/v1/workflow/steps/{id}/approve` and `.../reject`, deciding
+//! a step.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::{finish, path_id};
+use crate::domain::model::{DecisionRequest, StepId, UserId, Verdict};
+use crate::domain::ports::WorkflowUseCases;
+use crate::inbound::http::body::JsonObject;
+use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::requests::{CommentText, Id, parse};
+use crate::inbound::http::responses::{InstanceDto, json};
+
+/// The approve body: the comment is optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    acted_by_user_id: Id<UserId>,
+    comment: Option<CommentText>,
+}
+
+impl ApproveBody {
+    /// The domain request for `step`.
+    pub fn try_into_domain(self, step: StepId) -> Result<DecisionRequest, ApiError> {
+        Ok(DecisionRequest {
+            step_id: step,
+            acted_by: self.acted_by_user_id.0,
+            verdict: Verdict::Approve {
+                comment: self.comment.map(|c| c.0),
+            },
+        })
+    }
+}
+
+/// The reject body: a reason is required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    acted_by_user_id: Id<UserId>,
+    comment: CommentText,
+}
+
+impl RejectBody {
+    /// The domain request for `step`.
+    pub fn try_into_domain(self, step: StepId) -> Result<DecisionRequest, ApiError> {
+        Ok(DecisionRequest {
+            step_id: step,
+            acted_by: self.acted_by_user_id.0,
+            verdict: Verdict::Reject {
+                comment: self.comment.0,
+            },
+        })
+    }
+}
+
+async fn decide<S: WorkflowUseCases>(
+    service: &S,
+    request: DecisionRequest,
+) -> Result<Response, ApiError> {
+    let instance = service.decide(request).await?;
+    Ok(json(StatusCode::OK, &InstanceDto::from(&instance)))
+}
+
+/// `POST /api/v1/workflow/steps/{id}/approve`
+#[tracing::instrument(
+    name = "request",
+    skip_all,
+    fields(method = "POST", route = "/api/v1/workflow/steps/{id}/approve", status = tracing::field::Empty)
+)]
+pub async fn approve<S: WorkflowUseCases>(
+    raw_id: String,
+    service: Arc<S>,
+    body: JsonObject,
+) -> Response {
+    let result: Result<_, ApiError> = async {
+        let step = path_id(&raw_id, "step", StepId::new)?;
+        let request = parse::<ApproveBody>(body, "")?.try_into_domain(step)?;
+        decide(&*service, request).await
+    }
+    .await;
+    finish(result)
+}
+
+/// `POST /api/v1/workflow/steps/{id}/reject`
+#[tracing::instrument(
+    name = "request",
+    skip_all,
+    fields(method = "POST", route = "/api/v1/workflow/steps/{id}/reject", status = tracing::field::Empty)
+)]
+pub async fn reject<S: WorkflowUseCases>(
+    raw_id: String,
+    service: Arc<S>,
+    body: JsonObject,
+) -> Response {
+    let result: Result<_, ApiError> = async {
+        let step = path_id(&raw_id, "step", StepId::new)?;
+        let request = parse::<RejectBody>(body, "")?.try_into_domain(step)?;
+        decide(&*service, request).await
+    }
+    .await;
+    finish(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::model::Comment;
+
+    fn object(body: Value) -> JsonObject {
+        match body {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn approve(body: Value) -> Result<DecisionRequest, String> {
+        parse::<ApproveBody>(object(body), "")
+            .and_then(|b| b.try_into_domain(StepId::new(4).unwrap()))
+            .map_err(|e| e.message)
+    }
+
+    fn reject(body: Value) -> Result<DecisionRequest, String> {
+        parse::<RejectBody>(object(body), "")
+            .and_then(|b| b.try_into_domain(StepId::new(4).unwrap()))
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn bodies_are_domain_decisions() {
+        let request = approve(json!({"acted_by_user_id": 2})).unwrap();
+        assert_eq!(request.step_id.get(), 4);
+        assert_eq!(request.acted_by.get(), 2);
+        assert_eq!(request.verdict, Verdict::Approve { comment: None });
+        let request = approve(json!({"acted_by_user_id": 2, "comment": "ok"})).unwrap();
+        assert_eq!(
+            request.verdict,
+            Verdict::Approve {
+                comment: Some(Comment::new("ok").unwrap())
+            }
+        );
+        let request = reject(json!({"acted_by_user_id": 1, "comment": "No."})).unwrap();
+        assert_eq!(
+            request.verdict,
+            Verdict::Reject {
+                comment: Comment::new("No.").unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn each_fault_has_the_contracts_message() {
+        let cases = [
+            (json!({}), "Field 'acted_by_user_id' is required."),
+            (
+                json!({"acted_by_user_id": 1.5}),
+                "Field 'acted_by_user_id' must be a positive integer.",
+            ),
+            (
+                json!({"acted_by_user_id": 1, "comment": " "}),
+                "Field 'comment' must not be blank.",
+            ),
+            (
+                json!({"acted_by_user_id": 1, "comment": 5}),
+                "Field 'comment' must be a string.",
+            ),
+            (
+                json!({"acted_by_user_id": 1, "reason": "x"}),
+                "Field 'reason' is not a known field (expected: acted_by_user_id, comment).",
+            ),
+        ];
+        for (body, message) in cases {
+            assert_eq!(approve(body.clone()), Err(message.to_owned()), "{body}");
+        }
+        assert_eq!(
+            approve(json!({"acted_by_user_id": 1, "comment": "x".repeat(2001)})),
+            Err("Field 'comment' must be at most 2000 characters.".to_owned())
+        );
+        for body in [
+            json!({"acted_by_user_id": 1}),
+            json!({"acted_by_user_id": 1, "comment": null}),
+        ] {
+            assert_eq!(reject(body), Err("Field 'comment' is required.".to_owned()));
+        }
+        // The actor is checked before the comment.
+        assert_eq!(
+            reject(json!({"acted_by_user_id": 0})),
+            Err("Field 'acted_by_user_id' must be a positive integer.".to_owned())
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! Driving adapter, HTTP: `GET /api/v1/workflow/steps/pending?user_id=N&limit=M`, a user's inbox.
+
+use std::sync::Arc;
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::finish;
+use crate::domain::model::UserId;
+use crate::domain::ports::WorkflowUseCases;
+use crate::domain::service::MAX_PENDING_LIMIT;
+use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::responses::{InboxDto, PendingStepDto, json};
+
+/// Default inbox page size.
+const DEFAULT_PENDING_LIMIT: u32 = 50;
+
+/// The inbox query, typed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingQuery {
+    pub user_id: UserId,
+    pub limit: u32,
+}
+
+/// Parsed by hand from the query's pairs rather than derived: `warp::query` drops serde's error
+/// (every fault would be the same "not a well-formed query string"), and a derive would name no
+/// field the contract's way, refuse a repeated parameter (the last one has always won), and
+/// report faults in field order rather than in the order the client wrote them.
+impl TryFrom<Vec<(String, String)>> for PendingQuery {
+    type Error = ApiError;
+
+    fn try_from(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let mut user_id = None;
+        let mut limit = DEFAULT_PENDING_LIMIT;
+        for (key, value) in pairs {
+            match key.as_str() {
+                "user_id" => {
+                    let id = value.parse::<i64>().ok().and_then(|n| UserId::new(n).ok());
+                    user_id = Some(id.ok_or_else(|| {
+                        ApiError::validation("user_id", "must be a positive integer")
+                    })?);
+                }
+                "limit" => {
+                    // The range is the service's rule; only the syntax is checked here.
+                    limit = value.parse::<u32>().map_err(|_| {
+                        ApiError::validation(
+                            "limit",
+                            &format!("must be an integer between 1 and {MAX_PENDING_LIMIT}"),
+                        )
+                    })?;
+                }
+                other => {
+                    return Err(ApiError::validation(
+                        other,
+                        "is not a known query parameter (expected: user_id, limit)",
+                    ));
+                }
+            }
+        }
+        let user_id = user_id.ok_or_else(|| ApiError::validation("user_id", "is required"))?;
+        Ok(Self { user_id, limit })
+    }
+}
+
+/// `GET /api/v1/workflow/steps/pending`
+#[tracing::instrument(
+    name = "request",
+    skip_all,
+    fields(method = "GET", route = "/api/v1/workflow/steps/pending", status = tracing::field::Empty)
+)]
+pub async fn pending_steps<S: WorkflowUseCases>(
+    service: Arc<S>,
+    query: Vec<(String, String)>,
+) -> Response {
+    let result: Result<_, ApiError> = async {
+        let query = PendingQuery::try_from(query)?;
+        let items = service.pending_steps(query.user_id, query.limit).await?;
+        let items = items.iter().map(PendingStepDto::from).collect();
+        Ok(json(StatusCode::OK, &InboxDto { items }))
+    }
+    .await;
+    finish(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(text: &str) -> Result<PendingQuery, String> {
+        let pairs: Vec<(String, String)> = text
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect();
+        PendingQuery::try_from(pairs).map_err(|e| e.message)
+    }
+
+    fn typed(user: i64, limit: u32) -> Result<PendingQuery, String> {
+        Ok(PendingQuery {
+            user_id: UserId::new(user).unwrap(),
+            limit,
+        })
+    }
+
+    #[test]
+    fn the_query_is_typed_with_a_default_limit() {
+        assert_eq!(query("user_id=3"), typed(3, 50));
+        assert_eq!(query("limit=7&user_id=3"), typed(3, 7));
+        // The range is the service's to check.
+        assert_eq!(query("user_id=3&limit=0"), typed(3, 0));
+        // A repeated parameter: the last one wins.
+        assert_eq!(query("user_id=3&user_id=4"), typed(4, 50));
+    }
+
+    #[test]
+    fn each_fault_has_the_contracts_message() {
+        let cases = [
+            ("", "Field 'user_id' is required."),
+            ("limit=5", "Field 'user_id' is required."),
+            ("user_id=", "Field 'user_id' must be a positive integer."),
+            ("user_id=0", "Field 'user_id' must be a positive integer."),
+            (
+                "user_id=1&limit=-1",
+                "Field 'limit' must be an integer between 1 and 500.",
+            ),
+            (
+                "user_id=1&limit=ten",
+                "Field 'limit' must be an integer between 1 and 500.",
+            ),
+            (
+                "user_id=1&page=2",
+                "Field 'page' is not a known query parameter (expected: user_id, limit).",
+            ),
+            // Faults are reported in the order the client wrote them.
+            (
+                "page=2&user_id=x",
+                "Field 'page' is not a known query parameter (expected: user_id, limit).",
+            ),
+            (
+                "user_id=x&user_id=1",
+                "Field 'user_id' must be a positive integer.",
+            ),
+        ];
+        for (text, message) in cases {
+            assert_eq!(query(text), Err(message.to_owned()), "{text:?}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Driving adapter, HTTP: `GET` and `PUT /api/v1/workflow/templates/{id}`, reading and changing
+//! a template.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::{finish, path_id};
+use crate::domain::model::{Approver, RoleName, TemplateId, TemplateStep, TemplateUpdate, UserId};
+use crate::domain::ports::WorkflowUseCases;
+use crate::inbound::http::body::JsonObject;
+use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::requests::{Array, Flag, Id, Name, Object, Refusal, Text, parse};
+use crate::inbound::http::responses::{TemplateDto, json};
+
+/// The update body: any of `name`, `is_active`, `steps` (numbered by position). Lengths and
+/// step counts are the domain's rules, checked once there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateUpdateBody {
+    name: Option<Text>,
+    is_active: Option<Flag>,
+    steps: Option<Array>,
+}
+
+impl TemplateUpdateBody {
+    /// The domain update, with each step parsed in turn (`steps[i].…` in errors).
+    pub fn try_into_domain(self) -> Result<TemplateUpdate, ApiError> {
+        let steps = match self.steps {
+            None => None,
+            Some(Array(items)) => Some(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, item)| StepBody::parse(index, item))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let update = TemplateUpdate {
+            name: self.name.map(|n| n.0),
+            is_active: self.is_active.map(|f| f.0),
+            steps,
+        };
+        if update.name.is_none() && update.is_active.is_none() && update.steps.is_none() {
+            return Err(ApiError::validation(
+                "body",
+                "must set at least one of name, is_active, steps",
+            ));
+        }
+        Ok(update)
+    }
+}
+
+/// One step of the update body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepBody {
+    name: Text,
+    approver: Object,
+}
+
+impl StepBody {
+    fn parse(index: usize, item: Value) -> Result<TemplateStep, ApiError> {
+        let prefix = format!("steps[{index}]");
+        // `null` too is "not an object" here, as it always was (a step can't be absent).
+        let Value::Object(map) = item else {
+            return Err(ApiError::validation(&prefix, "must be a JSON object"));
+        };
+        let step = parse::<StepBody>(map, &format!("{prefix}."))?;
+        let approver = parse::<ApproverBody>(step.approver.0, &format!("{prefix}.approver."))?
+            .try_into_domain(&format!("{prefix}.approver."))?;
+        Ok(TemplateStep {
+            step_order: i32::try_from(index + 1).unwrap_or(i32::MAX),
+            name: step.name.0,
+            approver,
+        })
+    }
+}
+
+/// An approver: `{"type": "user", "user_id": N}` or `{"type": "role", "role": "name"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproverBody {
+    r#type: Text,
+    // Left raw: only the field the type calls for is looked at (the other one, if sent, has
+    // always been ignored), so which one to check is decided by hand below.
+    user_id: Value,
+    role: Value,
+}
+
+impl ApproverBody {
+    fn try_into_domain(self, prefix: &str) -> Result<Approver, ApiError> {
+        let field = |name: &str| format!("{prefix}{name}");
+        match self.r#type.0.as_str() {
+            "user" => Id::<UserId>::try_from(self.user_id)
+                .map(|id| Approver::User { user_id: id.0 })
+                .map_err(|r| r.for_field(&field("user_id"))),
+            "role" => Name::<RoleName>::try_from(self.role)
+                .map(|name| Approver::Role { role: name.0 })
+                .map_err(|r| r.for_field(&field("role"))),
+            _ => Err(Refusal::new("must be 'user' or 'role'").for_field(&field("type"))),
+        }
+    }
+}
+
+/// `GET /api/v1/workflow/templates/{id}`
+#[tracing::instrument(
+    name = "request",
+    skip_all,
+    fields(method = "GET", route = "/api/v1/workflow/templates/{id}", status = tracing::field::Empty)
+)]
+pub async fn template<S: WorkflowUseCases>(raw_id: String, service: Arc<S>) -> Response {
+    let result: Result<_, ApiError> = async {
+        let id = path_id(&raw_id, "template", TemplateId::new)?;
+        let template = service.template(id).await?;
+        Ok(json(StatusCode::OK, &TemplateDto::from(&template)))
+    }
+    .await;
+    finish(result)
+}
+
+/// `PUT /api/v1/workflow/templates/{id}`
+#[tracing::instrument(
+    name = "request",
+    skip_all,
+    fields(method = "PUT", route = "/api/v1/workflow/templates/{id}", status = tracing::field::Empty)
+)]
+pub async fn update_template<S: WorkflowUseCases>(
+    raw_id: String,
+    service: Arc<S>,
+    body: JsonObject,
+) -> Response {
+    let result: Result<_, ApiError> = async {
+        let id = path_id(&raw_id, "template", TemplateId::new)?;
+        let update = parse::<TemplateUpdateBody>(body, "")?.try_into_domain()?;
+        let template = service.update_template(id, update).await?;
+        Ok(json(StatusCode::OK, &TemplateDto::from(&template)))
+    }
+    .await;
+    finish(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn update(body: Value) -> Result<TemplateUpdate, String> {
+        let Value::Object(map) = body else {
+            panic!("not an object")
+        };
+        parse::<TemplateUpdateBody>(map, "")
+            .and_then(TemplateUpdateBody::try_into_domain)
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn steps_are_numbered_by_position() {
+        let update = update(json!({
+            "is_active": false,
+            "steps": [
+                {"name": "A", "approver": {"type": "user", "user_id": 2}},
+                {"name": "B", "approver": {"type": "role", "role": "sales_manager"}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(update.name, None);
+        assert_eq!(update.is_active, Some(false));
+        let steps = update.steps.unwrap();
+        assert_eq!(steps[0].step_order, 1);
+        assert_eq!(
+            steps[0].approver,
+            Approver::User {
+                user_id: UserId::new(2).unwrap()
+            }
+        );
+        assert_eq!(steps[1].step_order, 2);
+        assert_eq!(steps[1].name, "B");
+        assert_eq!(
+            steps[1].approver,
+            Approver::Role {
+                role: RoleName::new("sales_manager").unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn the_field_the_type_does_not_call_for_is_ignored() {
+        let update = update(json!({"steps": [
+            {"name": "A", "approver": {"type": "role", "role": "x", "user_id": "junk"}}
+        ]}))
+        .unwrap();
+        assert!(matches!(
+            update.steps.unwrap()[0].approver,
+            Approver::Role { .. }
+        ));
+    }
+
+    #[test]
+    fn each_fault_has_the_contracts_message() {
+        let cases = [
+            (
+                json!({}),
+                "Field 'body' must set at least one of name, is_active, steps.",
+            ),
+            (
+                json!({"version": 7}),
+                "Field 'version' is not a known field (expected: name, is_active, steps).",
+            ),
+            (json!({"name": 1}), "Field 'name' must be a string."),
+            (
+                json!({"is_active": "yes"}),
+                "Field 'is_active' must be true or false.",
+            ),
+            (
+                json!({"steps": "none"}),
+                "Field 'steps' must be a JSON array.",
+            ),
+            (
+                json!({"steps": [1]}),
+                "Field 'steps[0]' must be a JSON object.",
+            ),
+            (
+                json!({"steps": [null]}),
+                "Field 'steps[0]' must be a JSON object.",
+            ),
+            (
+                json!({"steps": [{"name": "A", "approver": {"type": "group", "group": "x"}}]}),
+                "Field 'steps[0].approver.group' is not a known field (expected: type, \
+                 user_id, role).",
+            ),
+            (
+                json!({"steps": [{"name": "A", "approver": {"type": "wizard"}}]}),
+                "Field 'steps[0].approver.type' must be 'user' or 'role'.",
+            ),
+            (
+                json!({"steps": [{"name": "A", "approver": {"type": 1}}]}),
+                "Field 'steps[0].approver.type' must be a string.",
+            ),
+            (
+                json!({"steps": [{"name": "A", "approver": {"type": "user"}}]}),
+                "Field 'steps[0].approver.user_id' is required.",
+            ),
+            (
+                json!({"steps": [{"name": "A", "approver": {"type": "role", "role": "Big"}}]}),
+                "Field 'steps[0].approver.role' must be 1 to 64 characters of a-z, 0-9, '_', \
+                 '.' or '-', starting with a letter.",
+            ),
+            (
+                json!({"steps": [{"approver": {"type": "user", "user_id": 1}}]}),
+                "Field 'steps[0].name' is required.",
+            ),
+            (
+                json!({"steps": [{"name": "A"}]}),
+                "Field 'steps[0].approver' is required.",
+            ),
+            (
+                json!({"steps": [{"name": "A", "approver": []}]}),
+                "Field 'steps[0].approver' must be a JSON object.",
+            ),
+            (
+                json!({"steps": [{"name": "A", "approver": {}, "x": 1}]}),
+                "Field 'steps[0].x' is not a known field (expected: name, approver).",
+            ),
+        ];
+        for (body, message) in cases {
+            assert_eq!(update(body.clone()), Err(message.to_owned()), "{body}");
+        }
+    }
+}

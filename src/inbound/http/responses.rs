@@ -1,0 +1,229 @@
+//! Driving adapter, HTTP responses: the wire formats of answers, as adapter DTOs built from
+//! domain values (the domain itself knows nothing of JSON). Field order is the order clients
+//! have always received; times are RFC 3339 UTC with microseconds, as stored.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use warp::Reply;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::domain::model::{
+    Approver, AuditEntry, Instance, InstanceStep, PendingStep, StepId, Template, UserId,
+};
+
+/// `body` as JSON with `status`.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// An approver: `{"type": "user", "user_id": 2}` or `{"role": "sales_manager", "type": "role"}`
+/// (keys in alphabetical order, as they have always been sent).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum ApproverDto {
+    User { r#type: &'static str, user_id: i64 },
+    Role { role: String, r#type: &'static str },
+}
+
+impl From<&Approver> for ApproverDto {
+    fn from(approver: &Approver) -> Self {
+        match approver {
+            Approver::User { user_id } => Self::User {
+                r#type: "user",
+                user_id: user_id.get(),
+            },
+            Approver::Role { role } => Self::Role {
+                role: role.to_string(),
+                r#type: "role",
+            },
+        }
+    }
+}
+
+/// An instance step.
+#[derive(Serialize)]
+pub struct StepDto {
+    id: i64,
+    step_order: i32,
+    name: String,
+    approver: ApproverDto,
+    eligible_user_ids: Vec<i64>,
+    status: &'static str,
+    acted_by_user_id: Option<i64>,
+    comment: Option<String>,
+    acted_at: Option<String>,
+    activated_at: Option<String>,
+}
+
+impl From<&InstanceStep> for StepDto {
+    fn from(s: &InstanceStep) -> Self {
+        Self {
+            id: s.id.get(),
+            step_order: s.step_order,
+            name: s.name.clone(),
+            approver: ApproverDto::from(&s.approver),
+            eligible_user_ids: s.eligible_user_ids.iter().map(|u| u.get()).collect(),
+            status: s.status.as_str(),
+            acted_by_user_id: s.acted_by_user_id.map(UserId::get),
+            comment: s.comment.clone(),
+            acted_at: s.acted_at.map(time),
+            activated_at: s.activated_at.map(time),
+        }
+    }
+}
+
+/// An audit entry.
+#[derive(Serialize)]
+pub struct AuditDto {
+    id: i64,
+    instance_id: i64,
+    step_id: Option<i64>,
+    action: &'static str,
+    actor_user_id: Option<i64>,
+    comment: Option<String>,
+    at: String,
+}
+
+impl From<&AuditEntry> for AuditDto {
+    fn from(a: &AuditEntry) -> Self {
+        Self {
+            id: a.id,
+            instance_id: a.instance_id.get(),
+            step_id: a.step_id.map(StepId::get),
+            action: a.action.as_str(),
+            actor_user_id: a.actor_user_id.map(UserId::get),
+            comment: a.comment.clone(),
+            at: time(a.at),
+        }
+    }
+}
+
+/// An instance, with its steps and audit.
+#[derive(Serialize)]
+pub struct InstanceDto {
+    id: i64,
+    template_id: i64,
+    template_version: i32,
+    event: String,
+    entity_type: String,
+    entity_id: i64,
+    initiated_by: i64,
+    status: &'static str,
+    context: Option<Value>,
+    created_at: String,
+    updated_at: String,
+    completed_at: Option<String>,
+    steps: Vec<StepDto>,
+    audit: Vec<AuditDto>,
+}
+
+impl From<&Instance> for InstanceDto {
+    fn from(i: &Instance) -> Self {
+        Self {
+            id: i.id.get(),
+            template_id: i.template_id.get(),
+            template_version: i.template_version,
+            event: i.event.to_string(),
+            entity_type: i.entity_type.to_string(),
+            entity_id: i.entity_id.get(),
+            initiated_by: i.initiated_by.get(),
+            status: i.status.as_str(),
+            context: i.context.clone(),
+            created_at: time(i.created_at),
+            updated_at: time(i.updated_at),
+            completed_at: i.completed_at.map(time),
+            steps: i.steps.iter().map(StepDto::from).collect(),
+            audit: i.audit.iter().map(AuditDto::from).collect(),
+        }
+    }
+}
+
+/// A template step.
+#[derive(Serialize)]
+pub struct TemplateStepDto {
+    step_order: i32,
+    name: String,
+    approver: ApproverDto,
+}
+
+/// A template, with its steps.
+#[derive(Serialize)]
+pub struct TemplateDto {
+    id: i64,
+    name: String,
+    event: String,
+    entity_type: String,
+    version: i32,
+    is_active: bool,
+    steps: Vec<TemplateStepDto>,
+}
+
+impl From<&Template> for TemplateDto {
+    fn from(t: &Template) -> Self {
+        Self {
+            id: t.id.get(),
+            name: t.name.clone(),
+            event: t.event.to_string(),
+            entity_type: t.entity_type.to_string(),
+            version: t.version,
+            is_active: t.is_active,
+            steps: t
+                .steps
+                .iter()
+                .map(|s| TemplateStepDto {
+                    step_order: s.step_order,
+                    name: s.name.clone(),
+                    approver: ApproverDto::from(&s.approver),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An inbox entry.
+#[derive(Serialize)]
+pub struct PendingStepDto {
+    step_id: i64,
+    step_order: i32,
+    name: String,
+    approver: ApproverDto,
+    activated_at: Option<String>,
+    instance_id: i64,
+    event: String,
+    entity_type: String,
+    entity_id: i64,
+}
+
+impl From<&PendingStep> for PendingStepDto {
+    fn from(p: &PendingStep) -> Self {
+        Self {
+            step_id: p.step_id.get(),
+            step_order: p.step_order,
+            name: p.name.clone(),
+            approver: ApproverDto::from(&p.approver),
+            activated_at: p.activated_at.map(time),
+            instance_id: p.instance_id.get(),
+            event: p.event.to_string(),
+            entity_type: p.entity_type.to_string(),
+            entity_id: p.entity_id.get(),
+        }
+    }
+}
+
+/// A page of the inbox.
+#[derive(Serialize)]
+pub struct InboxDto {
+    pub items: Vec<PendingStepDto>,
+}
+
+/// The health answer.
+#[derive(Serialize)]
+pub struct HealthDto {
+    pub status: &'static str,
+}

@@ -1,0 +1,326 @@
+//! Driven adapter (outbound side of the hexagon): the in-memory `WorkflowRepository` and
+//! `RoleResolver`, for the zero-setup mode and fast tests. Same contract as PostgreSQL: one
+//! mutex makes each use case atomic, which gives the race its single winner; the
+//! one-active-instance rule is an index; audit entries are only ever appended. Nothing survives
+//! the process.
+//!
+//! A use case can't be interrupted half-way (a client hanging up drops the future, not the
+//! update): the lock is a sync mutex and no use case awaits while holding it.
+
+mod directory;
+mod outbox;
+mod templates;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::error::WorkflowError;
+use crate::domain::model::{
+    AuditEntry, Decided, EntityId, EntityType, EventName, Instance, InstanceId, InstanceStep,
+    NewInstance, NewTemplate, OutboxItem, PendingStep, RoleName, StepId, StepStatus, Template,
+    TemplateId, TemplateUpdate, UserId,
+};
+use crate::domain::ports::{DecideFn, WorkflowRepository};
+
+use outbox::OutboxRow;
+
+type ActiveKey = (EventName, EntityType, EntityId);
+
+#[derive(Default)]
+struct State {
+    users: BTreeMap<UserId, String>,
+    roles: BTreeMap<RoleName, BTreeSet<UserId>>,
+    templates: BTreeMap<TemplateId, Template>,
+    instances: BTreeMap<InstanceId, Instance>,
+    step_owner: HashMap<StepId, InstanceId>,
+    active: HashMap<ActiveKey, InstanceId>,
+    outbox: BTreeMap<i64, OutboxRow>,
+    /// Never below the highest template id, including ids chosen by `put_template`.
+    last_template_id: i64,
+    last_instance_id: i64,
+    last_step_id: i64,
+    last_audit_id: i64,
+    last_outbox_id: i64,
+}
+
+/// All workflow state in one process's memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock can't leave a half-applied use case behind (each one
+        // validates before it mutates), so a poisoned lock is safe to keep using.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn active_key(event: &EventName, entity_type: &EntityType, entity_id: EntityId) -> ActiveKey {
+    (event.clone(), entity_type.clone(), entity_id)
+}
+
+impl State {
+    fn create_instance(&mut self, new: NewInstance) -> Result<Instance, WorkflowError> {
+        // Same guard as PostgreSQL: the instance must copy the template as it is now.
+        let current = self.templates.get(&new.template_id);
+        if !current.is_some_and(|t| t.is_active && t.version == new.template_version) {
+            return Err(WorkflowError::Unavailable(format!(
+                "template {} changed while the instance was being created; retry",
+                new.template_id
+            )));
+        }
+        let key = active_key(&new.event, &new.entity_type, new.entity_id);
+        if let Some(existing) = self.active.get(&key) {
+            return Err(WorkflowError::InstanceAlreadyActive {
+                existing: existing.get(),
+            });
+        }
+        // Steps get consecutive ids in order; the audit is resolved against them before
+        // anything is written, so that a bad entry leaves no trace.
+        let step_id_at = |index: usize| {
+            StepId::new(self.last_step_id + 1 + index as i64).expect("ids count up from 1")
+        };
+        let step_ids: HashMap<i32, StepId> = new
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| (step.step_order, step_id_at(index)))
+            .collect();
+        let audit_step_ids = new
+            .audit
+            .iter()
+            .map(|entry| {
+                entry
+                    .step_order
+                    .map(|order| {
+                        step_ids.get(&order).copied().ok_or_else(|| {
+                            WorkflowError::internal(format!("audit names unknown step {order}"))
+                        })
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        self.last_instance_id += 1;
+        let id = InstanceId::new(self.last_instance_id).expect("ids count up from 1");
+        let mut steps = Vec::with_capacity(new.steps.len());
+        for step in new.steps {
+            self.last_step_id += 1;
+            let step_id = StepId::new(self.last_step_id).expect("ids count up from 1");
+            self.step_owner.insert(step_id, id);
+            steps.push(InstanceStep {
+                id: step_id,
+                step_order: step.step_order,
+                name: step.name,
+                approver: step.approver,
+                eligible_user_ids: step.eligible_user_ids,
+                status: step.status,
+                acted_by_user_id: None,
+                comment: None,
+                acted_at: None,
+                activated_at: step.activated_at,
+            });
+        }
+        let mut audit = Vec::with_capacity(new.audit.len());
+        for (entry, step_id) in new.audit.into_iter().zip(audit_step_ids) {
+            self.last_audit_id += 1;
+            audit.push(AuditEntry {
+                id: self.last_audit_id,
+                instance_id: id,
+                step_id,
+                action: entry.action,
+                actor_user_id: entry.actor_user_id,
+                comment: entry.comment,
+                at: entry.at,
+            });
+        }
+        let instance = Instance {
+            id,
+            template_id: new.template_id,
+            template_version: new.template_version,
+            event: new.event,
+            entity_type: new.entity_type,
+            entity_id: new.entity_id,
+            initiated_by: new.initiated_by,
+            status: new.status,
+            context: new.context,
+            created_at: new.created_at,
+            updated_at: new.created_at,
+            completed_at: None,
+            steps,
+            audit,
+        };
+        if instance.status.is_active() {
+            self.active.insert(key, id);
+        }
+        self.instances.insert(id, instance.clone());
+        Ok(instance)
+    }
+
+    fn decide(&mut self, step: StepId, decide: DecideFn) -> Result<Instance, WorkflowError> {
+        let instance_id = *self
+            .step_owner
+            .get(&step)
+            .ok_or_else(|| WorkflowError::not_found(format!("step {step}")))?;
+        let stored = self
+            .instances
+            .get(&instance_id)
+            .ok_or_else(|| WorkflowError::internal(format!("step {step} has no instance")))?;
+        let Decided {
+            mut instance,
+            audit: new_audit,
+            callbacks,
+            ..
+        } = decide(stored)?;
+        if instance.id != instance_id {
+            // Storing it would file the instance under the wrong key.
+            return Err(WorkflowError::internal(format!(
+                "the decision on instance {instance_id} returned instance {}",
+                instance.id
+            )));
+        }
+        let mut audit = stored.audit.clone();
+        let key = active_key(&stored.event, &stored.entity_type, stored.entity_id);
+
+        for entry in new_audit {
+            self.last_audit_id += 1;
+            audit.push(AuditEntry {
+                id: self.last_audit_id,
+                instance_id,
+                step_id: entry.step_id,
+                action: entry.action,
+                actor_user_id: entry.actor_user_id,
+                comment: entry.comment,
+                at: entry.at,
+            });
+        }
+        instance.audit = audit;
+        self.enqueue_callbacks(callbacks);
+        if !instance.status.is_active() {
+            self.active.remove(&key);
+        }
+        self.instances.insert(instance_id, instance.clone());
+        Ok(instance)
+    }
+
+    fn pending_steps(&self, user: UserId, limit: u32) -> Vec<PendingStep> {
+        let mut found: Vec<PendingStep> = self
+            .instances
+            .values()
+            .flat_map(|instance| {
+                instance
+                    .steps
+                    .iter()
+                    .filter(|s| {
+                        s.status == StepStatus::AwaitingAction
+                            && s.eligible_user_ids.contains(&user)
+                    })
+                    .map(move |s| PendingStep {
+                        step_id: s.id,
+                        step_order: s.step_order,
+                        name: s.name.clone(),
+                        approver: s.approver.clone(),
+                        activated_at: s.activated_at,
+                        instance_id: instance.id,
+                        event: instance.event.clone(),
+                        entity_type: instance.entity_type.clone(),
+                        entity_id: instance.entity_id,
+                    })
+            })
+            .collect();
+        found.sort_by_key(|p| (p.activated_at, p.step_id));
+        found.truncate(limit as usize);
+        found
+    }
+}
+
+impl WorkflowRepository for MemoryStore {
+    async fn active_template(&self, event: &EventName) -> Result<Option<Template>, WorkflowError> {
+        Ok(self.lock().active_template(event))
+    }
+
+    async fn template(&self, id: TemplateId) -> Result<Template, WorkflowError> {
+        self.lock()
+            .templates
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| WorkflowError::not_found(format!("template {id}")))
+    }
+
+    async fn create_template(&self, template: NewTemplate) -> Result<Template, WorkflowError> {
+        self.lock().create_template(template)
+    }
+
+    async fn update_template(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> Result<Template, WorkflowError> {
+        self.lock().update_template(id, update)
+    }
+
+    async fn create_instance(&self, new: NewInstance) -> Result<Instance, WorkflowError> {
+        self.lock().create_instance(new)
+    }
+
+    async fn instance(&self, id: InstanceId) -> Result<Instance, WorkflowError> {
+        self.lock()
+            .instances
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| WorkflowError::not_found(format!("instance {id}")))
+    }
+
+    async fn decide(&self, step: StepId, decide: DecideFn) -> Result<Instance, WorkflowError> {
+        self.lock().decide(step, decide)
+    }
+
+    async fn pending_steps(
+        &self,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<PendingStep>, WorkflowError> {
+        Ok(self.lock().pending_steps(user, limit))
+    }
+
+    async fn claim_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, WorkflowError> {
+        Ok(self.lock().claim_callbacks(now, lease_until, limit))
+    }
+
+    async fn mark_callback_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), WorkflowError> {
+        self.lock().mark_callback_delivered(id, at);
+        Ok(())
+    }
+
+    async fn mark_callback_failed(
+        &self,
+        id: i64,
+        error: String,
+        retry_at: DateTime<Utc>,
+    ) -> Result<(), WorkflowError> {
+        self.lock().mark_callback_failed(id, error, retry_at);
+        Ok(())
+    }
+
+    async fn health(&self) -> Result<(), WorkflowError> {
+        Ok(())
+    }
+}

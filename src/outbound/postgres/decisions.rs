@@ -1,0 +1,185 @@
+//! Outbound adapter, PostgreSQL: the decision's unit of work on an instance aggregate.
+//!
+//! Round trips are counted here, because they are most of a request's cost: a decision is
+//! `BEGIN`; the two row-lock reads, pipelined (sent together, executed in order: the instance
+//! row, then its step rows); one statement that writes the steps, the instance, the audit
+//! entries and the outbox rows and returns the whole audit trail; `COMMIT`. Four round trips,
+//! five statements. The adapter only persists what the domain's `Decided` lists.
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::AstPass;
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::errors::TxError;
+use super::outbox::payload;
+use super::rows::{AuditRow, InstanceRow, StepRow};
+use super::schema::{workflow_instance_steps, workflow_instances};
+use super::statement::{Statement, StaticStatement, no_such_placeholder};
+use super::{Conn, PgStore, detached};
+use crate::domain::WorkflowError;
+use crate::domain::model::{Decided, Instance, StepId, UserId};
+use crate::domain::ports::DecideFn;
+
+/// The decision's write, under the row locks: changed steps, the instance, audit and outbox in
+/// one statement, answering with the instance's whole audit trail (old rows plus new).
+const DECIDE_WRITE_SQL: &str = include_str!("sql/decide_write.sql");
+
+pub(super) async fn decide(
+    store: &PgStore,
+    step: StepId,
+    decide: DecideFn,
+) -> Result<Instance, WorkflowError> {
+    let store = store.clone();
+    // On a task of its own, so that a client hanging up can't cancel the transaction half-way.
+    detached("decision", async move {
+        store
+            .with_conn(async |conn| {
+                conn.transaction::<_, TxError, _>(async |conn| {
+                    decide_locked(conn, step, decide).await
+                })
+                .await
+            })
+            .await
+    })
+    .await
+}
+
+/// Locks the step's instance and its steps, runs `decide` on them and writes its outcome.
+async fn decide_locked(
+    conn: &mut Conn,
+    step: StepId,
+    decide: DecideFn,
+) -> Result<Instance, TxError> {
+    // Lock order: the instance row, then its step rows. Both reads are sent at once; the server
+    // runs them in order, so every decision on an instance queues on the instance lock and the
+    // decision below sees the winner's writes.
+    let (instances, steps) = {
+        let shared: &AsyncPgConnection = conn;
+        // The step's instance id, as a subquery (aliased: the step lock reads the same table).
+        let decided_step = diesel::alias!(workflow_instance_steps as decided_step);
+        let owner = || {
+            decided_step
+                .filter(
+                    decided_step
+                        .field(workflow_instance_steps::id)
+                        .eq(step.get()),
+                )
+                .select(decided_step.field(workflow_instance_steps::instance_id))
+                .single_value()
+        };
+        let lock_instance = workflow_instances::table
+            .filter(workflow_instances::id.nullable().eq(owner()))
+            .select(InstanceRow::as_select())
+            .for_update()
+            .load(&mut &*shared);
+        let lock_steps = workflow_instance_steps::table
+            .filter(workflow_instance_steps::instance_id.nullable().eq(owner()))
+            .order(workflow_instance_steps::step_order)
+            .select(StepRow::as_select())
+            .for_update()
+            .load(&mut &*shared);
+        futures_util::future::try_join(lock_instance, lock_steps).await?
+    };
+    let row = instances
+        .into_iter()
+        .next()
+        .ok_or_else(|| WorkflowError::not_found(format!("step {step}")))?;
+    let instance_id = row.id;
+    let decided = decide(&row.into_domain(steps, Vec::new())?)?;
+
+    let write = DecideWrite::new(instance_id, &decided)?;
+    let audit: Vec<AuditRow> = Statement(write).load(conn).await?;
+    let mut instance = decided.instance;
+    instance.audit = audit
+        .into_iter()
+        .map(AuditRow::into_domain)
+        .collect::<Result<_, _>>()?;
+    Ok(instance)
+}
+
+/// Binds of [`DECIDE_WRITE_SQL`].
+struct DecideWrite {
+    instance_id: i64,
+    step_ids: Vec<i64>,
+    step_statuses: Vec<&'static str>,
+    step_actors: Vec<Option<i64>>,
+    step_comments: Vec<Option<String>>,
+    step_acted_at: Vec<Option<DateTime<Utc>>>,
+    step_activated_at: Vec<Option<DateTime<Utc>>>,
+    instance_status: &'static str,
+    updated_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    audit_step_ids: Vec<Option<i64>>,
+    audit_actions: Vec<&'static str>,
+    audit_actors: Vec<Option<i64>>,
+    audit_comments: Vec<Option<String>>,
+    audit_at: Vec<DateTime<Utc>>,
+    callback_kinds: Vec<&'static str>,
+    callback_payloads: Vec<serde_json::Value>,
+    callback_at: Vec<DateTime<Utc>>,
+}
+
+impl DecideWrite {
+    fn new(instance_id: i64, decided: &Decided) -> Result<Self, WorkflowError> {
+        let changed = &decided.changed_steps;
+        let audit = &decided.audit;
+        let callbacks = &decided.callbacks;
+        Ok(Self {
+            instance_id,
+            step_ids: changed.iter().map(|s| s.id.get()).collect(),
+            step_statuses: changed.iter().map(|s| s.status.as_str()).collect(),
+            step_actors: changed
+                .iter()
+                .map(|s| s.acted_by_user_id.map(UserId::get))
+                .collect(),
+            step_comments: changed.iter().map(|s| s.comment.clone()).collect(),
+            step_acted_at: changed.iter().map(|s| s.acted_at).collect(),
+            step_activated_at: changed.iter().map(|s| s.activated_at).collect(),
+            instance_status: decided.instance.status.as_str(),
+            updated_at: decided.instance.updated_at,
+            completed_at: decided.instance.completed_at,
+            audit_step_ids: audit.iter().map(|a| a.step_id.map(StepId::get)).collect(),
+            audit_actions: audit.iter().map(|a| a.action.as_str()).collect(),
+            audit_actors: audit
+                .iter()
+                .map(|a| a.actor_user_id.map(UserId::get))
+                .collect(),
+            audit_comments: audit.iter().map(|a| a.comment.clone()).collect(),
+            audit_at: audit.iter().map(|a| a.at).collect(),
+            callback_kinds: callbacks.iter().map(|c| c.kind.as_str()).collect(),
+            callback_payloads: callbacks.iter().map(payload).collect::<Result<_, _>>()?,
+            callback_at: callbacks.iter().map(|c| c.at).collect(),
+        })
+    }
+}
+
+impl StaticStatement for DecideWrite {
+    const SQL: &'static str = DECIDE_WRITE_SQL;
+
+    fn bind<'b>(&'b self, n: usize, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match n {
+            1 => out.push_bind_param::<BigInt, _>(&self.instance_id),
+            2 => out.push_bind_param::<Array<BigInt>, _>(&self.step_ids),
+            3 => out.push_bind_param::<Array<Text>, _>(&self.step_statuses),
+            4 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.step_actors),
+            5 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.step_comments),
+            6 => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.step_acted_at),
+            7 => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.step_activated_at),
+            8 => out.push_bind_param::<Text, _>(&self.instance_status),
+            9 => out.push_bind_param::<Timestamptz, _>(&self.updated_at),
+            10 => out.push_bind_param::<Nullable<Timestamptz>, _>(&self.completed_at),
+            11 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.audit_step_ids),
+            12 => out.push_bind_param::<Array<Text>, _>(&self.audit_actions),
+            13 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.audit_actors),
+            14 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.audit_comments),
+            15 => out.push_bind_param::<Array<Timestamptz>, _>(&self.audit_at),
+            16 => out.push_bind_param::<Array<Text>, _>(&self.callback_kinds),
+            17 => out.push_bind_param::<Array<Jsonb>, _>(&self.callback_payloads),
+            18 => out.push_bind_param::<Array<Timestamptz>, _>(&self.callback_at),
+            other => Err(no_such_placeholder(other)),
+        }
+    }
+}

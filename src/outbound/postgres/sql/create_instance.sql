@@ -1,0 +1,34 @@
+WITH template AS (
+    SELECT id FROM workflow_templates
+    WHERE id = $1 AND version = $2 AND is_active
+    FOR SHARE
+), instance AS (
+    INSERT INTO workflow_instances
+        (template_id, template_version, event, entity_type, entity_id, initiated_by, status,
+         context, created_at, updated_at)
+    SELECT template.id, $2, $3, $4, $5, $6, $7, $8, $9, $9 FROM template
+    RETURNING *
+), steps AS (
+    INSERT INTO workflow_instance_steps
+        (instance_id, step_order, name, approver_user_id, approver_role, eligible_user_ids,
+         status, activated_at)
+    SELECT instance.id, v.step_order, v.name, v.approver_user_id, v.approver_role,
+           v.eligible::bigint[], v.status, v.activated_at
+    FROM instance,
+         unnest($10::int4[], $11::text[], $12::int8[], $13::text[], $14::text[], $15::text[],
+                $16::timestamptz[])
+         AS v(step_order, name, approver_user_id, approver_role, eligible, status, activated_at)
+    RETURNING *
+), audit AS (
+    INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at)
+    SELECT instance.id, steps.id, v.action, v.actor_user_id, v.comment, v.at
+    FROM instance
+    CROSS JOIN unnest($17::int4[], $18::text[], $19::int8[], $20::text[], $21::timestamptz[])
+         WITH ORDINALITY AS v(step_order, action, actor_user_id, comment, at, n)
+    LEFT JOIN steps ON steps.step_order = v.step_order
+    ORDER BY v.n
+    RETURNING *
+)
+SELECT (SELECT to_jsonb(instance) FROM instance) AS instance,
+       (SELECT jsonb_agg(steps ORDER BY step_order) FROM steps) AS steps,
+       (SELECT jsonb_agg(audit ORDER BY id) FROM audit) AS audit

@@ -1,0 +1,31 @@
+WITH changed AS (
+    UPDATE workflow_instance_steps AS s
+    SET status = v.status, acted_by_user_id = v.acted_by_user_id, comment = v.comment,
+        acted_at = v.acted_at, activated_at = v.activated_at
+    FROM unnest($2::int8[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[],
+                $7::timestamptz[])
+         AS v(id, status, acted_by_user_id, comment, acted_at, activated_at)
+    WHERE s.id = v.id
+    RETURNING s.id
+), instance AS (
+    UPDATE workflow_instances SET status = $8, updated_at = $9, completed_at = $10
+    WHERE id = $1
+    RETURNING id
+), audit AS (
+    INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at)
+    SELECT $1, v.step_id, v.action, v.actor_user_id, v.comment, v.at
+    FROM unnest($11::int8[], $12::text[], $13::int8[], $14::text[], $15::timestamptz[])
+         WITH ORDINALITY AS v(step_id, action, actor_user_id, comment, at, n)
+    ORDER BY v.n
+    RETURNING id, instance_id, step_id, action, actor_user_id, comment, at
+), outbox AS (
+    INSERT INTO workflow_callback_outbox (instance_id, kind, payload, created_at, due_at)
+    SELECT $1, v.kind, v.payload, v.at, v.at
+    FROM unnest($16::text[], $17::jsonb[], $18::timestamptz[]) AS v(kind, payload, at)
+    RETURNING id
+)
+SELECT id, instance_id, step_id, action, actor_user_id, comment, at
+FROM workflow_audit_log WHERE instance_id = $1
+UNION ALL
+SELECT id, instance_id, step_id, action, actor_user_id, comment, at FROM audit
+ORDER BY id

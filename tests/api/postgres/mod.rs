@@ -1,0 +1,29 @@
+//! PostgreSQL-only guarantees, checked on real databases (a fresh one per test): the
+//! append-only audit trigger and the indexes (`guarantees`), the eligibility snapshot
+//! (`snapshots`), the row locks that make racing approvers safe (`locks`), the outbox surviving
+//! a crash (`outbox`), persistence across restarts and 503 when the database is gone
+//! (`availability`). Raw SQL here bypasses the adapter on purpose.
+
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+mod availability;
+mod guarantees;
+mod locks;
+mod outbox;
+mod snapshots;
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Runs `sql`, which must select one `bigint` column named `n`.
+async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .n
+}
