@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: decision and trigger throughput and latency of the service against pgbench running
-# the same SQL and a one-round-trip ceiling, in the same run; the inbox at scale; 64 approvers
-# contending on one step; the server's peak RSS. Creates its own database and drops it.
+# the same SQL and a one-round-trip ceiling, in the same run; the inbox and the instance search
+# (latency and query plans) at scale; 64 approvers contending on one step; the server's peak
+# RSS. Creates its own database and drops it.
 #   scripts/bench.sh           the full run (minutes; 1M instances for the inbox)
 #   scripts/bench.sh --quick   small sizes, seconds (run by scripts/test.sh so it can't rot)
 set -euo pipefail

@@ -192,6 +192,73 @@ field '.completed_at != null' true
 field '.steps[1] | [.status, .acted_by_user_id, .comment]' '["approved",1,"Pay it"]'
 field '[.audit[] | [.action, .actor_user_id]] | .[2:]' '[["step_approved",2],["step_activated",null],["step_approved",1],["instance_approved",1]]'
 
+# ---- finding instances: GET /instances with filters, newest first, a page at a time -----------
+log "finding instances"
+call GET "$API/instances?entity_type=booking&entity_id=2"
+expect "search booking 2's instances" 200
+field '[.items[] | .id]' "[$B_INST]"
+field '.items[0] | [.event, .entity_type, .entity_id, .status]' '["booking.cancellation_requested","booking",2,"approved"]'
+field '.items[0] | [(.steps | length), has("audit")]' '[2,false]'
+field .next null
+call GET "$API/instances?entity_type=unit&status=rejected&initiated_by=1"
+expect "search rejected unit instances initiated by user 1" 200
+field "[.items[] | .id] | index($U_INST) != null" true
+field '[.items[] | [.entity_type, .status, .initiated_by]] | unique' '[["unit","rejected",1]]'
+call GET "$API/instances?event=commission.approval_requested&status=approved"
+expect "search approved commission instances" 200
+field "[.items[] | .id]" "[$C_INST]"
+call GET "$API/instances?entity_type=booking&entity_id=999999"
+expect "search an entity without instances" 200
+field . '{"items":[],"next":null}'
+call GET "$API/instances"
+expect "search without filters" 200
+field '[.items[] | .id] | . == (sort | reverse)' true
+check "search without filters lists every instance" "$(sql "SELECT count(*) FROM workflow_instances")" "$(j '.items | length')"
+SEARCH_IDS=()
+SEARCH_AFTER=""
+SEARCH_PAGES=0
+while :; do
+  call GET "$API/instances?limit=1${SEARCH_AFTER:+&after=$SEARCH_AFTER}"
+  [ "$STATUS" = 200 ] || break
+  SEARCH_IDS+=($(j '.items[].id'))
+  SEARCH_AFTER=$(j '.next // empty')
+  SEARCH_PAGES=$((SEARCH_PAGES + 1))
+  [ -n "$SEARCH_AFTER" ] && [ "$SEARCH_PAGES" -lt 100 ] || break
+done
+check "paging with limit=1 until next is null visits every instance once, newest first" \
+  "$(sql "SELECT string_agg(id::text, ' ' ORDER BY id DESC) FROM workflow_instances")" "${SEARCH_IDS[*]}"
+call GET "$API/instances?limit=1"
+SEARCH_CURSOR=$(j .next)
+check "the first page of one has a cursor" yes "$([ -n "$SEARCH_CURSOR" ] && [ "$SEARCH_CURSOR" != null ] && echo yes || echo no)"
+call GET "$API/instances?limit=0"
+expect_error "search with limit=0" 422 validation_failed
+check "  the message names limit" yes "$(j 'if (.error.message | contains("limit")) then "yes" else . end')"
+call GET "$API/instances?limit=501"
+expect_error "search with limit=501" 422 validation_failed
+call GET "$API/instances?limit=ten"
+expect_error "search with limit=ten" 422 validation_failed
+call GET "$API/instances?status=open"
+expect_error "search with status=open" 422 validation_failed
+check "  the message names status" yes "$(j 'if (.error.message | contains("status")) then "yes" else . end')"
+call GET "$API/instances?entity_id=2"
+expect_error "search with entity_id but no entity_type" 422 validation_failed
+check "  the message names entity_id" yes "$(j 'if (.error.message | contains("entity_id")) then "yes" else . end')"
+call GET "$API/instances?after=not-a-cursor"
+expect_error "search with a malformed cursor" 422 validation_failed
+check "  the message names after" yes "$(j 'if (.error.message | contains("after")) then "yes" else . end')"
+# A cursor starts with "dj" (base64 of "v1"); one character changed is refused.
+call GET "$API/instances?after=e${SEARCH_CURSOR:1}"
+expect_error "search with a tampered cursor" 422 validation_failed
+call GET "$API/instances?entity_type=booking&page=2"
+expect_error "search with an unknown parameter" 422 validation_failed
+check "  the message names page" yes "$(j 'if (.error.message | contains("page")) then "yes" else . end')"
+call GET "$API/instances?entity_type=booking&entity_id=two"
+expect_error "search with entity_id=two" 422 validation_failed
+call GET "$API/instances?initiated_by=-1"
+expect_error "search with initiated_by=-1" 422 validation_failed
+call GET "$API/instances?entity_type=Booking"
+expect_error "search with entity_type=Booking" 422 validation_failed
+
 # ---- error paths ------------------------------------------------------------------------------
 log "error paths"
 # The demo's sample instance 1: booking 1, step 1 awaiting user 1, step 2 not reached.
@@ -229,8 +296,8 @@ expect_error "unknown route" 404 not_found
 # 405
 call DELETE "$API/instances/1"
 expect_error "DELETE an instance" 405 method_not_allowed
-call GET "$API/instances"
-expect_error "GET the trigger path" 405 method_not_allowed
+call PUT "$API/instances"
+expect_error "PUT the instances path" 405 method_not_allowed
 call GET "$API/steps/$S_S1/approve"
 expect_error "GET an approve path" 405 method_not_allowed
 
@@ -255,6 +322,253 @@ field '[.name != "Booking cancellation v2", .version, .is_active]' '[true,1,true
 put_json "$API/templates/2" '{"name":"Unit price update v2"}'
 expect "rename template 2 (no active instance)" 200
 field '[.name, .version, (.steps | length)]' '["Unit price update v2",2,2]'
+
+# ---- cancel (withdraw) an instance: every refusal, then the initiator's cancel ----------------
+log "cancel an instance"
+cancel_instance() { post_json "$API/instances/$1/cancel" "$2"; }
+names() { check "  the message names $1" yes "$(j "if (.error.message | contains(\"$1\")) then \"yes\" else . end")"; }
+post_json "$API/instances" "$(trigger_body booking.cancellation_requested booking 6 3)"
+expect "trigger booking 6, to be cancelled by its initiator (user 3)" 201
+X_INST=$(j .id)
+X_S1=$(j '.steps[0].id')
+X_S2=$(j '.steps[1].id')
+cancel_instance "$X_INST" '{"acted_by_user_id":1,"reason":"not mine to withdraw"}'
+expect_error "cancel booking 6 as user 1 (an approver, not the initiator)" 403 not_the_initiator
+cancel_instance 999999 '{"acted_by_user_id":3}'
+expect_error "cancel unknown instance 999999" 404 not_found
+cancel_instance abc '{"acted_by_user_id":3}'
+expect_error "cancel instance 'abc'" 404 not_found
+cancel_instance "$X_INST" '{}'
+expect_error "cancel without acted_by_user_id" 422 validation_failed
+names acted_by_user_id
+cancel_instance "$X_INST" '{"acted_by_user_id":"3"}'
+expect_error "cancel with a string acted_by_user_id" 422 validation_failed
+names acted_by_user_id
+cancel_instance "$X_INST" '{"acted_by_user_id":3,"comment":"wrong field"}'
+expect_error "cancel with an unknown field" 422 validation_failed
+names comment
+cancel_instance "$X_INST" '{"acted_by_user_id":3,"reason":"   "}'
+expect_error "cancel with a blank reason" 422 validation_failed
+names reason
+cancel_instance "$X_INST" '{"acted_by_user_id":999}'
+expect_error "cancel booking 6 as unknown user 999" 422 unknown_user
+names acted_by_user_id
+cancel_instance "$X_INST" '{"acted_by_user_id":3,'
+expect_error "cancel with truncated JSON" 400 invalid_json
+call POST "$API/instances/$X_INST/cancel" -H 'Content-Type: text/plain' --data-binary '{"acted_by_user_id":3}'
+expect_error "cancel with Content-Type text/plain" 415 unsupported_media_type
+call GET "$API/instances/$X_INST/cancel"
+expect_error "GET a cancel path" 405 method_not_allowed
+call GET "$API/instances/$X_INST"
+expect "booking 6 after the refused cancels" 200
+field '[.status, [.steps[] | .status], (.audit | length)]' '["in_progress",["awaiting_action","pending"],2]'
+check "booking 6's step 1 is in the inbox table" 1 "$(sql "SELECT count(*) FROM workflow_inbox WHERE step_id = $X_S1")"
+cancel_instance "$X_INST" '{"acted_by_user_id":3,"reason":"Customer kept the booking"}'
+expect "cancel booking 6 as its initiator, user 3" 200
+field .status cancelled
+field '.completed_at != null' true
+field '.updated_at == .completed_at' true
+field '[.steps[] | .status]' '["cancelled","cancelled"]'
+field '[.steps[] | .acted_by_user_id]' '[null,null]'
+field '[.audit[] | .action]' '["instance_created","step_activated","instance_cancelled"]'
+field '.audit[-1] | [.step_id, .actor_user_id, .comment]' '[null,3,"Customer kept the booking"]'
+call GET "$API/instances/$X_INST"
+expect "get the cancelled booking instance" 200
+field '[.status, [.steps[] | .status], (.audit | length)]' '["cancelled",["cancelled","cancelled"],3]'
+call GET "$API/steps/pending?user_id=1"
+expect "pending steps of user 1 after the cancel" 200
+field "[.items[] | select(.instance_id == $X_INST)] | length" 0
+check "the cancelled steps left the inbox table" 0 \
+  "$(sql "SELECT count(*) FROM workflow_inbox WHERE step_id IN ($X_S1, $X_S2)")"
+check "one on_cancelled outbox row for booking 6, and no other" "1 on_cancelled" \
+  "$(sql "SELECT count(*) || ' ' || string_agg(kind, ',') FROM workflow_callback_outbox WHERE instance_id = $X_INST")"
+check "one instance_cancelled audit row for booking 6, by user 3" "1 3" \
+  "$(sql "SELECT count(*) || ' ' || max(actor_user_id) FROM workflow_audit_log WHERE instance_id = $X_INST AND action = 'instance_cancelled'")"
+cancel_instance "$X_INST" '{"acted_by_user_id":3}'
+expect_error "cancel the cancelled booking 6 again" 409 instance_not_active
+names cancelled
+approve "$X_S1" '{"acted_by_user_id":1}'
+expect_error "approve step 1 of the cancelled booking 6" 409 step_not_actionable
+cancel_instance "$B_INST" '{"acted_by_user_id":3}'
+expect_error "cancel the approved booking instance $B_INST" 409 instance_not_active
+names approved
+
+# ---- templates: authoring, versions while instances run, one active per event, self-approval --
+log "templates: authoring and versions"
+tmpl_names() { check "  the message names $1" yes "$(j "if (.error.message | contains(\"$1\")) then \"yes\" else . end")"; }
+REFUND_STEPS='[{"name":"Sales review","approver":{"type":"role","role":"sales_manager"}},{"name":"Finance approval","approver":{"type":"role","role":"finance_manager"}}]'
+post_json "$API/templates" "{\"name\":\"Booking refund\",\"event\":\"booking.refund_requested\",\"entity_type\":\"booking\",\"steps\":$REFUND_STEPS}"
+expect "create a booking refund template" 201
+field '[.name, .event, .entity_type, .version, .is_active, .forbid_self_approval]' '["Booking refund","booking.refund_requested","booking",1,true,false]'
+field '[.steps[] | [.step_order, .name, .approver.role]]' '[[1,"Sales review","sales_manager"],[2,"Finance approval","finance_manager"]]'
+R_T=$(j .id)
+check "the new template's version 1 is stored" 1 \
+  "$(sql "SELECT count(*) FROM workflow_template_versions WHERE template_id = $R_T AND version = 1")"
+call GET "$API/templates"
+expect "list all templates" 200
+field "[.items[] | .id] | (. == sort) and (index($R_T) != null)" true
+field '[.items[] | .id] | .[:3]' '[1,2,3]'
+call GET "$API/templates?event=booking.refund_requested"
+expect "list the templates of booking.refund_requested" 200
+field '[.items[] | [.id, .version, (.steps | length)]]' "[[$R_T,1,2]]"
+call GET "$API/templates?is_active=false"
+expect "list inactive templates" 200
+field '[.items[] | select(.is_active)] | length' 0
+call GET "$API/templates?event=booking.refund_requested&is_active=false"
+expect "list inactive templates of booking.refund_requested" 200
+field . '{"items":[]}'
+post_json "$API/instances" "$(trigger_body booking.refund_requested booking 3 3)"
+expect "trigger booking 3's refund on version 1" 201
+field '[.template_id, .template_version, (.steps | length)]' "[$R_T,1,2]"
+R_INST=$(j .id)
+R_S1=$(j '.steps[0].id')
+R_S2=$(j '.steps[1].id')
+put_json "$API/templates/$R_T" '{"name":"Booking refund v2"}'
+expect_error "PUT the refund template while booking 3's refund runs" 409 template_in_use
+post_json "$API/templates/$R_T/versions" '{"name":"Booking refund v2","steps":[{"name":"Finance only","approver":{"type":"role","role":"finance_manager"}}]}'
+expect "publish version 2 of the refund template while booking 3's refund runs" 201
+field '[.id, .name, .version, .is_active, (.steps | length)]' "[$R_T,\"Booking refund v2\",2,true,1]"
+call GET "$API/templates/$R_T/versions/1"
+expect "read version 1 of the refund template" 200
+field '[.id, .name, .version, .is_active, .forbid_self_approval]' "[$R_T,\"Booking refund\",1,true,false]"
+field '[.steps[] | [.step_order, .name, .approver.role]]' '[[1,"Sales review","sales_manager"],[2,"Finance approval","finance_manager"]]'
+call GET "$API/templates/$R_T/versions/2"
+expect "read version 2 of the refund template" 200
+field '[.name, .version, (.steps | length)]' '["Booking refund v2",2,1]'
+call GET "$API/templates/$R_T"
+expect "get the refund template" 200
+field '.version' 2
+approve "$R_S1" '{"acted_by_user_id":1}'
+expect "approve step 1 of booking 3's refund (version 1) as user 1" 200
+field '[.status, .steps[1].status]' '["in_progress","awaiting_action"]'
+approve "$R_S2" '{"acted_by_user_id":2}'
+expect "approve step 2 of booking 3's refund as user 2: it ends on version 1's steps" 200
+field '[.status, .template_version, (.steps | length)]' '["approved",1,2]'
+post_json "$API/instances" "$(trigger_body booking.refund_requested booking 4 3)"
+expect "trigger booking 4's refund after version 2" 201
+field '[.template_version, (.steps | length), .steps[0].eligible_user_ids]' '[2,1,[2]]'
+# 409 template_conflict: a second active template for the event, by create, PUT and version
+post_json "$API/templates" "{\"name\":\"Refund, other\",\"event\":\"booking.refund_requested\",\"entity_type\":\"booking\",\"steps\":$REFUND_STEPS}"
+expect_error "create a second active refund template" 409 template_conflict
+tmpl_names booking.refund_requested
+check "no second refund template was stored" 1 \
+  "$(sql "SELECT count(*) FROM workflow_templates WHERE event = 'booking.refund_requested'")"
+post_json "$API/templates" "{\"name\":\"Refund, other\",\"event\":\"booking.refund_requested\",\"entity_type\":\"booking\",\"is_active\":false,\"steps\":$REFUND_STEPS}"
+expect "create a second, inactive refund template" 201
+field '[.version, .is_active]' '[1,false]'
+R_T2=$(j .id)
+put_json "$API/templates/$R_T2" '{"is_active":true}'
+expect_error "activate the second refund template by PUT" 409 template_conflict
+post_json "$API/templates/$R_T2/versions" '{"is_active":true}'
+expect_error "activate the second refund template by a new version" 409 template_conflict
+call GET "$API/templates/$R_T2"
+expect "the second refund template after the refused activations" 200
+field '[.version, .is_active]' '[1,false]'
+check "no version 2 of the second refund template was stored" 0 \
+  "$(sql "SELECT count(*) FROM workflow_template_versions WHERE template_id = $R_T2 AND version > 1")"
+# Segregation of duties: the initiator is never eligible on a template that forbids it.
+post_json "$API/templates/$R_T/versions" '{"forbid_self_approval":true}'
+expect "publish version 3 of the refund template, forbidding self-approval" 201
+field '[.version, .forbid_self_approval, (.steps | length)]' '[3,true,1]'
+post_json "$API/instances" "$(trigger_body booking.refund_requested booking 5 2)"
+expect_error "trigger a refund as user 2, the only finance manager" 422 no_eligible_approver
+tmpl_names self-approval
+check "no instance was created for booking 5's refund" 0 \
+  "$(sql "SELECT count(*) FROM workflow_instances WHERE event = 'booking.refund_requested' AND entity_id = 5")"
+sql "INSERT INTO user_roles (role, user_id) VALUES ('finance_manager', 1)"
+post_json "$API/instances" "$(trigger_body booking.refund_requested booking 5 2)"
+expect "trigger a refund as user 2 once user 1 is a finance manager too" 201
+field '[.template_version, .steps[0].eligible_user_ids]' '[3,[1]]'
+R_SELF=$(j '.steps[0].id')
+approve "$R_SELF" '{"acted_by_user_id":2}'
+expect_error "user 2 approves its own refund" 403 not_an_approver
+approve "$R_SELF" '{"acted_by_user_id":1}'
+expect "user 1 approves user 2's refund" 200
+field .status approved
+sql "DELETE FROM user_roles WHERE role = 'finance_manager' AND user_id = 1"
+call GET "$API/templates/1"
+expect "the demo's template 1 still allows self-approval" 200
+field .forbid_self_approval false
+# 404
+call GET "$API/templates/999999/versions/1"
+expect_error "read a version of unknown template 999999" 404 not_found
+call GET "$API/templates/$R_T/versions/99"
+expect_error "read unknown version 99 of the refund template" 404 not_found
+call GET "$API/templates/abc/versions/1"
+expect_error "read a version of template 'abc'" 404 not_found
+call GET "$API/templates/$R_T/versions/abc"
+expect_error "read version 'abc' of the refund template" 404 not_found
+call GET "$API/templates/$R_T/versions/0"
+expect_error "read version 0 of the refund template" 404 not_found
+post_json "$API/templates/999999/versions" '{"name":"X"}'
+expect_error "publish a version of unknown template 999999" 404 not_found
+post_json "$API/templates/abc/versions" '{"name":"X"}'
+expect_error "publish a version of template 'abc'" 404 not_found
+# 405
+call PUT "$API/templates"
+expect_error "PUT the template list" 405 method_not_allowed
+call GET "$API/templates/$R_T/versions"
+expect_error "GET the versions path" 405 method_not_allowed
+# 422 validation_failed
+post_json "$API/templates" "{\"name\":\"X\",\"entity_type\":\"booking\",\"steps\":$REFUND_STEPS}"
+expect_error "create a template without event" 422 validation_failed
+tmpl_names event
+post_json "$API/templates" '{"name":"X","event":"booking.x_requested","entity_type":"booking"}'
+expect_error "create a template without steps" 422 validation_failed
+tmpl_names steps
+post_json "$API/templates" "{\"name\":5,\"event\":\"booking.x_requested\",\"entity_type\":\"booking\",\"steps\":$REFUND_STEPS}"
+expect_error "create a template with a numeric name" 422 validation_failed
+tmpl_names name
+post_json "$API/templates" "{\"name\":\"X\",\"event\":\"booking.x_requested\",\"entity_type\":\"booking\",\"is_active\":\"yes\",\"steps\":$REFUND_STEPS}"
+expect_error "create a template with a string is_active" 422 validation_failed
+tmpl_names is_active
+post_json "$API/templates" "{\"name\":\"X\",\"event\":\"booking.x_requested\",\"entity_type\":\"booking\",\"forbid_self_approval\":1,\"steps\":$REFUND_STEPS}"
+expect_error "create a template with a numeric forbid_self_approval" 422 validation_failed
+tmpl_names forbid_self_approval
+post_json "$API/templates" "{\"name\":\"X\",\"event\":\"booking.x_requested\",\"entity_type\":\"booking\",\"version\":3,\"steps\":$REFUND_STEPS}"
+expect_error "create a template with an unknown field" 422 validation_failed
+tmpl_names version
+post_json "$API/templates" '{"name":"X","event":"booking.x_requested","entity_type":"booking","steps":[]}'
+expect_error "create a template with no steps" 422 validation_failed
+tmpl_names steps
+post_json "$API/templates" '{"name":"X","event":"booking.x_requested","entity_type":"booking","steps":[{"name":"A"}]}'
+expect_error "create a template with a step without approver" 422 validation_failed
+tmpl_names 'steps[0].approver'
+post_json "$API/templates" '{"name":"X","event":"booking.x_requested","entity_type":"booking","steps":[{"name":"A","approver":{"type":"group","group":"x"}}]}'
+expect_error "create a template with an unknown approver field" 422 validation_failed
+tmpl_names 'steps[0].approver.group'
+check "no template was created by the refused bodies" 0 \
+  "$(sql "SELECT count(*) FROM workflow_templates WHERE event = 'booking.x_requested'")"
+post_json "$API/templates/$R_T/versions" '{}'
+expect_error "publish a version with an empty body" 422 validation_failed
+tmpl_names body
+post_json "$API/templates/$R_T/versions" '{"steps":[]}'
+expect_error "publish a version with no steps" 422 validation_failed
+tmpl_names steps
+post_json "$API/templates/$R_T/versions" '{"name":"X","priority":1}'
+expect_error "publish a version with an unknown field" 422 validation_failed
+tmpl_names priority
+call GET "$API/templates?is_active=yes"
+expect_error "list templates with is_active=yes" 422 validation_failed
+tmpl_names is_active
+call GET "$API/templates?event=Booking"
+expect_error "list templates with event=Booking" 422 validation_failed
+tmpl_names event
+call GET "$API/templates?page=2"
+expect_error "list templates with an unknown parameter" 422 validation_failed
+tmpl_names page
+# 400, 415
+post_json "$API/templates" '{"name":"X",'
+expect_error "create a template with truncated JSON" 400 invalid_json
+post_json "$API/templates/$R_T/versions" '[1]'
+expect_error "publish a version with a JSON array" 400 invalid_json
+call POST "$API/templates" -H 'Content-Type: text/plain' --data-binary '{"name":"X"}'
+expect_error "create a template with Content-Type text/plain" 415 unsupported_media_type
+call POST "$API/templates/$R_T/versions" --data-binary '{"name":"X"}' -H 'Content-Type:'
+expect_error "publish a version without a content type" 415 unsupported_media_type
+call GET "$API/templates/$R_T"
+expect "the refund template after the refused requests" 200
+field '.version' 3
 
 # 413
 head -c 70000 /dev/zero | tr '\0' 'x' | sed 's/^/{"event":"/; s/$/"}/' >"$WORK/big.json"
@@ -324,6 +638,110 @@ field '[.steps[1].acted_by_user_id, .steps[1].acted_at]' '[null,null]'
 field '[.audit[-2:][] | .action]' '["step_rejected","instance_rejected"]'
 approve "$S_S2" '{"acted_by_user_id":2}'
 expect_error "approve the cancelled sample step 2" 409 step_not_actionable
+
+# ---- the user directory: PUT/GET /users, and inactive users ---------------------------------
+log "the user directory and inactive users"
+user_names() { check "  the message names $1" yes "$(j "if (.error.message | contains(\"$1\")) then \"yes\" else . end")"; }
+call GET "$API/users/1"
+expect "get user 1" 200
+field . '{"active":true,"id":1,"name":"Sales Manager","roles":["sales_manager"]}'
+call GET "$API/users?role=sales_manager"
+expect "list the sales managers" 200
+field '[.items[] | .id]' '[1]'
+call GET "$API/users"
+expect "list every user" 200
+field '[.items[] | .id] | (. == sort) and (.[:3] == [1,2,3])' true
+put_json "$API/users/41" '{"name":"Dana Finance","roles":["finance_manager","auditor","finance_manager"]}'
+expect "create user 41 with a role listed twice" 201
+field . '{"active":true,"id":41,"name":"Dana Finance","roles":["auditor","finance_manager"]}'
+put_json "$API/users/41" '{"name":"Dana Finance","roles":["finance_manager"]}'
+expect "replace user 41" 200
+field '[.roles, .active]' '[["finance_manager"],true]'
+call GET "$API/users/41"
+expect "get user 41" 200
+field '[.id, .name, .roles, .active]' '[41,"Dana Finance",["finance_manager"],true]'
+call GET "$API/users?role=finance_manager"
+expect "list the finance managers" 200
+field '[.items[] | .id] | index(41) != null' true
+field '[.items[] | select(.roles | index("finance_manager") | not)] | length' 0
+post_json "$API/instances" "$(trigger_body commission.approval_requested commission 41 3)"
+expect "trigger commission 41 with user 41 a finance manager" 201
+field '.steps[0].eligible_user_ids | index(41) != null' true
+D_INST=$(j .id)
+D_S1=$(j '.steps[0].id')
+put_json "$API/users/41" '{"name":"Dana Finance","roles":["finance_manager"],"active":false}'
+expect "deactivate user 41" 200
+field '[.roles, .active]' '[["finance_manager"],false]'
+approve "$D_S1" '{"acted_by_user_id":41}'
+expect_error "approve commission 41 step 1 as inactive user 41 (in its snapshot)" 403 user_inactive
+reject "$D_S1" '{"acted_by_user_id":41,"comment":"No"}'
+expect_error "reject commission 41 step 1 as inactive user 41" 403 user_inactive
+approve 999999 '{"acted_by_user_id":41}'
+expect_error "approve unknown step 999999 as inactive user 41 (404 first)" 404 not_found
+call GET "$API/instances/$D_INST"
+expect "commission 41 after the refused decisions" 200
+field '[.steps[0].status, (.steps[0].eligible_user_ids | index(41) != null), (.audit | length)]' '["awaiting_action",true,2]'
+# Nobody else holds finance_manager since it was emptied above: the inactive user is left out.
+post_json "$API/instances" "$(trigger_body commission.approval_requested commission 42 3)"
+expect_error "trigger commission 42 while its only finance manager (41) is inactive" 422 no_eligible_approver
+put_json "$API/users/42" '{"name":"Idle Initiator","roles":[],"active":false}'
+expect "create inactive user 42" 201
+field .active false
+post_json "$API/instances" "$(trigger_body booking.cancellation_requested booking 42 42)"
+expect_error "trigger booking 42 initiated by inactive user 42" 403 user_inactive
+check "no instance was created for commission 42 or booking 42" 0 \
+  "$(sql "SELECT count(*) FROM workflow_instances WHERE entity_id=42")"
+put_json "$API/users/41" '{"name":"Dana Finance","roles":["finance_manager"]}'
+expect "reactivate user 41" 200
+reject "$D_S1" '{"acted_by_user_id":41,"comment":"Commission not due"}'
+expect "reject commission 41 step 1 as reactivated user 41" 200
+field '[.status, .steps[0].acted_by_user_id]' '["rejected",41]'
+put_json "$API/users/41" '{"name":"Dana Finance","roles":[],"active":false}'
+expect "retire user 41 (no roles, inactive)" 200
+# 404
+call GET "$API/users/999999"
+expect_error "get unknown user 999999" 404 not_found
+call GET "$API/users/abc"
+expect_error "get user 'abc'" 404 not_found
+put_json "$API/users/0" '{"name":"X","roles":[]}'
+expect_error "put user 0" 404 not_found
+# 405
+call DELETE "$API/users/41"
+expect_error "DELETE a user" 405 method_not_allowed
+# 422 validation_failed
+put_json "$API/users/43" '{"roles":[]}'
+expect_error "put user 43 without a name" 422 validation_failed
+user_names name
+put_json "$API/users/43" '{"name":"X"}'
+expect_error "put user 43 without roles" 422 validation_failed
+user_names roles
+put_json "$API/users/43" '{"name":5,"roles":[]}'
+expect_error "put user 43 with a numeric name" 422 validation_failed
+user_names name
+put_json "$API/users/43" '{"name":"X","roles":"auditor"}'
+expect_error "put user 43 with a string roles" 422 validation_failed
+user_names roles
+put_json "$API/users/43" '{"name":"X","roles":[],"active":"yes"}'
+expect_error "put user 43 with a string active" 422 validation_failed
+user_names active
+put_json "$API/users/43" '{"name":"X","roles":["Finance Manager"]}'
+expect_error "put user 43 with a bad role name" 422 validation_failed
+user_names 'roles[0]'
+put_json "$API/users/43" '{"name":"X","roles":[],"email":"x@example.com"}'
+expect_error "put user 43 with an unknown field" 422 validation_failed
+user_names email
+call GET "$API/users?role=Finance"
+expect_error "list users with role=Finance" 422 validation_failed
+user_names role
+call GET "$API/users?page=2"
+expect_error "list users with an unknown parameter" 422 validation_failed
+user_names page
+# 400, 415
+put_json "$API/users/43" '{"name":"X",'
+expect_error "put user 43 with truncated JSON" 400 invalid_json
+call PUT "$API/users/43" -H 'Content-Type: text/plain' --data-binary '{"name":"X","roles":[]}'
+expect_error "put user 43 with Content-Type text/plain" 415 unsupported_media_type
+check "user 43 was never created" 0 "$(sql "SELECT count(*) FROM users WHERE id = 43")"
 
 # The audit log refuses changes, even from the table owner.
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi

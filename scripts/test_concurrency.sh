@@ -2,6 +2,7 @@
 # Races many approvers on one step across two server processes sharing one fresh database, and
 # checks that the database decides each step exactly once. In each round a psql session holds
 # the instance's row lock while the racers queue behind it, then lets them all go at once.
+# Cancel rounds race the initiator's cancel against approvals of the last step: one outcome.
 # Prints one line per check and "N passed, M failed" last; exits non-zero when a check fails.
 # Uses $DATABASE_URL (or a local/private server, see lib.sh) only to create and drop its own
 # database; everything it starts is stopped on exit.
@@ -12,6 +13,7 @@ source scripts/lib.sh
 
 ROUNDS=5         # approval-only rounds
 MIXED_ROUNDS=2   # approvals and rejections racing
+CANCEL_ROUNDS=2  # the initiator cancelling while approvals of the last step race
 RACERS=60        # concurrent decisions per round, spread over both servers
 QUEUE_TIMEOUT=15 # seconds to wait for the racers to queue on the lock
 MAX_POOL=40      # connections per server at most
@@ -208,6 +210,115 @@ for ((round = 1; round <= MIXED_ROUNDS; round++)); do
   fi
 done
 
+# cancel_race LABEL CANCEL_AT: one round on a fresh instance at its last step (step 1 approved
+# first): RACERS-1 approvals of step 2 by its approver (user 2) and, as racer CANCEL_AT, the
+# initiator's (user 3) cancel, all queued on the held instance lock, over both servers. Sets
+# WIN_KIND (approve or cancel; empty: no winner).
+cancel_race() {
+  local label=$1 cancel_at=$2 dir i pids=() queued resp
+  trigger "$ENTITY"
+  ENTITY=$((ENTITY + 1))
+  dir="$WORK/$label"
+  mkdir -p "$dir"
+  resp=$(curl -sS --max-time 10 -H 'Content-Type: application/json' \
+    --data-binary '{"acted_by_user_id":101}' "http://127.0.0.1:${PORTS[1]}/api/v1/workflow/steps/$STEP1/approve")
+  check "$label: instance $INST at its last step" "in_progress awaiting_action" \
+    "$(jq -r '"\(.status) \(.steps[1].status)"' <<<"$resp")"
+  hold_lock "$INST"
+  for ((i = 1; i <= RACERS; i++)); do
+    if [ "$i" -eq "$cancel_at" ]; then
+      # The lock queue is first come, first served: the cancel joins it after every earlier
+      # racer has, so that the rounds see it win (queued first) and lose (queued last).
+      if [ "$i" -gt 1 ]; then
+        queued=$(wait_for "$QUEUE_TIMEOUT" "SELECT count(*) FROM pg_stat_activity
+                                             WHERE datname = current_database() AND wait_event_type = 'Lock'" $((i - 1)))
+        check "$label: the $((i - 1)) racers before the cancel queued" $((i - 1)) "$queued"
+      fi
+      echo cancel >"$dir/$i.who"
+      curl -s -o "$dir/$i.body" -w '%{http_code}' --max-time 25 -H 'Content-Type: application/json' \
+        --data-binary '{"acted_by_user_id":3,"reason":"withdrawn during the race"}' \
+        "http://127.0.0.1:${PORTS[$((i % 2))]}/api/v1/workflow/instances/$INST/cancel" \
+        >"$dir/$i.status" 2>/dev/null &
+    else
+      echo approve >"$dir/$i.who"
+      fire "$dir/$i" "${PORTS[$((i % 2))]}" "$STEP2" approve 2 &
+    fi
+    pids+=($!)
+    if [ "$i" -eq "$cancel_at" ]; then
+      queued=$(wait_for "$QUEUE_TIMEOUT" "SELECT count(*) FROM pg_stat_activity
+                                           WHERE datname = current_database() AND wait_event_type = 'Lock'" "$i")
+      check "$label: the cancel queued as racer $i" "$i" "$queued"
+    fi
+  done
+  queued=$(wait_for "$QUEUE_TIMEOUT" "SELECT count(*) FROM pg_stat_activity
+                                       WHERE datname = current_database() AND wait_event_type = 'Lock'" "$RACERS")
+  check "$label: all $RACERS racers queued on the lock" "$RACERS" "$queued"
+  release_lock
+  wait "${pids[@]}" || true
+
+  local n200=0 n409=0 n5xx=0 n000=0 other=0 status code who expected
+  WIN_KIND=""
+  for ((i = 1; i <= RACERS; i++)); do
+    status=$(cat "$dir/$i.status" 2>/dev/null || true)
+    who=$(cat "$dir/$i.who")
+    case "${status:-000}" in
+      200)
+        n200=$((n200 + 1))
+        WIN_KIND=$who
+        ;;
+      409)
+        code=$(jq -r '.error.code' "$dir/$i.body" 2>/dev/null || true)
+        expected=step_not_actionable
+        [ "$who" = cancel ] && expected=instance_not_active
+        if [ "$code" = "$expected" ]; then n409=$((n409 + 1)); else other=$((other + 1)); fi
+        ;;
+      5??) n5xx=$((n5xx + 1)) ;;
+      000) n000=$((n000 + 1)) ;;
+      *) other=$((other + 1)) ;;
+    esac
+  done
+  check "$label: exactly one 200" 1 "$n200"
+  check "$label: every other response is 409 (step_not_actionable, or instance_not_active for the cancel)" \
+    $((RACERS - 1)) "$n409"
+  check "$label: no 5xx" 0 "$n5xx"
+  check "$label: no timeouts" 0 "$n000"
+  check "$label: no other status" 0 "$other"
+  check "$label: one ending audit entry for the instance" 1 \
+    "$(sql "SELECT count(*) FROM workflow_audit_log WHERE instance_id = $INST
+            AND action IN ('instance_approved', 'instance_rejected', 'instance_cancelled')")"
+  check "$label: one outbox row for the instance" 1 \
+    "$(sql "SELECT count(*) FROM workflow_callback_outbox WHERE instance_id = $INST")"
+  check "$label: step 2 left the inbox" 0 \
+    "$(sql "SELECT count(*) FROM workflow_inbox WHERE step_id = $STEP2")"
+}
+
+for ((round = 1; round <= CANCEL_ROUNDS; round++)); do
+  label="cancel round $round"
+  # The cancel queues first in odd rounds, last in even ones.
+  cancel_at=$RACERS
+  [ $((round % 2)) -eq 1 ] && cancel_at=1
+  log "$label: the initiator's cancel and $((RACERS - 1)) approvals of the last step over two servers"
+  cancel_race "$label" "$cancel_at"
+  log "$label: the winning request: ${WIN_KIND:-none}"
+  state=$(sql "SELECT i.status || ' ' || (i.completed_at IS NOT NULL) || ' ' || s1.status || ' ' || s2.status || ' '
+                      || coalesce(s2.acted_by_user_id::text, '-') || ' '
+                      || (SELECT count(*) FROM workflow_audit_log a WHERE a.step_id = $STEP2 AND a.action = 'step_approved') || ' '
+                      || (SELECT string_agg(kind, ',') FROM workflow_callback_outbox o WHERE o.instance_id = $INST)
+               FROM workflow_instances i
+               JOIN workflow_instance_steps s1 ON s1.id = $STEP1
+               JOIN workflow_instance_steps s2 ON s2.id = $STEP2
+               WHERE i.id = $INST")
+  if [ "$WIN_KIND" = cancel ]; then
+    check "$label: the cancel won: instance cancelled, step 1 kept approved, step 2 cancelled, no approval, on_cancelled" \
+      "cancelled true approved cancelled - 0 on_cancelled" "$state"
+    check "$label: the cancel is audited as the initiator's, with its reason" "3 withdrawn during the race" \
+      "$(sql "SELECT actor_user_id || ' ' || comment FROM workflow_audit_log WHERE instance_id = $INST AND action = 'instance_cancelled'")"
+  else
+    check "$label: an approval won: instance approved, both steps approved once, on_approved" \
+      "approved true approved approved 2 1 on_approved" "$state"
+  fi
+done
+
 log "invariants over the whole database"
 check "at most one awaiting_action step per instance" 0 \
   "$(sql "SELECT count(*) FROM (SELECT instance_id FROM workflow_instance_steps
@@ -229,6 +340,29 @@ check "no approved instance with an undecided step" 0 \
 check "every step activated at most once" 0 \
   "$(sql "SELECT count(*) FROM (SELECT step_id FROM workflow_audit_log WHERE action = 'step_activated'
           GROUP BY step_id HAVING count(*) > 1) x")"
+check "every ended instance has exactly one ending audit entry, matching its status" 0 \
+  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status IN ('approved', 'rejected', 'cancelled')
+          AND ((SELECT count(*) FROM workflow_audit_log a WHERE a.instance_id = i.id
+                AND a.action IN ('instance_approved', 'instance_rejected', 'instance_cancelled')) <> 1
+               OR NOT EXISTS (SELECT 1 FROM workflow_audit_log a WHERE a.instance_id = i.id
+                              AND a.action = 'instance_' || i.status))")"
+check "no active instance has an ending audit entry" 0 \
+  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status IN ('pending', 'in_progress')
+          AND EXISTS (SELECT 1 FROM workflow_audit_log a WHERE a.instance_id = i.id
+                      AND a.action IN ('instance_approved', 'instance_rejected', 'instance_cancelled'))")"
+check "every ended instance has exactly one outbox row, of its outcome's kind" 0 \
+  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status IN ('approved', 'rejected', 'cancelled')
+          AND (SELECT count(*) || ' ' || coalesce(string_agg(kind, ','), '-') FROM workflow_callback_outbox o
+               WHERE o.instance_id = i.id) <> '1 on_' || i.status")"
+check "no outbox row for an active instance" 0 \
+  "$(sql "SELECT count(*) FROM workflow_callback_outbox o JOIN workflow_instances i ON i.id = o.instance_id
+          WHERE i.status IN ('pending', 'in_progress')")"
+check "no cancelled instance with an open step, nor an approval after its cancel" 0 \
+  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status = 'cancelled'
+          AND (EXISTS (SELECT 1 FROM workflow_instance_steps s WHERE s.instance_id = i.id
+                       AND s.status IN ('pending', 'awaiting_action'))
+               OR EXISTS (SELECT 1 FROM workflow_audit_log a WHERE a.instance_id = i.id
+                          AND a.action IN ('step_approved', 'step_rejected') AND a.at > i.completed_at))")"
 
 for n in 1 2; do
   grep -q 'panicked' "$WORK/server$n.log" && panicked=yes || panicked=no

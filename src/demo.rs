@@ -70,6 +70,7 @@ fn template(name: &str, event: &str, entity_type: &str, steps: Vec<TemplateStep>
         event: EventName::new(event).expect("demo events are valid"),
         entity_type: EntityType::new(entity_type).expect("demo entity types are valid"),
         is_active: true,
+        forbid_self_approval: false,
         steps,
     }
 }
@@ -94,16 +95,19 @@ pub fn demo_data() -> DemoData {
                 id: user(1),
                 name: "Sales Manager".to_owned(),
                 roles: vec![role("sales_manager")],
+                active: true,
             },
             User {
                 id: user(2),
                 name: "Finance Manager".to_owned(),
                 roles: vec![role("finance_manager")],
+                active: true,
             },
             User {
                 id: user(3),
                 name: "Sales Coordinator".to_owned(),
                 roles: vec![role("sales_coordinator")],
+                active: true,
             },
         ],
         templates: vec![

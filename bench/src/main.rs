@@ -5,7 +5,7 @@
 //! service: it talks to the database directly and doesn't link the `approvals` library.
 //!
 //! This file holds the command line, the run sizes and the order of the run; the scenarios are
-//! in [`scenarios`], their data in [`preload`], the table in [`report`].
+//! in [`scenarios`] and [`search`], their data in [`preload`], the table in [`report`].
 
 mod db;
 mod load;
@@ -13,6 +13,7 @@ mod pgbench;
 mod preload;
 mod report;
 mod scenarios;
+mod search;
 mod server;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ pub struct Plan {
     pub decision_range: i64,
     pub inbox_instances: i64,
     pub inbox_requests: usize,
+    /// Entity searches (`GET /instances?entity_type=..&entity_id=..`) timed, one client.
+    pub search_requests: usize,
     pub contention_rounds: usize,
 }
 
@@ -41,6 +44,7 @@ impl Plan {
             decision_range: 100_000,
             inbox_instances: 1_000_000,
             inbox_requests: 5_000,
+            search_requests: 5_000,
             contention_rounds: 10,
         }
     }
@@ -53,6 +57,7 @@ impl Plan {
             decision_range: 3_000,
             inbox_instances: 10_000,
             inbox_requests: 200,
+            search_requests: 200,
             contention_rounds: 2,
         }
     }
@@ -114,12 +119,15 @@ async fn run(args: Args) -> Result<bool, String> {
     let contention_ok = scenarios::contention(&mut tally, &mut conn, &server, &plan).await?;
     scenarios::inbox(&mut tally, &mut conn, &server, &plan).await?;
     let plan_lines = db::inbox_plan(&mut conn).await?;
+    search::search(&mut tally, &mut conn, &server, &plan).await?;
+    let search_plans = search::plans(&mut conn, &plan).await?;
 
     report::print(&report::Summary {
         quick: args.quick,
         seconds: plan.seconds,
         rows: &tally.rows,
         inbox_plan: &plan_lines,
+        search_plans: &search_plans,
         peak_rss_kib: server.peak_rss_kib(),
         errors: tally.errors,
     });

@@ -1,6 +1,6 @@
 //! The printed result: one table row per workload, the service beside its two pgbench
-//! baselines (same SQL, one-round-trip ceiling) and their ratios, then the inbox query plan,
-//! the server's peak memory and the error count. The README's Performance figures come from
+//! baselines (same SQL, one-round-trip ceiling) and their ratios, then the inbox and search
+//! query plans, the server's peak memory and the error count. The README's Performance figures come from
 //! this output of a full run.
 
 use crate::load::Measured;
@@ -37,6 +37,7 @@ pub struct Summary<'a> {
     pub seconds: f64,
     pub rows: &'a [Row],
     pub inbox_plan: &'a [String],
+    pub search_plans: &'a [crate::search::SearchPlan],
     pub peak_rss_kib: Option<u64>,
     pub errors: u64,
 }
@@ -56,6 +57,13 @@ pub fn print(summary: &Summary<'_>) {
     println!("inbox query plan (user 10001):");
     for line in summary.inbox_plan {
         println!("  {line}");
+    }
+    for plan in summary.search_plans {
+        println!();
+        println!("search query plan, {}:", plan.label);
+        for line in &plan.lines {
+            println!("  {line}");
+        }
     }
     let peak = summary.peak_rss_kib.map_or("unknown".to_owned(), |k| {
         format!("{:.1} MB", k as f64 / 1024.0)

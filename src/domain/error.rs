@@ -9,7 +9,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
-use super::model::{StepStatus, UserId};
+use super::model::{InstanceStatus, StepStatus, UserId};
 
 /// What went wrong in a workflow use case.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,18 +23,33 @@ pub enum WorkflowError {
     /// The step is not awaiting action.
     #[error("step {step} is {status}, not awaiting_action")]
     StepNotActionable { step: i64, status: StepStatus },
+    /// Only the user who started an instance may cancel it.
+    #[error("user {user} did not initiate instance {instance}")]
+    NotTheInitiator { user: UserId, instance: i64 },
+    /// The instance has ended (approved, rejected or cancelled) and can't be cancelled.
+    #[error("instance {instance} is {status}, not active")]
+    InstanceNotActive {
+        instance: i64,
+        status: InstanceStatus,
+    },
     /// An active instance already exists for this event and entity.
     #[error("an active instance (id {existing}) already exists for this event and entity")]
     InstanceAlreadyActive { existing: i64 },
     /// The template has active instances and can't be modified.
     #[error("template {template} has active instances")]
     TemplateInUse { template: i64 },
+    /// Another template is already active for this event (at most one may be).
+    #[error("another template is already active for event '{event}'")]
+    TemplateConflict { event: String },
     /// No active template is configured for the event.
     #[error("no active template for event '{event}'")]
     NoActiveTemplate { event: String },
     /// A user id in the request is not a known user.
     #[error("user {user} does not exist ({field})")]
     UnknownUser { user: UserId, field: &'static str },
+    /// The acting or initiating user is inactive in the directory.
+    #[error("user {user} is inactive")]
+    UserInactive { user: UserId },
     /// A step resolved to nobody at trigger time (`approver` is e.g. "role 'finance_manager'").
     #[error("step {step_order} ({approver}) resolves to nobody")]
     NoEligibleApprover { approver: String, step_order: i32 },

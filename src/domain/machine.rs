@@ -10,10 +10,17 @@ use super::model::{
     Template, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId, Verdict,
 };
 
+mod actors;
+mod cancel;
+
+pub use actors::decide_as;
+pub use cancel::cancel;
+
 /// Builds a new instance of `template` for `request`.
 ///
 /// `snapshots[i]` is who may act on `template.steps[i]` right now. Step 1 is activated at once,
-/// so the instance starts `in_progress`.
+/// so the instance starts `in_progress`. When the template forbids self-approval, the initiator
+/// is left out of every snapshot; a step left with nobody is `NoEligibleApprover`.
 pub fn trigger(
     template: &Template,
     request: TriggerRequest,
@@ -47,9 +54,17 @@ pub fn trigger(
     for (index, (step, mut eligible)) in template.steps.iter().zip(snapshots).enumerate() {
         eligible.sort_unstable();
         eligible.dedup();
+        let resolved = !eligible.is_empty();
+        if template.forbid_self_approval {
+            eligible.retain(|user| *user != request.initiated_by);
+        }
         if eligible.is_empty() {
+            let mut approver = describe(&step.approver);
+            if resolved {
+                approver.push_str(" without the initiator, as self-approval is forbidden");
+            }
             return Err(WorkflowError::NoEligibleApprover {
-                approver: describe(&step.approver),
+                approver,
                 step_order: step.step_order,
             });
         }
@@ -236,10 +251,20 @@ pub fn validate_new_template(template: &NewTemplate) -> Result<(), WorkflowError
     validate_template_steps(&template.steps)
 }
 
-/// Checks a user of the directory: its name.
+/// Checks a user of the directory: its name, and how many roles it lists.
 pub fn validate_user(user: &User) -> Result<(), WorkflowError> {
-    validate_name("name", &user.name)
+    validate_name("name", &user.name)?;
+    if user.roles.len() > MAX_USER_ROLES {
+        return Err(WorkflowError::validation(
+            "roles",
+            format!("must list at most {MAX_USER_ROLES} roles"),
+        ));
+    }
+    Ok(())
 }
+
+/// Most roles one user may list (duplicates included).
+pub const MAX_USER_ROLES: usize = 100;
 
 /// Checks a template change: its name, if given, and its steps, if given.
 pub fn validate_template_update(update: &TemplateUpdate) -> Result<(), WorkflowError> {

@@ -12,28 +12,39 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, CallbackEvent, Decided, DecisionRequest, EventName, Instance, InstanceId,
-    NewInstance, NewTemplate, OutboxItem, PendingStep, StepId, Template, TemplateId,
-    TemplateUpdate, TriggerRequest, User, UserId,
+    Approver, CallbackEvent, CancelRequest, Decided, DecisionRequest, EventName, Instance,
+    InstanceId, NewInstance, NewTemplate, OutboxItem, PendingStep, RoleName, StepId, Template,
+    TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
 };
 
 /// The use cases of the engine: the driving port that inbound adapters depend on.
 #[cfg_attr(test, mockall::automock)]
 pub trait WorkflowUseCases: Send + Sync + 'static {
     /// Starts a workflow for an entity from its event's active template. `NoActiveTemplate`;
-    /// `UnknownUser` (field `initiated_by`); `Validation` (`entity_type` not the template's);
-    /// `NoEligibleApprover`; `InstanceAlreadyActive`.
+    /// `UnknownUser` (field `initiated_by`); `UserInactive` (the initiator); `Validation`
+    /// (`entity_type` not the template's); `NoEligibleApprover` (inactive users are left out of
+    /// the snapshot); `InstanceAlreadyActive`.
     fn trigger(
         &self,
         request: TriggerRequest,
     ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
 
-    /// Approves or rejects a step and returns the updated instance. `NotFound` (step);
-    /// `NotAnApprover`; `UnknownUser` (field `acted_by_user_id`, an actor who is no user at
+    /// Approves or rejects a step and returns the updated instance. In this order: `NotFound`
+    /// (step); `UserInactive` (the actor, even if the step's snapshot holds it);
+    /// `NotAnApprover`, or `UnknownUser` (field `acted_by_user_id`, an actor who is no user at
     /// all); `StepNotActionable`.
     fn decide(
         &self,
         request: DecisionRequest,
+    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
+    /// Cancels (withdraws) an active instance: its open steps are cancelled, the audit and the
+    /// outbox record it; returns the updated instance. `NotFound` (instance); `NotTheInitiator`;
+    /// `UnknownUser` (field `acted_by_user_id`, an actor who is no user at all);
+    /// `InstanceNotActive`.
+    fn cancel(
+        &self,
+        request: CancelRequest,
     ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
 
     /// One instance with its steps and audit. `NotFound`.
@@ -48,18 +59,41 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
         id: TemplateId,
     ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
 
-    /// Creates a template at version 1. `Validation` (names, steps, or a second active
-    /// template for the event, field `is_active`).
+    /// Creates a template at version 1. `Validation` (names, steps); `TemplateConflict` (it is
+    /// active and its event already has an active template).
     fn create_template(
         &self,
         template: NewTemplate,
     ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
 
-    /// Changes a template in place. `NotFound`; `TemplateInUse`; `Validation`.
+    /// Changes a template in place, as its next version. `NotFound`; `TemplateInUse`;
+    /// `Validation`; `TemplateConflict`.
     fn update_template(
         &self,
         id: TemplateId,
         update: TemplateUpdate,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// The templates `filter` asks for, by id, each with its steps.
+    fn templates(
+        &self,
+        filter: TemplateFilter,
+    ) -> impl Future<Output = Result<Vec<Template>, WorkflowError>> + Send;
+
+    /// Publishes `update` as the template's next version, also while instances use it: they
+    /// keep the steps and version they copied; new triggers use the new version. `NotFound`;
+    /// `Validation`; `TemplateConflict`.
+    fn publish_version(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// Template `id` exactly as it was at `version`. `NotFound` (template or version).
+    fn template_version(
+        &self,
+        id: TemplateId,
+        version: i32,
     ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
 
     /// The steps awaiting `user`, oldest first, at most `limit`. `Validation` (field `limit`).
@@ -69,8 +103,28 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PendingStep>, WorkflowError>> + Send;
 
-    /// Creates or replaces a user of the directory; `true` if it was created. `Validation`.
+    /// The instances matching `filter`, newest first (by id, descending), at most `limit`
+    /// (1 to `MAX_SEARCH_LIMIT`), starting below `after` when given (the `next` of the previous
+    /// page); each with its steps and no audit. `Validation` (field `limit`).
+    fn search_instances(
+        &self,
+        filter: super::model::InstanceFilter,
+        limit: u32,
+        after: Option<InstanceId>,
+    ) -> impl Future<Output = Result<super::model::InstancePage, WorkflowError>> + Send;
+
+    /// Creates or replaces a user of the directory (name, roles, active flag); `true` if it was
+    /// created. Later triggers use it; existing snapshots don't change. `Validation`.
     fn put_user(&self, user: User) -> impl Future<Output = Result<bool, WorkflowError>> + Send;
+
+    /// One user of the directory, its roles sorted. `NotFound`.
+    fn user(&self, id: UserId) -> impl Future<Output = Result<User, WorkflowError>> + Send;
+
+    /// The users holding `role` (every user when `None`), by id, their roles sorted.
+    fn users(
+        &self,
+        role: Option<RoleName>,
+    ) -> impl Future<Output = Result<Vec<User>, WorkflowError>> + Send;
 
     /// `Ok` when the store answers.
     fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
@@ -96,20 +150,43 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         id: TemplateId,
     ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
 
-    /// Stores a new template (version 1) with its steps and returns it with its id. `Validation`
-    /// (field `is_active`) if it is active and its event already has an active template.
+    /// Stores a new template (version 1) with its steps, and that version, and returns it with
+    /// its id. `TemplateConflict` if it is active and its event already has an active template.
     fn create_template(
         &self,
         template: NewTemplate,
     ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
 
     /// Replaces the template's contents and bumps its version, atomically with the check that no
-    /// active instance uses it. `NotFound`; `TemplateInUse` if an active instance exists;
-    /// `Validation` (field `is_active`) if activating it would give its event two active templates.
+    /// active instance uses it and with the record of the new version. `NotFound`;
+    /// `TemplateInUse` if an active instance exists; `TemplateConflict` if activating it would
+    /// give its event two active templates.
     fn update_template(
         &self,
         id: TemplateId,
         update: TemplateUpdate,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// The templates `filter` asks for (all criteria given must hold), by id, with their steps.
+    fn templates(
+        &self,
+        filter: TemplateFilter,
+    ) -> impl Future<Output = Result<Vec<Template>, WorkflowError>> + Send;
+
+    /// As `update_template`, but allowed while active instances use the template (they keep
+    /// their copied steps and version). `NotFound`; `TemplateConflict`.
+    fn publish_version(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+
+    /// Template `id` exactly as it was at `version` (every write stores the version it makes).
+    /// `NotFound` if the template or that version does not exist.
+    fn template_version(
+        &self,
+        id: TemplateId,
+        version: i32,
     ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
 
     /// Stores a new instance with its steps and audit entries, all or nothing, and returns it
@@ -140,12 +217,31 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         decide: DecideFn,
     ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
 
+    /// The same unit of work as [`decide`](Self::decide), for a change to a whole instance
+    /// (a cancellation): locks the instance, then its steps, in the same order, runs `decide`
+    /// on what it read, stores what it lists. `NotFound` if the instance does not exist.
+    fn decide_instance(
+        &self,
+        instance: InstanceId,
+        decide: DecideFn,
+    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
     /// Steps awaiting `user`'s action (by snapshot), oldest activation first, at most `limit`.
     fn pending_steps(
         &self,
         user: UserId,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PendingStep>, WorkflowError>> + Send;
+
+    /// The newest instances matching `filter` whose id is below `after` (all, when `None`), by
+    /// id descending, at most `limit`; each with its steps (by `step_order`) and an empty audit,
+    /// all read in one snapshot. Served from indexes whatever the criteria.
+    fn search_instances(
+        &self,
+        filter: super::model::InstanceFilter,
+        limit: u32,
+        after: Option<InstanceId>,
+    ) -> impl Future<Output = Result<Vec<Instance>, WorkflowError>> + Send;
 
     /// Claims up to `limit` undelivered callback events due at `now`, leasing them until
     /// `lease_until` so that no other dispatcher takes them meanwhile. A claimed event that is
@@ -179,16 +275,34 @@ pub trait WorkflowRepository: Send + Sync + 'static {
 /// The user directory: who the users are, and who holds a role now.
 #[cfg_attr(test, mockall::automock)]
 pub trait RoleResolver: Send + Sync + 'static {
-    /// Creates `user`, or replaces its name and roles (roles are created as needed); returns
-    /// `true` if it was created. Existing instances keep their snapshots.
+    /// Creates `user`, or replaces its name, roles (roles are created as needed; one listed twice
+    /// is held once) and active flag; returns `true` if it was created. Existing instances keep
+    /// their snapshots.
     fn put_user(&self, user: User) -> impl Future<Output = Result<bool, WorkflowError>> + Send;
 
     /// Whether `user` is a known user.
     fn user_exists(&self, user: UserId)
     -> impl Future<Output = Result<bool, WorkflowError>> + Send;
 
-    /// For each approver, in order, who may act for it now: the user itself if it exists, or
-    /// the role's current members (empty for an unknown role or user).
+    /// Whether `user` is active: `None` if it is no user at all. One cheap read (a primary-key
+    /// lookup), done before a decision's unit of work and instead of `user_exists` on a trigger.
+    fn user_active(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<Option<bool>, WorkflowError>> + Send;
+
+    /// The user with its roles sorted, if it exists (active or not).
+    fn user(&self, id: UserId) -> impl Future<Output = Result<Option<User>, WorkflowError>> + Send;
+
+    /// The users holding `role` (every user when `None`), active or not, by id, each with its
+    /// roles sorted; read in one snapshot.
+    fn users(
+        &self,
+        role: Option<RoleName>,
+    ) -> impl Future<Output = Result<Vec<User>, WorkflowError>> + Send;
+
+    /// For each approver, in order, who may act for it now: the user itself if it exists and is
+    /// active, or the role's current active members (empty for an unknown role or user).
     fn eligible_users(
         &self,
         approvers: &[Approver],

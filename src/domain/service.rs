@@ -10,13 +10,16 @@ use tokio::sync::Notify;
 use super::error::WorkflowError;
 use super::machine;
 use super::model::{
-    DecisionRequest, Instance, InstanceId, NewTemplate, PendingStep, Template, TemplateId,
-    TemplateUpdate, TriggerRequest, User, UserId,
+    CancelRequest, DecisionRequest, Instance, InstanceId, NewTemplate, PendingStep, RoleName,
+    Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
 };
 use super::ports::{Clock, RoleResolver, WorkflowRepository, WorkflowUseCases};
 
 /// Largest inbox page.
 pub const MAX_PENDING_LIMIT: u32 = 500;
+
+/// Largest page of a search of instances.
+pub const MAX_SEARCH_LIMIT: u32 = 500;
 
 /// The approval workflow use cases, over the driven ports: the implementation of the driving
 /// port [`WorkflowUseCases`].
@@ -62,11 +65,20 @@ where
             .ok_or_else(|| WorkflowError::NoActiveTemplate {
                 event: request.event.to_string(),
             })?;
-        if !self.roles.user_exists(request.initiated_by).await? {
-            return Err(WorkflowError::UnknownUser {
-                user: request.initiated_by,
-                field: "initiated_by",
-            });
+        // One read answers both "is it a user" and "may it act" (inactive users can't start).
+        match self.roles.user_active(request.initiated_by).await? {
+            None => {
+                return Err(WorkflowError::UnknownUser {
+                    user: request.initiated_by,
+                    field: "initiated_by",
+                });
+            }
+            Some(false) => {
+                return Err(WorkflowError::UserInactive {
+                    user: request.initiated_by,
+                });
+            }
+            Some(true) => {}
         }
         let approvers: Vec<_> = template.steps.iter().map(|s| s.approver.clone()).collect();
         let snapshots = self.roles.eligible_users(&approvers).await?;
@@ -74,31 +86,59 @@ where
         self.repo.create_instance(new_instance).await
     }
 
-    /// Approves or rejects a step. Eligibility is judged on the snapshot taken at trigger time;
-    /// an actor who is not eligible and not a user at all gets `UnknownUser` rather than
-    /// `NotAnApprover`.
+    /// Approves or rejects a step. Eligibility is judged on the snapshot taken at trigger time,
+    /// but an inactive actor is refused even when the snapshot holds it; an actor who is not
+    /// eligible and not a user at all gets `UnknownUser` rather than `NotAnApprover`.
     #[tracing::instrument(name = "decide", skip_all, fields(step_id = %request.step_id, acted_by = %request.acted_by))]
     async fn decide(&self, request: DecisionRequest) -> Result<Instance, WorkflowError> {
-        let actor = request.acted_by;
         let step = request.step_id;
+        // The actor's directory entry, read once before the unit of work (a primary-key read,
+        // not under the row locks: a deactivation racing with the decision may let it through).
+        // The machine puts its answer in the refusal order: after an unknown step, before
+        // eligibility.
+        let active = self.roles.user_active(request.acted_by).await?;
         // The time is read under the row locks, so a decision never predates the state it
         // acts on (e.g. a step activated by a decision this one queued behind).
         let clock = Arc::clone(&self.clock);
-        let outcome = self
+        let instance = self
             .repo
             .decide(
                 step,
-                Box::new(move |instance| machine::decide(instance, &request, clock.now())),
+                Box::new(move |instance| {
+                    machine::decide_as(instance, &request, active, clock.now())
+                }),
+            )
+            .await?;
+        if !instance.status.is_active() {
+            self.outbox_signal.notify_one();
+        }
+        Ok(instance)
+    }
+
+    /// Cancels an active instance on its initiator's behalf. As with a decision, an actor who
+    /// may not act and is not a user at all gets `UnknownUser`; the directory is asked only then.
+    #[tracing::instrument(name = "cancel", skip_all, fields(instance_id = %request.instance_id, acted_by = %request.acted_by))]
+    async fn cancel(&self, request: CancelRequest) -> Result<Instance, WorkflowError> {
+        let actor = request.acted_by;
+        let instance = request.instance_id;
+        // Read under the row locks, as for a decision.
+        let clock = Arc::clone(&self.clock);
+        let outcome = self
+            .repo
+            .decide_instance(
+                instance,
+                Box::new(move |locked| machine::cancel(locked, &request, clock.now())),
             )
             .await;
         match outcome {
             Ok(instance) => {
-                if !instance.status.is_active() {
-                    self.outbox_signal.notify_one();
-                }
+                // A cancellation always writes its callback.
+                self.outbox_signal.notify_one();
                 Ok(instance)
             }
-            Err(WorkflowError::NotAnApprover { .. }) if !self.roles.user_exists(actor).await? => {
+            Err(WorkflowError::NotTheInitiator { .. })
+                if !self.roles.user_exists(actor).await? =>
+            {
                 Err(WorkflowError::UnknownUser {
                     user: actor,
                     field: "acted_by_user_id",
@@ -136,6 +176,37 @@ where
         self.repo.update_template(id, update).await
     }
 
+    /// The templates `filter` asks for, by id.
+    async fn templates(&self, filter: TemplateFilter) -> Result<Vec<Template>, WorkflowError> {
+        self.repo.templates(filter).await
+    }
+
+    /// Publishes a template's next version; allowed while instances use it, which keep the
+    /// steps they copied.
+    #[tracing::instrument(name = "publish_version", skip(self, update))]
+    async fn publish_version(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> Result<Template, WorkflowError> {
+        machine::validate_template_update(&update)?;
+        self.repo.publish_version(id, update).await
+    }
+
+    /// A template as it was at `version`; versions count from 1, so no other can exist.
+    async fn template_version(
+        &self,
+        id: TemplateId,
+        version: i32,
+    ) -> Result<Template, WorkflowError> {
+        if version < 1 {
+            return Err(WorkflowError::not_found(format!(
+                "version {version} of template {id}"
+            )));
+        }
+        self.repo.template_version(id, version).await
+    }
+
     /// The steps awaiting `user`, oldest first.
     async fn pending_steps(
         &self,
@@ -151,11 +222,49 @@ where
         self.repo.pending_steps(user, limit).await
     }
 
+    /// A page of the instances matching `filter`, newest first. One more instance than the page
+    /// holds is asked for: whether it exists says whether there is a next page, so the last
+    /// page has no `next` and never leads to an empty one.
+    async fn search_instances(
+        &self,
+        filter: super::model::InstanceFilter,
+        limit: u32,
+        after: Option<InstanceId>,
+    ) -> Result<super::model::InstancePage, WorkflowError> {
+        if limit == 0 || limit > MAX_SEARCH_LIMIT {
+            return Err(WorkflowError::validation(
+                "limit",
+                format!("must be between 1 and {MAX_SEARCH_LIMIT}"),
+            ));
+        }
+        let mut items = self.repo.search_instances(filter, limit + 1, after).await?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|last| last.id)
+        } else {
+            None
+        };
+        Ok(super::model::InstancePage { items, next })
+    }
+
     /// Creates or replaces a user of the directory.
     #[tracing::instrument(name = "put_user", skip_all, fields(user_id = %user.id))]
     async fn put_user(&self, user: User) -> Result<bool, WorkflowError> {
         machine::validate_user(&user)?;
         self.roles.put_user(user).await
+    }
+
+    /// One user of the directory.
+    async fn user(&self, id: UserId) -> Result<User, WorkflowError> {
+        self.roles
+            .user(id)
+            .await?
+            .ok_or_else(|| WorkflowError::not_found(format!("user {id}")))
+    }
+
+    /// The users holding `role`, or every user.
+    async fn users(&self, role: Option<RoleName>) -> Result<Vec<User>, WorkflowError> {
+        self.roles.users(role).await
     }
 
     /// `Ok` when the store answers.

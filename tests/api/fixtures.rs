@@ -52,6 +52,7 @@ pub fn user(id: i64, name: &str, roles: &[&str]) -> User {
         id: uid(id),
         name: name.to_owned(),
         roles: roles.iter().map(|r| role(r)).collect(),
+        active: true,
     }
 }
 
@@ -107,6 +108,7 @@ pub fn template(
         entity_type: entity_type(kind),
         version: 1,
         is_active,
+        forbid_self_approval: false,
         steps,
     }
 }
@@ -120,6 +122,7 @@ pub fn stored(id: i64, new: NewTemplate) -> Template {
         entity_type: new.entity_type,
         version: 1,
         is_active: new.is_active,
+        forbid_self_approval: new.forbid_self_approval,
         steps: new.steps,
     }
 }

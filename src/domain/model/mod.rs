@@ -4,16 +4,22 @@
 //! Values that come from outside are parsed into these types once, at the edge; inside the core a
 //! `StepId` is known to be positive and an `EventName` known to be well-formed.
 
+mod cancel;
 mod decision;
 mod directory;
 mod instance;
+mod search;
 mod status;
 mod template;
+mod template_filter;
 mod values;
 
+pub use cancel::*;
 pub use decision::*;
 pub use directory::*;
 pub use instance::*;
+pub use search::*;
 pub use status::*;
 pub use template::*;
+pub use template_filter::*;
 pub use values::*;

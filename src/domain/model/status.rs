@@ -75,6 +75,7 @@ status_enum!(
     CallbackKind {
         OnApproved => "on_approved",
         OnRejected => "on_rejected",
+        OnCancelled => "on_cancelled",
     }
 );
 

@@ -19,6 +19,8 @@ pub struct Template {
     pub entity_type: EntityType,
     pub version: i32,
     pub is_active: bool,
+    /// The initiator of an instance is never eligible on its steps (segregation of duties).
+    pub forbid_self_approval: bool,
     pub steps: Vec<TemplateStep>,
 }
 
@@ -29,6 +31,7 @@ pub struct NewTemplate {
     pub event: EventName,
     pub entity_type: EntityType,
     pub is_active: bool,
+    pub forbid_self_approval: bool,
     pub steps: Vec<TemplateStep>,
 }
 
@@ -37,5 +40,6 @@ pub struct NewTemplate {
 pub struct TemplateUpdate {
     pub name: Option<String>,
     pub is_active: Option<bool>,
+    pub forbid_self_approval: Option<bool>,
     pub steps: Option<Vec<TemplateStep>>,
 }

@@ -106,6 +106,20 @@ impl From<WorkflowError> for ApiError {
                     "Step {step} is {status}; only a step that is awaiting_action can be decided."
                 ),
             ),
+            E::NotTheInitiator { user, instance } => Self::new(
+                StatusCode::FORBIDDEN,
+                "not_the_initiator",
+                format!(
+                    "User {user} did not start instance {instance}; only its initiator may cancel it."
+                ),
+            ),
+            E::InstanceNotActive { instance, status } => Self::new(
+                StatusCode::CONFLICT,
+                "instance_not_active",
+                format!(
+                    "Instance {instance} is {status}; only a pending or in_progress instance can be cancelled."
+                ),
+            ),
             E::InstanceAlreadyActive { existing } => Self::new(
                 StatusCode::CONFLICT,
                 "instance_already_active",
@@ -120,6 +134,13 @@ impl From<WorkflowError> for ApiError {
                     "Template {template} has active instances; it can be changed once they have ended."
                 ),
             ),
+            E::TemplateConflict { event } => Self::new(
+                StatusCode::CONFLICT,
+                "template_conflict",
+                format!(
+                    "Another template is already active for event '{event}'; deactivate it first, or save this one with is_active false."
+                ),
+            ),
             E::NoActiveTemplate { event } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no_active_template",
@@ -130,6 +151,11 @@ impl From<WorkflowError> for ApiError {
                 "unknown_user",
                 format!("Field '{field}': user {user} does not exist."),
             ),
+            E::UserInactive { user } => Self::new(
+                StatusCode::FORBIDDEN,
+                "user_inactive",
+                format!("User {user} is inactive; reactivate the user to let it act."),
+            ),
             E::NoEligibleApprover {
                 approver,
                 step_order,
@@ -137,7 +163,7 @@ impl From<WorkflowError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "no_eligible_approver",
                 format!(
-                    "Step {step_order} ({approver}) has nobody who could approve it; assign the role first."
+                    "Step {step_order} ({approver}) has nobody who could approve it; assign the role or reactivate the user first."
                 ),
             ),
             E::Validation { field, message } => Self::validation(&field, &message),

@@ -19,10 +19,17 @@ pub fn routes<S: WorkflowUseCases>(
     service: Arc<S>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     trigger(Arc::clone(&service))
+        .or(search_instances(Arc::clone(&service)))
         .or(instance(Arc::clone(&service)))
+        .or(cancel(Arc::clone(&service)))
         .or(template(Arc::clone(&service)))
         .or(update_template(Arc::clone(&service)))
+        .or(templates(Arc::clone(&service)))
+        .or(create_template(Arc::clone(&service)))
+        .or(publish_version(Arc::clone(&service)))
+        .or(template_version(Arc::clone(&service)))
         .or(pending_steps(Arc::clone(&service)))
+        .or(directory(Arc::clone(&service)))
         .or(approve(Arc::clone(&service)))
         .or(reject(Arc::clone(&service)))
         .or(health(service))
@@ -56,6 +63,20 @@ pub fn trigger<S: WorkflowUseCases>(
         .then(handlers::trigger::trigger::<S>)
 }
 
+/// `GET /api/v1/workflow/instances?entity_type=..&entity_id=..&event=..&status=..
+/// &initiated_by=..&limit=..&after=..`. The path ends at `instances` (`path!` adds the end), so
+/// `GET /instances/{id}` is not this route; the same path with POST is the trigger, tried first.
+pub fn search_instances<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "instances")
+        .and(warp::get())
+        .and(with_service(service))
+        // The raw pairs, typed by the handler as the inbox's are.
+        .and(warp::query::<Vec<(String, String)>>())
+        .then(handlers::search::search_instances::<S>)
+}
+
 /// `GET /api/v1/workflow/instances/{id}`
 pub fn instance<S: WorkflowUseCases>(
     service: Arc<S>,
@@ -64,6 +85,17 @@ pub fn instance<S: WorkflowUseCases>(
         .and(warp::get())
         .and(with_service(service))
         .then(handlers::instances::instance::<S>)
+}
+
+/// `POST /api/v1/workflow/instances/{id}/cancel`
+pub fn cancel<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "instances" / String / "cancel")
+        .and(warp::post())
+        .and(with_service(service))
+        .and(json_body())
+        .then(handlers::cancel::cancel::<S>)
 }
 
 /// `GET /api/v1/workflow/templates/{id}`
@@ -87,6 +119,50 @@ pub fn update_template<S: WorkflowUseCases>(
         .then(handlers::templates::update_template::<S>)
 }
 
+/// `GET /api/v1/workflow/templates?event=E&is_active=B`
+pub fn templates<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "templates")
+        .and(warp::get())
+        .and(with_service(service))
+        // The raw pairs: the handler types them, as the inbox's do.
+        .and(warp::query::<Vec<(String, String)>>())
+        .then(handlers::template_authoring::templates::<S>)
+}
+
+/// `POST /api/v1/workflow/templates`
+pub fn create_template<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "templates")
+        .and(warp::post())
+        .and(with_service(service))
+        .and(json_body())
+        .then(handlers::template_authoring::create_template::<S>)
+}
+
+/// `POST /api/v1/workflow/templates/{id}/versions`
+pub fn publish_version<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "templates" / String / "versions")
+        .and(warp::post())
+        .and(with_service(service))
+        .and(json_body())
+        .then(handlers::template_versions::publish_version::<S>)
+}
+
+/// `GET /api/v1/workflow/templates/{id}/versions/{version}`
+pub fn template_version<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "templates" / String / "versions" / String)
+        .and(warp::get())
+        .and(with_service(service))
+        .then(handlers::template_versions::template_version::<S>)
+}
+
 /// `GET /api/v1/workflow/steps/pending?user_id=N&limit=M`
 pub fn pending_steps<S: WorkflowUseCases>(
     service: Arc<S>,
@@ -97,6 +173,49 @@ pub fn pending_steps<S: WorkflowUseCases>(
         // The raw pairs: the handler types them (see `inbox::PendingQuery` for why by hand).
         .and(warp::query::<Vec<(String, String)>>())
         .then(handlers::inbox::pending_steps::<S>)
+}
+
+/// The user directory's routes, combined here so that they add one level, not three, to the
+/// nesting of `routes` (each `or` nests the type one deeper, and the compiler's limit is near).
+fn directory<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    put_user(Arc::clone(&service))
+        .or(user(Arc::clone(&service)))
+        .or(users(service))
+}
+
+/// `PUT /api/v1/workflow/users/{id}`
+pub fn put_user<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "users" / String)
+        .and(warp::put())
+        .and(with_service(service))
+        .and(json_body())
+        .then(handlers::users::put_user::<S>)
+}
+
+/// `GET /api/v1/workflow/users/{id}`
+pub fn user<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "users" / String)
+        .and(warp::get())
+        .and(with_service(service))
+        .then(handlers::users::user::<S>)
+}
+
+/// `GET /api/v1/workflow/users?role=R`
+pub fn users<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "users")
+        .and(warp::get())
+        .and(with_service(service))
+        // The raw pairs: the handler types them, as the inbox's are.
+        .and(warp::query::<Vec<(String, String)>>())
+        .then(handlers::users::users::<S>)
 }
 
 /// `POST /api/v1/workflow/steps/{id}/approve`

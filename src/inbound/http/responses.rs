@@ -104,7 +104,7 @@ impl From<&AuditEntry> for AuditDto {
     }
 }
 
-/// An instance, with its steps and audit.
+/// An instance, with its steps and audit (a search's items leave the audit key out).
 #[derive(Serialize)]
 pub struct InstanceDto {
     id: i64,
@@ -120,7 +120,18 @@ pub struct InstanceDto {
     updated_at: String,
     completed_at: Option<String>,
     steps: Vec<StepDto>,
-    audit: Vec<AuditDto>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<Vec<AuditDto>>,
+}
+
+impl InstanceDto {
+    /// The instance without the `audit` key, as a search lists it.
+    pub fn without_audit(instance: &Instance) -> Self {
+        Self {
+            audit: None,
+            ..Self::from(instance)
+        }
+    }
 }
 
 impl From<&Instance> for InstanceDto {
@@ -139,7 +150,7 @@ impl From<&Instance> for InstanceDto {
             updated_at: time(i.updated_at),
             completed_at: i.completed_at.map(time),
             steps: i.steps.iter().map(StepDto::from).collect(),
-            audit: i.audit.iter().map(AuditDto::from).collect(),
+            audit: Some(i.audit.iter().map(AuditDto::from).collect()),
         }
     }
 }
@@ -161,7 +172,14 @@ pub struct TemplateDto {
     entity_type: String,
     version: i32,
     is_active: bool,
+    forbid_self_approval: bool,
     steps: Vec<TemplateStepDto>,
+}
+
+/// A list of templates.
+#[derive(Serialize)]
+pub struct TemplateListDto {
+    pub items: Vec<TemplateDto>,
 }
 
 impl From<&Template> for TemplateDto {
@@ -173,6 +191,7 @@ impl From<&Template> for TemplateDto {
             entity_type: t.entity_type.to_string(),
             version: t.version,
             is_active: t.is_active,
+            forbid_self_approval: t.forbid_self_approval,
             steps: t
                 .steps
                 .iter()

@@ -1,17 +1,33 @@
 //! Driven adapter (outbound), in-memory store: the user directory behind `RoleResolver`.
 //! Roles exist as soon as someone is given them; instances keep the eligible users they
-//! snapshotted, so changing the directory never touches them.
+//! snapshotted, so changing the directory never touches them. Inactive users stay in the
+//! directory with their roles, and are left out of new snapshots.
+
+use std::collections::BTreeMap;
 
 use super::{MemoryStore, State};
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{Approver, RoleName, User, UserId};
 use crate::domain::ports::RoleResolver;
 
+/// What the directory keeps of a user besides its roles (those are indexed by role).
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    name: String,
+    active: bool,
+}
+
 #[cfg(any(test, feature = "test-support"))]
 impl MemoryStore {
-    /// Adds a user (or renames one).
+    /// Adds a user (or renames one), leaving its roles and active flag as they are; a new user
+    /// is active.
     pub fn add_user(&self, id: UserId, name: &str) {
-        self.lock().users.insert(id, name.to_owned());
+        let mut state = self.lock();
+        let entry = state.users.entry(id).or_insert_with(|| Entry {
+            name: String::new(),
+            active: true,
+        });
+        entry.name = name.to_owned();
     }
 
     /// Replaces the roles `user` holds.
@@ -31,21 +47,55 @@ impl State {
     }
 
     fn put_user(&mut self, user: User) -> bool {
-        let created = self.users.insert(user.id, user.name).is_none();
+        let entry = Entry {
+            name: user.name,
+            active: user.active,
+        };
+        let created = self.users.insert(user.id, entry).is_none();
         self.set_user_roles(user.id, &user.roles);
         created
     }
 
+    fn is_active(&self, user: &UserId) -> bool {
+        self.users.get(user).is_some_and(|e| e.active)
+    }
+
     fn eligible_users(&self, approver: &Approver) -> Vec<UserId> {
         match approver {
-            Approver::User { user_id } if self.users.contains_key(user_id) => vec![*user_id],
+            Approver::User { user_id } if self.is_active(user_id) => vec![*user_id],
             Approver::User { .. } => Vec::new(),
             Approver::Role { role } => self
                 .roles
                 .get(role)
-                .map(|members| members.iter().copied().collect())
+                .map(|members| {
+                    members
+                        .iter()
+                        .copied()
+                        .filter(|u| self.is_active(u))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
+    }
+
+    /// Every user's roles, sorted (the role index is ordered by role name).
+    fn roles_by_user(&self) -> BTreeMap<UserId, Vec<RoleName>> {
+        let mut held: BTreeMap<UserId, Vec<RoleName>> = BTreeMap::new();
+        for (role, members) in &self.roles {
+            for user in members {
+                held.entry(*user).or_default().push(role.clone());
+            }
+        }
+        held
+    }
+
+    fn user(&self, id: UserId, roles: &mut BTreeMap<UserId, Vec<RoleName>>) -> Option<User> {
+        self.users.get(&id).map(|entry| User {
+            id,
+            name: entry.name.clone(),
+            roles: roles.remove(&id).unwrap_or_default(),
+            active: entry.active,
+        })
     }
 }
 
@@ -56,6 +106,34 @@ impl RoleResolver for MemoryStore {
 
     async fn user_exists(&self, user: UserId) -> Result<bool, WorkflowError> {
         Ok(self.lock().users.contains_key(&user))
+    }
+
+    async fn user_active(&self, user: UserId) -> Result<Option<bool>, WorkflowError> {
+        Ok(self.lock().users.get(&user).map(|e| e.active))
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, WorkflowError> {
+        let state = self.lock();
+        let mut roles = state.roles_by_user();
+        Ok(state.user(id, &mut roles))
+    }
+
+    async fn users(&self, role: Option<RoleName>) -> Result<Vec<User>, WorkflowError> {
+        let state = self.lock();
+        let mut roles = state.roles_by_user();
+        let ids: Vec<UserId> = match &role {
+            None => state.users.keys().copied().collect(),
+            // Members are a sorted set: already by id.
+            Some(role) => state
+                .roles
+                .get(role)
+                .map(|members| members.iter().copied().collect())
+                .unwrap_or_default(),
+        };
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| state.user(id, &mut roles))
+            .collect())
     }
 
     async fn eligible_users(

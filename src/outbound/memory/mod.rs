@@ -9,6 +9,7 @@
 
 mod directory;
 mod outbox;
+mod search;
 mod templates;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,7 +21,7 @@ use crate::domain::error::WorkflowError;
 use crate::domain::model::{
     AuditEntry, Decided, EntityId, EntityType, EventName, Instance, InstanceId, InstanceStep,
     NewInstance, NewTemplate, OutboxItem, PendingStep, RoleName, StepId, StepStatus, Template,
-    TemplateId, TemplateUpdate, UserId,
+    TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
 use crate::domain::ports::{DecideFn, WorkflowRepository};
 
@@ -30,9 +31,11 @@ type ActiveKey = (EventName, EntityType, EntityId);
 
 #[derive(Default)]
 struct State {
-    users: BTreeMap<UserId, String>,
+    users: BTreeMap<UserId, directory::Entry>,
     roles: BTreeMap<RoleName, BTreeSet<UserId>>,
     templates: BTreeMap<TemplateId, Template>,
+    /// Every version of every template, as it was (see `templates`).
+    template_versions: BTreeMap<(TemplateId, i32), Template>,
     instances: BTreeMap<InstanceId, Instance>,
     step_owner: HashMap<StepId, InstanceId>,
     active: HashMap<ActiveKey, InstanceId>,
@@ -171,10 +174,24 @@ impl State {
             .step_owner
             .get(&step)
             .ok_or_else(|| WorkflowError::not_found(format!("step {step}")))?;
+        if !self.instances.contains_key(&instance_id) {
+            return Err(WorkflowError::internal(format!(
+                "step {step} has no instance"
+            )));
+        }
+        self.decide_instance(instance_id, decide)
+    }
+
+    /// Runs `decide` on the instance and stores what it lists (a decision or a cancellation).
+    fn decide_instance(
+        &mut self,
+        instance_id: InstanceId,
+        decide: DecideFn,
+    ) -> Result<Instance, WorkflowError> {
         let stored = self
             .instances
             .get(&instance_id)
-            .ok_or_else(|| WorkflowError::internal(format!("step {step} has no instance")))?;
+            .ok_or_else(|| WorkflowError::not_found(format!("instance {instance_id}")))?;
         let Decided {
             mut instance,
             audit: new_audit,
@@ -265,7 +282,27 @@ impl WorkflowRepository for MemoryStore {
         id: TemplateId,
         update: TemplateUpdate,
     ) -> Result<Template, WorkflowError> {
-        self.lock().update_template(id, update)
+        self.lock().change_template(id, update, true)
+    }
+
+    async fn templates(&self, filter: TemplateFilter) -> Result<Vec<Template>, WorkflowError> {
+        Ok(self.lock().list_templates(&filter))
+    }
+
+    async fn publish_version(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> Result<Template, WorkflowError> {
+        self.lock().change_template(id, update, false)
+    }
+
+    async fn template_version(
+        &self,
+        id: TemplateId,
+        version: i32,
+    ) -> Result<Template, WorkflowError> {
+        self.lock().template_version(id, version)
     }
 
     async fn create_instance(&self, new: NewInstance) -> Result<Instance, WorkflowError> {
@@ -284,12 +321,29 @@ impl WorkflowRepository for MemoryStore {
         self.lock().decide(step, decide)
     }
 
+    async fn decide_instance(
+        &self,
+        instance: InstanceId,
+        decide: DecideFn,
+    ) -> Result<Instance, WorkflowError> {
+        self.lock().decide_instance(instance, decide)
+    }
+
     async fn pending_steps(
         &self,
         user: UserId,
         limit: u32,
     ) -> Result<Vec<PendingStep>, WorkflowError> {
         Ok(self.lock().pending_steps(user, limit))
+    }
+
+    async fn search_instances(
+        &self,
+        filter: crate::domain::model::InstanceFilter,
+        limit: u32,
+        after: Option<InstanceId>,
+    ) -> Result<Vec<Instance>, WorkflowError> {
+        Ok(self.lock().search_instances(&filter, limit, after))
     }
 
     async fn claim_callbacks(

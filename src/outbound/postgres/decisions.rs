@@ -5,6 +5,10 @@
 //! row, then its step rows); one statement that writes the steps, the instance, the audit
 //! entries and the outbox rows and returns the whole audit trail; `COMMIT`. Four round trips,
 //! five statements. The adapter only persists what the domain's `Decided` lists.
+//!
+//! A cancellation is the same unit of work on an instance named by its id rather than by one of
+//! its steps: the same lock order (instance row, then step rows), so a cancel and a decision on
+//! one instance queue behind each other and the later one sees the earlier one's outcome.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -20,7 +24,7 @@ use super::schema::{workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{Conn, PgStore, detached};
 use crate::domain::WorkflowError;
-use crate::domain::model::{Decided, Instance, StepId, UserId};
+use crate::domain::model::{Decided, Instance, InstanceId, StepId, UserId};
 use crate::domain::ports::DecideFn;
 
 /// The decision's write, under the row locks: changed steps, the instance, audit and outbox in
@@ -32,13 +36,36 @@ pub(super) async fn decide(
     step: StepId,
     decide: DecideFn,
 ) -> Result<Instance, WorkflowError> {
+    run(store, Lock::Step(step), decide).await
+}
+
+/// The unit of work for a change to a whole instance (a cancellation): the same transaction,
+/// lock order and write as a decision, only the instance is named by its own id.
+pub(super) async fn decide_instance(
+    store: &PgStore,
+    instance: InstanceId,
+    decide: DecideFn,
+) -> Result<Instance, WorkflowError> {
+    run(store, Lock::Instance(instance), decide).await
+}
+
+/// What names the instance a unit of work locks.
+#[derive(Debug, Clone, Copy)]
+enum Lock {
+    /// The instance the step belongs to.
+    Step(StepId),
+    /// The instance itself.
+    Instance(InstanceId),
+}
+
+async fn run(store: &PgStore, lock: Lock, decide: DecideFn) -> Result<Instance, WorkflowError> {
     let store = store.clone();
     // On a task of its own, so that a client hanging up can't cancel the transaction half-way.
     detached("decision", async move {
         store
             .with_conn(async |conn| {
                 conn.transaction::<_, TxError, _>(async |conn| {
-                    decide_locked(conn, step, decide).await
+                    decide_locked(conn, lock, decide).await
                 })
                 .await
             })
@@ -47,46 +74,16 @@ pub(super) async fn decide(
     .await
 }
 
-/// Locks the step's instance and its steps, runs `decide` on them and writes its outcome.
-async fn decide_locked(
-    conn: &mut Conn,
-    step: StepId,
-    decide: DecideFn,
-) -> Result<Instance, TxError> {
-    // Lock order: the instance row, then its step rows. Both reads are sent at once; the server
-    // runs them in order, so every decision on an instance queues on the instance lock and the
-    // decision below sees the winner's writes.
-    let (instances, steps) = {
-        let shared: &AsyncPgConnection = conn;
-        // The step's instance id, as a subquery (aliased: the step lock reads the same table).
-        let decided_step = diesel::alias!(workflow_instance_steps as decided_step);
-        let owner = || {
-            decided_step
-                .filter(
-                    decided_step
-                        .field(workflow_instance_steps::id)
-                        .eq(step.get()),
-                )
-                .select(decided_step.field(workflow_instance_steps::instance_id))
-                .single_value()
-        };
-        let lock_instance = workflow_instances::table
-            .filter(workflow_instances::id.nullable().eq(owner()))
-            .select(InstanceRow::as_select())
-            .for_update()
-            .load(&mut &*shared);
-        let lock_steps = workflow_instance_steps::table
-            .filter(workflow_instance_steps::instance_id.nullable().eq(owner()))
-            .order(workflow_instance_steps::step_order)
-            .select(StepRow::as_select())
-            .for_update()
-            .load(&mut &*shared);
-        futures_util::future::try_join(lock_instance, lock_steps).await?
+/// Locks the instance and its steps, runs `decide` on them and writes its outcome.
+async fn decide_locked(conn: &mut Conn, lock: Lock, decide: DecideFn) -> Result<Instance, TxError> {
+    let (instances, steps) = match lock {
+        Lock::Step(step) => lock_by_step(conn, step).await?,
+        Lock::Instance(id) => lock_by_id(conn, id).await?,
     };
-    let row = instances
-        .into_iter()
-        .next()
-        .ok_or_else(|| WorkflowError::not_found(format!("step {step}")))?;
+    let row = instances.into_iter().next().ok_or_else(|| match lock {
+        Lock::Step(step) => WorkflowError::not_found(format!("step {step}")),
+        Lock::Instance(id) => WorkflowError::not_found(format!("instance {id}")),
+    })?;
     let instance_id = row.id;
     let decided = decide(&row.into_domain(steps, Vec::new())?)?;
 
@@ -98,6 +95,61 @@ async fn decide_locked(
         .map(AuditRow::into_domain)
         .collect::<Result<_, _>>()?;
     Ok(instance)
+}
+
+/// The row-lock reads of a decision on `step`: its instance row, then the instance's step rows.
+async fn lock_by_step(
+    conn: &mut Conn,
+    step: StepId,
+) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>)> {
+    // Lock order: the instance row, then its step rows. Both reads are sent at once; the server
+    // runs them in order, so every decision on an instance queues on the instance lock and the
+    // decision below sees the winner's writes.
+    let shared: &AsyncPgConnection = conn;
+    // The step's instance id, as a subquery (aliased: the step lock reads the same table).
+    let decided_step = diesel::alias!(workflow_instance_steps as decided_step);
+    let owner = || {
+        decided_step
+            .filter(
+                decided_step
+                    .field(workflow_instance_steps::id)
+                    .eq(step.get()),
+            )
+            .select(decided_step.field(workflow_instance_steps::instance_id))
+            .single_value()
+    };
+    let lock_instance = workflow_instances::table
+        .filter(workflow_instances::id.nullable().eq(owner()))
+        .select(InstanceRow::as_select())
+        .for_update()
+        .load(&mut &*shared);
+    let lock_steps = workflow_instance_steps::table
+        .filter(workflow_instance_steps::instance_id.nullable().eq(owner()))
+        .order(workflow_instance_steps::step_order)
+        .select(StepRow::as_select())
+        .for_update()
+        .load(&mut &*shared);
+    futures_util::future::try_join(lock_instance, lock_steps).await
+}
+
+/// The same row-lock reads, in the same order, for the instance `id`.
+async fn lock_by_id(
+    conn: &mut Conn,
+    id: InstanceId,
+) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>)> {
+    let shared: &AsyncPgConnection = conn;
+    let lock_instance = workflow_instances::table
+        .filter(workflow_instances::id.eq(id.get()))
+        .select(InstanceRow::as_select())
+        .for_update()
+        .load(&mut &*shared);
+    let lock_steps = workflow_instance_steps::table
+        .filter(workflow_instance_steps::instance_id.eq(id.get()))
+        .order(workflow_instance_steps::step_order)
+        .select(StepRow::as_select())
+        .for_update()
+        .load(&mut &*shared);
+    futures_util::future::try_join(lock_instance, lock_steps).await
 }
 
 /// Binds of [`DECIDE_WRITE_SQL`].

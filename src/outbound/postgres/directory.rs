@@ -1,5 +1,6 @@
 //! Outbound adapter, PostgreSQL: the `RoleResolver` port, the user directory (users, roles and
-//! who holds which) as it is now. Instances keep their own snapshots of it.
+//! who holds which, and whether a user is active) as it is now. Instances keep their own
+//! snapshots of it; inactive users are left out of new ones.
 
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
@@ -18,7 +19,7 @@ impl RoleResolver for PgStore {
     async fn put_user(&self, user: User) -> Result<bool, WorkflowError> {
         self.with_conn(async |conn| {
             conn.transaction::<_, TxError, _>(async |conn| {
-                let created = upsert_user(conn, user.id, &user.name).await?;
+                let created = upsert_user(conn, user.id, &user.name, user.active).await?;
                 replace_roles(conn, user.id, &user.roles).await?;
                 Ok(created)
             })
@@ -34,6 +35,57 @@ impl RoleResolver for PgStore {
                     .get_result(conn)
                     .await?,
             )
+        })
+        .await
+    }
+
+    async fn user_active(&self, user: UserId) -> Result<Option<bool>, WorkflowError> {
+        self.with_conn(async |conn| {
+            Ok(users::table
+                .find(user.get())
+                .select(users::active)
+                .first::<bool>(conn)
+                .await
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, WorkflowError> {
+        self.with_conn(async |conn| {
+            // One statement, so the user and its roles come from one snapshot.
+            let rows = users::table
+                .left_join(user_roles::table)
+                .filter(users::id.eq(id.get()))
+                .order(user_roles::role)
+                .select(UserRow::as_select())
+                .load(conn)
+                .await?;
+            Ok(into_users(rows)?.into_iter().next())
+        })
+        .await
+    }
+
+    async fn users(&self, role: Option<RoleName>) -> Result<Vec<User>, WorkflowError> {
+        self.with_conn(async |conn| {
+            let mut query = users::table
+                .left_join(user_roles::table)
+                .order((users::id, user_roles::role))
+                .select(UserRow::as_select())
+                .into_boxed();
+            if let Some(role) = &role {
+                // The holders, as a subquery (aliased: the join reads the same table), so that
+                // each listed user comes with all its roles, in one statement and one snapshot.
+                let holder = diesel::alias!(user_roles as holder);
+                query = query.filter(
+                    users::id.eq_any(
+                        holder
+                            .filter(holder.field(user_roles::role).eq(role.as_str().to_owned()))
+                            .select(holder.field(user_roles::user_id)),
+                    ),
+                );
+            }
+            Ok(into_users(query.load(conn).await?)?)
         })
         .await
     }
@@ -59,12 +111,15 @@ impl RoleResolver for PgStore {
         self.with_conn(async |conn| {
             // The two reads are independent: pipelined, one round trip.
             let shared: &AsyncPgConnection = conn;
+            // Inactive users are left out of both.
             let memberships = async {
                 if wanted_roles.is_empty() {
                     return Ok(Vec::new());
                 }
                 user_roles::table
+                    .inner_join(users::table)
                     .filter(user_roles::role.eq_any(&wanted_roles))
+                    .filter(users::active)
                     .order((user_roles::role, user_roles::user_id))
                     .select((user_roles::role, user_roles::user_id))
                     .load::<(String, i64)>(&mut &*shared)
@@ -76,6 +131,7 @@ impl RoleResolver for PgStore {
                 }
                 users::table
                     .filter(users::id.eq_any(&wanted_users))
+                    .filter(users::active)
                     .select(users::id)
                     .load::<i64>(&mut &*shared)
                     .await
@@ -103,13 +159,60 @@ impl RoleResolver for PgStore {
     }
 }
 
-/// Creates the user or renames it; returns whether it was created.
-async fn upsert_user(conn: &mut Conn, id: UserId, name: &str) -> Result<bool, DieselError> {
+/// One row of a user joined with the roles it holds: one row per role, or one with no role.
+#[derive(Queryable, Selectable)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct UserRow {
+    #[diesel(select_expression = users::id)]
+    id: i64,
+    #[diesel(select_expression = users::name)]
+    name: String,
+    #[diesel(select_expression = users::active)]
+    active: bool,
+    #[diesel(select_expression = user_roles::role.nullable())]
+    role: Option<String>,
+}
+
+/// Folds rows ordered by user (then role) into users with their roles in that order.
+fn into_users(rows: Vec<UserRow>) -> Result<Vec<User>, WorkflowError> {
+    let mut found: Vec<User> = Vec::new();
+    for row in rows {
+        let id = stored_user_id(row.id)?;
+        if found.last().is_none_or(|last| last.id != id) {
+            found.push(User {
+                id,
+                name: row.name,
+                roles: Vec::new(),
+                active: row.active,
+            });
+        }
+        if let Some(role) = row.role {
+            let role = RoleName::new(role.clone())
+                .map_err(|_| WorkflowError::internal(format!("stored role '{role}' is invalid")))?;
+            if let Some(user) = found.last_mut() {
+                user.roles.push(role);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Creates the user or replaces its name and active flag; returns whether it was created.
+async fn upsert_user(
+    conn: &mut Conn,
+    id: UserId,
+    name: &str,
+    active: bool,
+) -> Result<bool, DieselError> {
     diesel::insert_into(users::table)
-        .values((users::id.eq(id.get()), users::name.eq(name)))
+        .values((
+            users::id.eq(id.get()),
+            users::name.eq(name),
+            users::active.eq(active),
+        ))
         .on_conflict(users::id)
         .do_update()
-        .set(users::name.eq(name))
+        .set((users::name.eq(name), users::active.eq(active)))
         // A row the statement inserted has no deleting (or updating) transaction yet; one it
         // updated has this one's.
         .returning(diesel::dsl::sql::<Bool>("xmax = 0"))
@@ -155,10 +258,17 @@ async fn replace_roles(
 
 #[cfg(any(test, feature = "test-support"))]
 impl PgStore {
-    /// Adds a user (or renames one), leaving its roles as they are.
+    /// Adds a user (or renames one), leaving its roles and active flag as they are; a new user
+    /// is active.
     pub async fn add_user(&self, id: UserId, name: &str) -> Result<(), WorkflowError> {
         self.with_conn(async |conn| {
-            upsert_user(conn, id, name).await?;
+            diesel::insert_into(users::table)
+                .values((users::id.eq(id.get()), users::name.eq(name)))
+                .on_conflict(users::id)
+                .do_update()
+                .set(users::name.eq(name))
+                .execute(conn)
+                .await?;
             Ok(())
         })
         .await

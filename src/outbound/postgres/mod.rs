@@ -2,9 +2,10 @@
 //! `WorkflowRepository` and `RoleResolver` ports, on diesel-async over a bb8 pool, with the
 //! schema from the embedded migrations.
 //!
-//! One file per aggregate: `templates`, `instances` (trigger write and reads), `decisions`,
-//! `inbox`, `outbox` and `directory` (users and roles); `repository` only routes the port's
-//! methods to them. `property` loads the platform's reference records, which no port knows.
+//! One file per aggregate: `templates` (with `template_versions`, every version kept),
+//! `instances` (trigger write and reads), `decisions`, `inbox`, `outbox` and `directory` (users
+//! and roles); `repository` only routes the port's methods to them. `property` loads the
+//! platform's reference records, which no port knows.
 //!
 //! Each use case is one transaction. A decision locks its instance row, then the instance's step
 //! rows, with `SELECT .. FOR UPDATE` (always in that order, so concurrent decisions queue instead
@@ -25,7 +26,9 @@ mod property;
 mod repository;
 mod rows;
 pub mod schema;
+mod search;
 mod statement;
+mod template_versions;
 mod templates;
 
 use std::future::Future;

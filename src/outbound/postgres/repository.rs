@@ -4,11 +4,11 @@
 use chrono::{DateTime, Utc};
 use diesel_async::RunQueryDsl;
 
-use super::{PgStore, decisions, inbox, instances, outbox, templates};
+use super::{PgStore, decisions, inbox, instances, outbox, template_versions, templates};
 use crate::domain::WorkflowError;
 use crate::domain::model::{
     EventName, Instance, InstanceId, NewInstance, NewTemplate, OutboxItem, PendingStep, StepId,
-    Template, TemplateId, TemplateUpdate, UserId,
+    Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
 use crate::domain::ports::{DecideFn, WorkflowRepository};
 
@@ -33,6 +33,26 @@ impl WorkflowRepository for PgStore {
         templates::update_template(self, id, update).await
     }
 
+    async fn templates(&self, filter: TemplateFilter) -> Result<Vec<Template>, WorkflowError> {
+        templates::templates(self, filter).await
+    }
+
+    async fn publish_version(
+        &self,
+        id: TemplateId,
+        update: TemplateUpdate,
+    ) -> Result<Template, WorkflowError> {
+        template_versions::publish_version(self, id, update).await
+    }
+
+    async fn template_version(
+        &self,
+        id: TemplateId,
+        version: i32,
+    ) -> Result<Template, WorkflowError> {
+        template_versions::template_version(self, id, version).await
+    }
+
     async fn create_instance(&self, instance: NewInstance) -> Result<Instance, WorkflowError> {
         instances::create_instance(self, instance).await
     }
@@ -45,12 +65,29 @@ impl WorkflowRepository for PgStore {
         decisions::decide(self, step, decide).await
     }
 
+    async fn decide_instance(
+        &self,
+        instance: InstanceId,
+        decide: DecideFn,
+    ) -> Result<Instance, WorkflowError> {
+        decisions::decide_instance(self, instance, decide).await
+    }
+
     async fn pending_steps(
         &self,
         user: UserId,
         limit: u32,
     ) -> Result<Vec<PendingStep>, WorkflowError> {
         inbox::pending_steps(self, user, limit).await
+    }
+
+    async fn search_instances(
+        &self,
+        filter: crate::domain::model::InstanceFilter,
+        limit: u32,
+        after: Option<InstanceId>,
+    ) -> Result<Vec<Instance>, WorkflowError> {
+        super::search::search_instances(self, filter, limit, after).await
     }
 
     async fn claim_callbacks(

@@ -55,6 +55,7 @@ pub struct TemplateRow {
     pub entity_type: String,
     pub version: i32,
     pub is_active: bool,
+    pub forbid_self_approval: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -90,6 +91,7 @@ impl TemplateRow {
             name: self.name,
             version: self.version,
             is_active: self.is_active,
+            forbid_self_approval: self.forbid_self_approval,
             steps: steps
                 .into_iter()
                 .map(|s| {

@@ -5,6 +5,7 @@ diesel::table! {
     users (id) {
         id -> Int8,
         name -> Text,
+        active -> Bool,
     }
 }
 
@@ -29,6 +30,21 @@ diesel::table! {
         entity_type -> Text,
         version -> Int4,
         is_active -> Bool,
+        forbid_self_approval -> Bool,
+    }
+}
+
+diesel::table! {
+    workflow_template_versions (template_id, version) {
+        template_id -> Int8,
+        version -> Int4,
+        name -> Text,
+        event -> Text,
+        entity_type -> Text,
+        is_active -> Bool,
+        forbid_self_approval -> Bool,
+        steps -> Jsonb,
+        created_at -> Timestamptz,
     }
 }
 
@@ -156,6 +172,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_roles,
     workflow_templates,
     workflow_template_steps,
+    workflow_template_versions,
     workflow_instances,
     workflow_instance_steps,
     workflow_audit_log,

@@ -124,13 +124,17 @@ macro_rules! contract_tests {
 }
 
 mod audit;
+mod cancel;
 mod decide;
 mod directory;
 mod inbox;
 mod outbox;
 mod race;
+mod search;
+mod template_versions;
 mod templates;
 mod trigger;
+mod users;
 
 /// What the service would store for `request` now: the active template, snapshots taken now.
 async fn new_instance<S: ContractStore>(

@@ -42,6 +42,7 @@ async fn case_templates<S: ContractStore>(store: Arc<S>) {
     let update = TemplateUpdate {
         name: Some("Unit price change".to_owned()),
         is_active: None,
+        forbid_self_approval: None,
         steps: Some(vec![step(1, "Finance only", by_role("finance_manager"))]),
     };
     assert!(matches!(
@@ -112,15 +113,18 @@ async fn case_templates<S: ContractStore>(store: Arc<S>) {
     let activate = TemplateUpdate {
         name: None,
         is_active: Some(true),
+        forbid_self_approval: None,
         steps: None,
     };
-    match store
-        .update_template(alternative.id, activate.clone())
-        .await
-    {
-        Err(WorkflowError::Validation { field, .. }) => assert_eq!(field, "is_active"),
-        other => panic!("expected a validation error on is_active, got {other:?}"),
-    }
+    assert_eq!(
+        store
+            .update_template(alternative.id, activate.clone())
+            .await
+            .unwrap_err(),
+        WorkflowError::TemplateConflict {
+            event: CANCELLATION.to_owned()
+        }
+    );
     assert_eq!(store.template(alternative.id).await.unwrap(), alternative);
     assert_eq!(store.template(tid(1)).await.unwrap(), demo_template(0));
 
@@ -131,6 +135,7 @@ async fn case_templates<S: ContractStore>(store: Arc<S>) {
             TemplateUpdate {
                 name: None,
                 is_active: Some(false),
+                forbid_self_approval: None,
                 steps: None,
             },
         )
@@ -172,6 +177,7 @@ async fn case_stale_template_version_is_refused<S: ContractStore>(store: Arc<S>)
     let renamed = TemplateUpdate {
         name: Some("Unit price change, v2".to_owned()),
         is_active: None,
+        forbid_self_approval: None,
         steps: None,
     };
     let template = store.update_template(tid(2), renamed).await.unwrap();
@@ -207,6 +213,7 @@ async fn case_create_template<S: ContractStore>(store: Arc<S>) {
         event: event("booking.refund_requested"),
         entity_type: entity_type("booking"),
         is_active: true,
+        forbid_self_approval: false,
         steps: vec![
             step(1, "Finance review", by_role("finance_manager")),
             step(2, "Sales sign-off", by_user(1)),
@@ -243,13 +250,16 @@ async fn case_create_template<S: ContractStore>(store: Arc<S>) {
         event: event(CANCELLATION),
         entity_type: entity_type("booking"),
         is_active,
+        forbid_self_approval: false,
         steps: vec![step(1, "Finance review", by_role("finance_manager"))],
     };
     let refused = store.create_template(finance_only(true)).await.unwrap_err();
-    match &refused {
-        WorkflowError::Validation { field, .. } => assert_eq!(field, "is_active"),
-        other => panic!("expected a validation error on is_active, got {other:?}"),
-    }
+    assert_eq!(
+        refused,
+        WorkflowError::TemplateConflict {
+            event: CANCELLATION.to_owned()
+        }
+    );
     assert_eq!(
         store.active_template(&event(CANCELLATION)).await.unwrap(),
         Some(demo_template(0))
@@ -270,6 +280,7 @@ async fn case_create_template<S: ContractStore>(store: Arc<S>) {
     let activate = TemplateUpdate {
         name: None,
         is_active: Some(true),
+        forbid_self_approval: None,
         steps: None,
     };
     assert_eq!(

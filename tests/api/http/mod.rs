@@ -29,4 +29,5 @@ macro_rules! on_both_stores {
 }
 
 mod errors;
+mod users;
 mod walks;

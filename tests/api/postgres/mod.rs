@@ -1,17 +1,21 @@
 //! PostgreSQL-only guarantees, checked on real databases (a fresh one per test): the
 //! append-only audit trigger and the indexes (`guarantees`), the eligibility snapshot
-//! (`snapshots`), the row locks that make racing approvers safe (`locks`), the outbox surviving
-//! a crash (`outbox`), persistence across restarts and 503 when the database is gone
-//! (`availability`). Raw SQL here bypasses the adapter on purpose.
+//! (`snapshots`), the row locks that make racing approvers safe (`locks`) and a cancel racing
+//! approvals (`cancel_race`), the outbox surviving a crash (`outbox`), persistence across
+//! restarts and 503 when the database is gone (`availability`), and stored template versions
+//! (`template_versions`). Raw SQL here bypasses the adapter on purpose.
 
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 mod availability;
+mod cancel_race;
 mod guarantees;
 mod locks;
 mod outbox;
+mod search_plans;
 mod snapshots;
+mod template_versions;
 
 #[derive(diesel::QueryableByName)]
 struct Count {

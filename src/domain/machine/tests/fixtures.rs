@@ -65,6 +65,7 @@ pub(super) fn template() -> Template {
         entity_type: entity_type(),
         version: 3,
         is_active: true,
+        forbid_self_approval: false,
         steps: vec![
             template_step(1, "Sales review", role("sales_manager")),
             template_step(2, "Finance sign-off", user(2)),

@@ -1,8 +1,11 @@
 //! Unit tests of the state machine (domain core): pure functions, so no doubles, only fixed
 //! inputs and the fixed `now` of [`fixtures`]. One module per use of the machine.
 
+mod actors;
+mod cancel;
 mod decide;
 mod fixtures;
 mod refusals;
+mod self_approval;
 mod templates;
 mod trigger;

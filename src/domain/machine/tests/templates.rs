@@ -14,6 +14,7 @@ fn new_template() -> NewTemplate {
         event: event(),
         entity_type: entity_type(),
         is_active: true,
+        forbid_self_approval: false,
         steps: template().steps,
     }
 }
@@ -166,6 +167,7 @@ fn validate_template_update_checks_only_what_it_changes() {
     let nothing = TemplateUpdate {
         name: None,
         is_active: Some(false),
+        forbid_self_approval: None,
         steps: None,
     };
     assert_eq!(validate_template_update(&nothing), Ok(()));
@@ -185,6 +187,7 @@ fn validate_template_update_checks_only_what_it_changes() {
     let good = TemplateUpdate {
         name: Some("Renamed".to_owned()),
         is_active: None,
+        forbid_self_approval: Some(true),
         steps: Some(template().steps),
     };
     assert_eq!(validate_template_update(&good), Ok(()));

@@ -5,7 +5,7 @@ use mockall::predicate::eq;
 
 use super::fixtures::{
     approve, as_stored, assert_changed_steps_in_instance, clock, clock_time,
-    expect_decide_on_fixture, expect_user_exists, reject, repo, service, sid, uid, was_signalled,
+    expect_decide_on_fixture, expect_user_active, reject, repo, service, sid, uid, was_signalled,
 };
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{AuditAction, CallbackKind, InstanceStatus, StepStatus};
@@ -19,6 +19,7 @@ async fn approve_takes_its_time_from_the_clock_and_never_resolves_roles() {
     let mut roles = MockRoleResolver::new();
     roles.expect_eligible_users().times(0);
     roles.expect_user_exists().times(0);
+    expect_user_active(&mut roles, 4, Some(true));
     let (service, signal) = service(repo, roles, clock(1));
 
     let instance = service.decide(approve(101, 4)).await.unwrap();
@@ -63,6 +64,7 @@ async fn reject_takes_its_time_from_the_clock_and_wakes_the_dispatcher() {
     let mut roles = MockRoleResolver::new();
     roles.expect_eligible_users().times(0);
     roles.expect_user_exists().times(0);
+    expect_user_active(&mut roles, 1, Some(true));
     let (service, signal) = service(repo, roles, clock(1));
 
     let instance = service
@@ -107,6 +109,7 @@ async fn a_failed_decision_write_is_returned_and_nothing_else_is_attempted() {
     let mut roles = MockRoleResolver::new();
     roles.expect_eligible_users().never();
     roles.expect_user_exists().never();
+    expect_user_active(&mut roles, 1, Some(true));
     // The clock is read inside the unit of work, which the failing store never ran.
     let (service, signal) = service(repo, roles, clock(0));
 
@@ -120,13 +123,14 @@ async fn a_failed_decision_write_is_returned_and_nothing_else_is_attempted() {
 }
 
 #[tokio::test]
-async fn a_refused_decision_is_passed_on_without_asking_about_the_user() {
+async fn a_refused_decision_is_passed_on_unchanged() {
     let mut repo = repo();
     repo.expect_create_instance().never();
     let seen = expect_decide_on_fixture(&mut repo, 102);
     let mut roles = MockRoleResolver::new();
     roles.expect_eligible_users().never();
     roles.expect_user_exists().never();
+    expect_user_active(&mut roles, 2, Some(true));
     let (service, signal) = service(repo, roles, clock(1));
 
     let err = service.decide(approve(102, 2)).await.unwrap_err();
@@ -147,25 +151,18 @@ async fn not_an_approver_who_is_no_user_at_all_becomes_unknown_user() {
     let seen = expect_decide_on_fixture(&mut repo, 101);
     let mut roles = MockRoleResolver::new();
     roles.expect_eligible_users().never();
-    expect_user_exists(&mut roles, 99, false);
+    expect_user_active(&mut roles, 99, None);
     let (service, signal) = service(repo, roles, clock(1));
 
     let err = service.decide(approve(101, 99)).await.unwrap_err();
 
-    assert_eq!(
-        seen.lock().unwrap().take(),
-        Some(Err(WorkflowError::NotAnApprover {
-            user: uid(99),
-            step: 101,
-        }))
-    );
-    assert_eq!(
-        err,
-        WorkflowError::UnknownUser {
-            user: uid(99),
-            field: "acted_by_user_id",
-        }
-    );
+    let expected = WorkflowError::UnknownUser {
+        user: uid(99),
+        field: "acted_by_user_id",
+    };
+    // Refused inside the unit of work, so nothing was written.
+    assert_eq!(seen.lock().unwrap().take(), Some(Err(expected.clone())));
+    assert_eq!(err, expected);
     assert!(!was_signalled(&signal));
 }
 
@@ -176,7 +173,7 @@ async fn not_an_approver_who_is_a_user_stays_not_an_approver() {
     let _seen = expect_decide_on_fixture(&mut repo, 101);
     let mut roles = MockRoleResolver::new();
     roles.expect_eligible_users().never();
-    expect_user_exists(&mut roles, 2, true);
+    expect_user_active(&mut roles, 2, Some(true));
     let (service, _signal) = service(repo, roles, clock(1));
 
     let err = service
@@ -194,18 +191,19 @@ async fn not_an_approver_who_is_a_user_stays_not_an_approver() {
 }
 
 #[tokio::test]
-async fn not_an_approver_whose_user_lookup_fails_reports_the_failure() {
+async fn a_failed_user_lookup_is_reported_before_the_unit_of_work() {
     let mut repo = repo();
     repo.expect_create_instance().never();
-    let _seen = expect_decide_on_fixture(&mut repo, 101);
+    repo.expect_decide().never();
     let mut roles = MockRoleResolver::new();
     roles.expect_eligible_users().never();
     roles
-        .expect_user_exists()
+        .expect_user_active()
         .with(eq(uid(2)))
         .times(1)
         .returning(|_| Box::pin(async { Err(WorkflowError::Unavailable("db down".to_owned())) }));
-    let (service, _signal) = service(repo, roles, clock(1));
+    // No unit of work, so no time read either.
+    let (service, _signal) = service(repo, roles, clock(0));
 
     let err = service.decide(approve(101, 2)).await.unwrap_err();
 

@@ -83,6 +83,7 @@ pub(super) fn template() -> Template {
         entity_type: EntityType::new("booking").unwrap(),
         version: 3,
         is_active: true,
+        forbid_self_approval: false,
         steps: template_steps(),
     }
 }
@@ -94,6 +95,7 @@ pub(super) fn new_template() -> NewTemplate {
         event: event(),
         entity_type: EntityType::new("booking").unwrap(),
         is_active: true,
+        forbid_self_approval: false,
         steps: template_steps(),
     }
 }
@@ -104,6 +106,7 @@ pub(super) fn directory_user(n: i64, name: &str) -> User {
         id: uid(n),
         name: name.to_owned(),
         roles: vec![role_name("sales_manager"), role_name("finance_manager")],
+        active: true,
     }
 }
 
@@ -228,6 +231,15 @@ pub(super) fn expect_active_template(repo: &mut MockWorkflowRepository, found: O
             let found = found.clone();
             Box::pin(async move { Ok(found) })
         });
+}
+
+/// The directory answers once whether `user` is active (`None`: no such user).
+pub(super) fn expect_user_active(roles: &mut MockRoleResolver, user: i64, active: Option<bool>) {
+    roles
+        .expect_user_active()
+        .with(eq(uid(user)))
+        .times(1)
+        .returning(move |_| Box::pin(async move { Ok(active) }));
 }
 
 pub(super) fn expect_user_exists(roles: &mut MockRoleResolver, user: i64, exists: bool) {

@@ -4,10 +4,14 @@
 //! fixtures are in [`fixtures`]. The domain's error type is tested here too, as the service is
 //! what hands it to the adapters.
 
+mod cancel;
 mod decide;
 mod directory;
 mod errors;
 mod fixtures;
 mod reads;
+mod search;
+mod template_versions;
 mod templates;
 mod trigger;
+mod users;

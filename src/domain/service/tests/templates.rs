@@ -100,8 +100,9 @@ async fn create_template_refuses_invalid_input_without_asking_the_store() {
 
 #[tokio::test]
 async fn create_template_passes_on_a_second_active_template_refused_by_the_store() {
-    let refusal =
-        WorkflowError::validation("is_active", "another active template exists for this event");
+    let refusal = WorkflowError::TemplateConflict {
+        event: "booking.cancellation_requested".to_owned(),
+    };
     let answer = refusal.clone();
     let mut repo = MockWorkflowRepository::new();
     repo.expect_create_template().times(1).returning(move |_| {
@@ -125,6 +126,7 @@ async fn update_template_refuses_bad_steps_without_asking_the_store() {
     let update = TemplateUpdate {
         name: None,
         is_active: None,
+        forbid_self_approval: None,
         steps: Some(Vec::new()),
     };
 
@@ -141,6 +143,7 @@ async fn update_template_passes_a_valid_change_to_the_store() {
     let update = TemplateUpdate {
         name: Some("Renamed".to_owned()),
         is_active: Some(false),
+        forbid_self_approval: None,
         steps: None,
     };
     let mut repo = MockWorkflowRepository::new();

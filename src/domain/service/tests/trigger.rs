@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::fixtures::{
-    clock, clock_time, expect_active_template, expect_user_exists, repo, role, service,
+    clock, clock_time, expect_active_template, expect_user_active, repo, role, service,
     stored_instance, template, trigger_request, uid, user, was_signalled,
 };
 use crate::domain::error::WorkflowError;
@@ -29,7 +29,7 @@ async fn trigger_resolves_roles_once_and_stamps_every_write_with_the_clock() {
             Box::pin(async { Ok(stored_instance()) })
         });
     let mut roles = MockRoleResolver::new();
-    expect_user_exists(&mut roles, 3, true);
+    expect_user_active(&mut roles, 3, Some(true));
     roles
         .expect_eligible_users()
         .withf(|approvers: &[Approver]| approvers == [role("sales_manager"), user(2)])
@@ -79,7 +79,7 @@ async fn trigger_returns_the_store_error_and_writes_nothing_else() {
         .times(1)
         .returning(|_| Box::pin(async { Err(WorkflowError::Unavailable("db down".to_owned())) }));
     let mut roles = MockRoleResolver::new();
-    expect_user_exists(&mut roles, 3, true);
+    expect_user_active(&mut roles, 3, Some(true));
     roles
         .expect_eligible_users()
         .times(1)
@@ -101,7 +101,7 @@ async fn trigger_passes_on_a_conflict_from_the_store() {
         Box::pin(async { Err(WorkflowError::InstanceAlreadyActive { existing: 10 }) })
     });
     let mut roles = MockRoleResolver::new();
-    expect_user_exists(&mut roles, 3, true);
+    expect_user_active(&mut roles, 3, Some(true));
     roles
         .expect_eligible_users()
         .times(1)
@@ -120,7 +120,7 @@ async fn trigger_by_an_unknown_user_is_refused_before_anything_is_resolved_or_st
     repo.expect_create_instance().never();
     repo.expect_decide().never();
     let mut roles = MockRoleResolver::new();
-    expect_user_exists(&mut roles, 3, false);
+    expect_user_active(&mut roles, 3, None);
     roles.expect_eligible_users().never();
     let (service, _signal) = service(repo, roles, clock(0));
 
@@ -142,7 +142,7 @@ async fn trigger_without_an_active_template_never_asks_the_roles() {
     repo.expect_create_instance().never();
     repo.expect_decide().never();
     let mut roles = MockRoleResolver::new();
-    roles.expect_user_exists().never();
+    roles.expect_user_active().never();
     roles.expect_eligible_users().never();
     let (service, _signal) = service(repo, roles, clock(0));
 
@@ -163,7 +163,7 @@ async fn trigger_with_an_empty_role_stores_nothing() {
     repo.expect_create_instance().never();
     repo.expect_decide().never();
     let mut roles = MockRoleResolver::new();
-    expect_user_exists(&mut roles, 3, true);
+    expect_user_active(&mut roles, 3, Some(true));
     roles
         .expect_eligible_users()
         .times(1)
@@ -188,7 +188,7 @@ async fn trigger_stops_when_the_role_resolver_fails() {
     repo.expect_create_instance().never();
     repo.expect_decide().never();
     let mut roles = MockRoleResolver::new();
-    expect_user_exists(&mut roles, 3, true);
+    expect_user_active(&mut roles, 3, Some(true));
     roles
         .expect_eligible_users()
         .times(1)

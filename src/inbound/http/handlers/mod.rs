@@ -3,12 +3,17 @@
 //! result; every handler runs in a `request` span (method, route template, status) so that each
 //! log line says which route it belongs to.
 
+pub mod cancel;
 pub mod decide;
 pub mod health;
 pub mod inbox;
 pub mod instances;
+pub mod search;
+pub mod template_authoring;
+pub mod template_versions;
 pub mod templates;
 pub mod trigger;
+pub mod users;
 
 use warp::reply::Response;
 

@@ -1,5 +1,6 @@
 //! Driving adapter, HTTP: `GET` and `PUT /api/v1/workflow/templates/{id}`, reading and changing
-//! a template.
+//! a template; and the body types of a template and its steps, which creating a template and
+//! publishing a version parse too.
 
 use std::sync::Arc;
 
@@ -16,42 +17,49 @@ use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::requests::{Array, Flag, Id, Name, Object, Refusal, Text, parse};
 use crate::inbound::http::responses::{TemplateDto, json};
 
-/// The update body: any of `name`, `is_active`, `steps` (numbered by position). Lengths and
-/// step counts are the domain's rules, checked once there.
+/// The update body (of `PUT` and of a new version): any of `name`, `is_active`, `steps`
+/// (numbered by position), `forbid_self_approval`. Lengths and step counts are the domain's
+/// rules, checked once there.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateUpdateBody {
     name: Option<Text>,
     is_active: Option<Flag>,
     steps: Option<Array>,
+    forbid_self_approval: Option<Flag>,
 }
 
 impl TemplateUpdateBody {
     /// The domain update, with each step parsed in turn (`steps[i].…` in errors).
     pub fn try_into_domain(self) -> Result<TemplateUpdate, ApiError> {
-        let steps = match self.steps {
-            None => None,
-            Some(Array(items)) => Some(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, item)| StepBody::parse(index, item))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
         let update = TemplateUpdate {
             name: self.name.map(|n| n.0),
             is_active: self.is_active.map(|f| f.0),
-            steps,
+            forbid_self_approval: self.forbid_self_approval.map(|f| f.0),
+            steps: self.steps.map(parse_steps).transpose()?,
         };
-        if update.name.is_none() && update.is_active.is_none() && update.steps.is_none() {
+        let nothing = update.name.is_none()
+            && update.is_active.is_none()
+            && update.forbid_self_approval.is_none()
+            && update.steps.is_none();
+        if nothing {
             return Err(ApiError::validation(
                 "body",
-                "must set at least one of name, is_active, steps",
+                "must set at least one of name, is_active, steps, forbid_self_approval",
             ));
         }
         Ok(update)
     }
+}
+
+/// A template's step list, each step parsed in turn (`steps[i].…` in errors) and numbered by
+/// its position.
+pub(super) fn parse_steps(Array(items): Array) -> Result<Vec<TemplateStep>, ApiError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| StepBody::parse(index, item))
+        .collect()
 }
 
 /// One step of the update body.
@@ -159,6 +167,20 @@ mod tests {
     }
 
     #[test]
+    fn forbid_self_approval_alone_is_a_change() {
+        let update = update(json!({"forbid_self_approval": true})).unwrap();
+        assert_eq!(
+            update,
+            TemplateUpdate {
+                name: None,
+                is_active: None,
+                forbid_self_approval: Some(true),
+                steps: None,
+            }
+        );
+    }
+
+    #[test]
     fn steps_are_numbered_by_position() {
         let update = update(json!({
             "is_active": false,
@@ -170,6 +192,7 @@ mod tests {
         .unwrap();
         assert_eq!(update.name, None);
         assert_eq!(update.is_active, Some(false));
+        assert_eq!(update.forbid_self_approval, None);
         let steps = update.steps.unwrap();
         assert_eq!(steps[0].step_order, 1);
         assert_eq!(
@@ -205,11 +228,17 @@ mod tests {
         let cases = [
             (
                 json!({}),
-                "Field 'body' must set at least one of name, is_active, steps.",
+                "Field 'body' must set at least one of name, is_active, steps, \
+                 forbid_self_approval.",
             ),
             (
                 json!({"version": 7}),
-                "Field 'version' is not a known field (expected: name, is_active, steps).",
+                "Field 'version' is not a known field (expected: name, is_active, steps, \
+                 forbid_self_approval).",
+            ),
+            (
+                json!({"forbid_self_approval": 1}),
+                "Field 'forbid_self_approval' must be true or false.",
             ),
             (json!({"name": 1}), "Field 'name' must be a string."),
             (

@@ -47,6 +47,7 @@ pub fn user_with_roles(id: i64, roles: &[&str]) -> User {
         id: user(id),
         name: (*name).to_owned(),
         roles: roles.iter().map(|r| RoleName::new(*r).unwrap()).collect(),
+        active: true,
     }
 }
 
@@ -65,6 +66,7 @@ fn templates() -> Vec<NewTemplate> {
         event: EventName::new(event).unwrap(),
         entity_type: EntityType::new(entity_type).unwrap(),
         is_active: true,
+        forbid_self_approval: false,
         steps,
     };
     vec![
@@ -210,6 +212,7 @@ pub fn template() -> Template {
         entity_type: EntityType::new("unit").unwrap(),
         version: 3,
         is_active: false,
+        forbid_self_approval: true,
         steps: vec![
             step(1, "Sales manager review", role("sales_manager")),
             step(2, "Finance sign-off", by_user(2)),
@@ -260,7 +263,8 @@ pub const INSTANCE_JSON: &str = concat!(
 /// [`template`] as clients have always received it, byte for byte.
 pub const TEMPLATE_JSON: &str = concat!(
     r#"{"id":2,"name":"Unit price update","event":"unit.price_update_requested","#,
-    r#""entity_type":"unit","version":3,"is_active":false,"steps":["#,
+    r#""entity_type":"unit","version":3,"is_active":false,"forbid_self_approval":true,"#,
+    r#""steps":["#,
     r#"{"step_order":1,"name":"Sales manager review","#,
     r#""approver":{"role":"sales_manager","type":"role"}},"#,
     r#"{"step_order":2,"name":"Finance sign-off","approver":{"type":"user","user_id":2}}]}"#,

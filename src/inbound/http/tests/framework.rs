@@ -189,7 +189,7 @@ async fn wrong_method_on_known_path_is_405() {
         ("GET", "/api/v1/workflow/steps/1/approve"),
         ("GET", "/api/v1/workflow/steps/1/reject"),
         ("POST", "/healthz"),
-        ("GET", INSTANCES),
+        ("PUT", INSTANCES),
         ("DELETE", "/api/v1/workflow/templates/1"),
         ("POST", "/api/v1/workflow/steps/pending?user_id=1"),
     ] {
@@ -280,6 +280,15 @@ async fn every_domain_error_has_its_status_code_and_message() {
             "Template 1 has active instances; it can be changed once they have ended.",
         ),
         (
+            E::TemplateConflict {
+                event: "booking.cancellation_requested".to_owned(),
+            },
+            StatusCode::CONFLICT,
+            "template_conflict",
+            "Another template is already active for event 'booking.cancellation_requested'; \
+             deactivate it first, or save this one with is_active false.",
+        ),
+        (
             E::NoActiveTemplate {
                 event: "lease.renewal_requested".to_owned(),
             },
@@ -304,7 +313,15 @@ async fn every_domain_error_has_its_status_code_and_message() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "no_eligible_approver",
             "Step 1 (role 'finance_manager') has nobody who could approve it; assign the role \
-             first.",
+             or reactivate the user first.",
+        ),
+        (
+            E::UserInactive {
+                user: UserId::new(4).unwrap(),
+            },
+            StatusCode::FORBIDDEN,
+            "user_inactive",
+            "User 4 is inactive; reactivate the user to let it act.",
         ),
         (
             E::validation("entity_type", "must be the template's entity type"),

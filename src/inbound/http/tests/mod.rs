@@ -8,12 +8,17 @@
 //!
 //! This module is the support the others share: harnesses, requests and assertions.
 
+mod cancel;
 mod decide;
 mod fixtures;
 mod framework;
 mod inbox;
+mod search;
+mod template_authoring;
+mod template_versions;
 mod templates;
 mod trigger;
+mod users;
 
 use std::convert::Infallible;
 use std::future::Future;

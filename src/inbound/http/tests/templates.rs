@@ -30,6 +30,7 @@ async fn put_template_hands_the_port_the_update_with_steps_numbered() {
     let expected = TemplateUpdate {
         name: Some("Strict".to_owned()),
         is_active: Some(false),
+        forbid_self_approval: None,
         steps: Some(vec![
             TemplateStep {
                 step_order: 1,

@@ -1,0 +1,4 @@
+DROP INDEX workflow_instances_by_initiator;
+DROP INDEX workflow_instances_by_status;
+DROP INDEX workflow_instances_by_event;
+DROP INDEX workflow_instances_by_entity;

@@ -1,0 +1,196 @@
+//! Driving adapter, HTTP: `GET /api/v1/workflow/instances?entity_type=..&entity_id=..&event=..
+//! &status=..&initiated_by=..&limit=..&after=..`, finding instances newest first, a page at a
+//! time.
+//!
+//! The cursor is a wire format, so it lives here: the domain pages by "ids below this one"; the
+//! client gets that id wrapped as an opaque token, URL-safe base64 of `v1:<id>:<check>`, so that
+//! it can't come to depend on what is inside, and the format can change (a new version tag)
+//! without breaking clients that pass `next` back unchanged. The check (FNV-1a of the rest, in
+//! hex) makes a changed or truncated token a clear 422 rather than a silently different page;
+//! it is no secret and needn't be: a cursor grants nothing, it only names a position.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::finish;
+use crate::domain::model::{
+    EntityId, EntityType, EventName, INSTANCE_STATUSES, InstanceFilter, InstanceId, InstancePage,
+    InstanceStatus, UserId,
+};
+use crate::domain::ports::WorkflowUseCases;
+use crate::domain::service::MAX_SEARCH_LIMIT;
+use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::responses::{InstanceDto, json};
+
+/// Default page size.
+const DEFAULT_SEARCH_LIMIT: u32 = 50;
+
+/// The version tag inside every cursor this API hands out.
+const CURSOR_VERSION: &str = "v1:";
+
+/// The query parameters, in the order the refusal of an unknown one lists them.
+const PARAMETERS: &str = "entity_type, entity_id, event, status, initiated_by, limit, after";
+
+/// The search query, typed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub filter: InstanceFilter,
+    pub limit: u32,
+    pub after: Option<InstanceId>,
+}
+
+/// Parsed by hand from the query's pairs, as the inbox's query is (see `inbox::PendingQuery`
+/// for why): each fault names its parameter, a repeated parameter's last value wins, and faults
+/// are reported in the order the client wrote them; the one rule across parameters (an entity
+/// id needs its type) is the domain's, checked last.
+impl TryFrom<Vec<(String, String)>> for SearchQuery {
+    type Error = ApiError;
+
+    fn try_from(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
+        let mut entity_type = None;
+        let mut entity_id = None;
+        let mut event = None;
+        let mut status = None;
+        let mut initiated_by = None;
+        let mut limit = DEFAULT_SEARCH_LIMIT;
+        let mut after = None;
+        for (key, value) in pairs {
+            match key.as_str() {
+                "entity_type" => entity_type = Some(EntityType::new(value)?),
+                "entity_id" => entity_id = Some(positive("entity_id", &value, EntityId::new)?),
+                "event" => event = Some(EventName::new(value)?),
+                "status" => status = Some(instance_status(&value)?),
+                "initiated_by" => {
+                    initiated_by = Some(positive("initiated_by", &value, UserId::new)?);
+                }
+                "limit" => {
+                    // The range is the service's rule; only the syntax is checked here.
+                    limit = value.parse::<u32>().map_err(|_| {
+                        ApiError::validation(
+                            "limit",
+                            &format!("must be an integer between 1 and {MAX_SEARCH_LIMIT}"),
+                        )
+                    })?;
+                }
+                "after" => after = Some(decode_cursor(&value)?),
+                other => {
+                    return Err(ApiError::validation(
+                        other,
+                        &format!("is not a known query parameter (expected: {PARAMETERS})"),
+                    ));
+                }
+            }
+        }
+        let filter = InstanceFilter::new(entity_type, entity_id, event, status, initiated_by)?;
+        Ok(Self {
+            filter,
+            limit,
+            after,
+        })
+    }
+}
+
+/// A positive integer id, else 422 naming `field`.
+fn positive<T>(
+    field: &str,
+    value: &str,
+    make: fn(i64) -> Result<T, crate::domain::WorkflowError>,
+) -> Result<T, ApiError> {
+    value
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| make(n).ok())
+        .ok_or_else(|| ApiError::validation(field, "must be a positive integer"))
+}
+
+fn instance_status(value: &str) -> Result<InstanceStatus, ApiError> {
+    InstanceStatus::parse(value).ok_or_else(|| {
+        let names: Vec<&str> = INSTANCE_STATUSES.iter().map(|s| s.as_str()).collect();
+        ApiError::validation("status", &format!("must be one of {}", names.join(", ")))
+    })
+}
+
+/// The cursor for the page after the one ending at `last`.
+pub fn encode_cursor(last: InstanceId) -> String {
+    let body = format!("{CURSOR_VERSION}{last}");
+    URL_SAFE_NO_PAD.encode(format!("{body}:{:08x}", fnv1a(&body)))
+}
+
+/// The id inside a cursor this API handed out; anything else (not base64, another version, a
+/// changed or truncated token) is 422 naming `after`.
+pub fn decode_cursor(token: &str) -> Result<InstanceId, ApiError> {
+    let refused = || {
+        ApiError::validation(
+            "after",
+            "is not a cursor this API returned; pass the 'next' of the previous page unchanged",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| refused())?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| refused())?;
+    let (body, check) = text.rsplit_once(':').ok_or_else(refused)?;
+    if check != format!("{:08x}", fnv1a(body)) {
+        return Err(refused());
+    }
+    let digits = body.strip_prefix(CURSOR_VERSION).ok_or_else(refused)?;
+    // Only the canonical spelling the encoder writes: no sign, no leading zero, no spaces.
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    canonical
+        .then(|| digits.parse::<i64>().ok())
+        .flatten()
+        .and_then(|n| InstanceId::new(n).ok())
+        .ok_or_else(refused)
+}
+
+/// 32-bit FNV-1a: a check value that changes with any byte of `text`.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A page of instances: each without its audit, and the cursor of the next page.
+#[derive(Serialize)]
+struct SearchPageDto {
+    items: Vec<InstanceDto>,
+    next: Option<String>,
+}
+
+impl From<&InstancePage> for SearchPageDto {
+    fn from(page: &InstancePage) -> Self {
+        Self {
+            items: page.items.iter().map(InstanceDto::without_audit).collect(),
+            next: page.next.map(encode_cursor),
+        }
+    }
+}
+
+/// `GET /api/v1/workflow/instances`
+#[tracing::instrument(
+    name = "request",
+    skip_all,
+    fields(method = "GET", route = "/api/v1/workflow/instances", status = tracing::field::Empty)
+)]
+pub async fn search_instances<S: WorkflowUseCases>(
+    service: Arc<S>,
+    query: Vec<(String, String)>,
+) -> Response {
+    let result: Result<_, ApiError> = async {
+        let query = SearchQuery::try_from(query)?;
+        let page = service
+            .search_instances(query.filter, query.limit, query.after)
+            .await?;
+        Ok(json(StatusCode::OK, &SearchPageDto::from(&page)))
+    }
+    .await;
+    finish(result)
+}
+
+#[cfg(test)]
+mod tests;

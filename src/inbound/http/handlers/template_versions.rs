@@ -1,0 +1,82 @@
+//! Driving adapter, HTTP: template versions. `POST /api/v1/workflow/templates/{id}/versions`
+//! publishes a template's next version (the body is `PUT`'s), and
+//! `GET /api/v1/workflow/templates/{id}/versions/{version}` reads any version as it was.
+
+use std::sync::Arc;
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::templates::TemplateUpdateBody;
+use super::{finish, path_id};
+use crate::domain::WorkflowError;
+use crate::domain::model::TemplateId;
+use crate::domain::ports::WorkflowUseCases;
+use crate::inbound::http::body::JsonObject;
+use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::requests::parse;
+use crate::inbound::http::responses::{TemplateDto, json};
+
+/// A version number in a path: a positive 32-bit integer, else no such version exists.
+fn version_number(raw: i64) -> Result<i32, WorkflowError> {
+    i32::try_from(raw)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| WorkflowError::validation("version", "must be a positive integer"))
+}
+
+/// `POST /api/v1/workflow/templates/{id}/versions`
+#[tracing::instrument(
+    name = "request",
+    skip_all,
+    fields(method = "POST", route = "/api/v1/workflow/templates/{id}/versions", status = tracing::field::Empty)
+)]
+pub async fn publish_version<S: WorkflowUseCases>(
+    raw_id: String,
+    service: Arc<S>,
+    body: JsonObject,
+) -> Response {
+    let result: Result<_, ApiError> = async {
+        let id = path_id(&raw_id, "template", TemplateId::new)?;
+        let update = parse::<TemplateUpdateBody>(body, "")?.try_into_domain()?;
+        let template = service.publish_version(id, update).await?;
+        Ok(json(StatusCode::CREATED, &TemplateDto::from(&template)))
+    }
+    .await;
+    finish(result)
+}
+
+/// `GET /api/v1/workflow/templates/{id}/versions/{version}`
+#[tracing::instrument(
+    name = "request",
+    skip_all,
+    fields(method = "GET", route = "/api/v1/workflow/templates/{id}/versions/{version}", status = tracing::field::Empty)
+)]
+pub async fn template_version<S: WorkflowUseCases>(
+    raw_id: String,
+    raw_version: String,
+    service: Arc<S>,
+) -> Response {
+    let result: Result<_, ApiError> = async {
+        let id = path_id(&raw_id, "template", TemplateId::new)?;
+        let version = path_id(&raw_version, "template version", version_number)?;
+        let template = service.template_version(id, version).await?;
+        Ok(json(StatusCode::OK, &TemplateDto::from(&template)))
+    }
+    .await;
+    finish(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_positive_32_bit_integers() {
+        assert_eq!(version_number(1), Ok(1));
+        assert_eq!(version_number(i64::from(i32::MAX)), Ok(i32::MAX));
+        for raw in [0, -1, i64::from(i32::MAX) + 1] {
+            assert!(version_number(raw).is_err(), "{raw}");
+        }
+    }
+}
