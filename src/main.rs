@@ -1,6 +1,10 @@
 //! The `approvals` binary: reads configuration, sets up logging, wires adapters and runs one of
 //! `serve` (default), `migrate` or `seed`.
 
+// warp's route tree is one deeply nested type, and laying out its server future for the
+// PostgreSQL store takes more than the default 128 levels.
+#![recursion_limit = "256"]
+
 use std::process::ExitCode;
 use std::sync::Arc;
 

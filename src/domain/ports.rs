@@ -133,6 +133,10 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
 /// The pure decision the repository runs on the locked instance inside its unit of work: it
 /// returns the finished decision (the new state and every row to write), which the repository
 /// only persists.
+/// A decision run under the locks, given the acting user's directory entry as the same unit of
+/// work read it: `None` for no such user, else whether the user is active.
+pub type ActFn = Box<dyn FnOnce(&Instance, Option<bool>) -> Result<Decided, WorkflowError> + Send>;
+
 pub type DecideFn = Box<dyn FnOnce(&Instance) -> Result<Decided, WorkflowError> + Send>;
 
 /// Storage of templates, instances, audit and the callback outbox.
@@ -207,14 +211,16 @@ pub trait WorkflowRepository: Send + Sync + 'static {
 
     /// The unit of work for a decision. Locks the step's instance, then its steps, so that no
     /// other decision on the same instance runs meanwhile; runs `decide` on the state read under
-    /// the lock; stores what the finished decision lists (the changed steps, the instance, the
+    /// the lock, with `actor`'s directory entry read in the same round trip (so that checking an
+    /// inactive actor costs no extra one); stores what the finished decision lists (the changed steps, the instance, the
     /// audit entries and the callback events for the outbox) in one transaction; returns the
     /// decision's instance with the stored audit appended. If `decide` refuses,
     /// nothing is written and its error is returned. `NotFound` if the step does not exist.
     fn decide(
         &self,
         step: StepId,
-        decide: DecideFn,
+        actor: UserId,
+        decide: ActFn,
     ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
 
     /// The same unit of work as [`decide`](Self::decide), for a change to a whole instance

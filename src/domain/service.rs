@@ -92,19 +92,18 @@ where
     #[tracing::instrument(name = "decide", skip_all, fields(step_id = %request.step_id, acted_by = %request.acted_by))]
     async fn decide(&self, request: DecisionRequest) -> Result<Instance, WorkflowError> {
         let step = request.step_id;
-        // The actor's directory entry, read once before the unit of work (a primary-key read,
-        // not under the row locks: a deactivation racing with the decision may let it through).
-        // The machine puts its answer in the refusal order: after an unknown step, before
-        // eligibility.
-        let active = self.roles.user_active(request.acted_by).await?;
+        let actor = request.acted_by;
         // The time is read under the row locks, so a decision never predates the state it
-        // acts on (e.g. a step activated by a decision this one queued behind).
+        // acts on (e.g. a step activated by a decision this one queued behind). The actor's
+        // directory entry comes with the locked rows: the machine puts an inactive or unknown
+        // actor in the refusal order (after an unknown step, before eligibility).
         let clock = Arc::clone(&self.clock);
         let instance = self
             .repo
             .decide(
                 step,
-                Box::new(move |instance| {
+                actor,
+                Box::new(move |instance, active| {
                     machine::decide_as(instance, &request, active, clock.now())
                 }),
             )

@@ -14,7 +14,7 @@ use crate::domain::ports::RoleResolver;
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
     name: String,
-    active: bool,
+    pub(super) active: bool,
 }
 
 #[cfg(any(test, feature = "test-support"))]

@@ -23,7 +23,7 @@ use crate::domain::model::{
     NewInstance, NewTemplate, OutboxItem, PendingStep, RoleName, StepId, StepStatus, Template,
     TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
-use crate::domain::ports::{DecideFn, WorkflowRepository};
+use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
 use outbox::OutboxRow;
 
@@ -169,7 +169,12 @@ impl State {
         Ok(instance)
     }
 
-    fn decide(&mut self, step: StepId, decide: DecideFn) -> Result<Instance, WorkflowError> {
+    fn decide(
+        &mut self,
+        step: StepId,
+        actor: UserId,
+        decide: ActFn,
+    ) -> Result<Instance, WorkflowError> {
         let instance_id = *self
             .step_owner
             .get(&step)
@@ -179,7 +184,8 @@ impl State {
                 "step {step} has no instance"
             )));
         }
-        self.decide_instance(instance_id, decide)
+        let active = self.users.get(&actor).map(|entry| entry.active);
+        self.decide_instance(instance_id, Box::new(move |i| decide(i, active)))
     }
 
     /// Runs `decide` on the instance and stores what it lists (a decision or a cancellation).
@@ -317,8 +323,13 @@ impl WorkflowRepository for MemoryStore {
             .ok_or_else(|| WorkflowError::not_found(format!("instance {id}")))
     }
 
-    async fn decide(&self, step: StepId, decide: DecideFn) -> Result<Instance, WorkflowError> {
-        self.lock().decide(step, decide)
+    async fn decide(
+        &self,
+        step: StepId,
+        actor: UserId,
+        decide: ActFn,
+    ) -> Result<Instance, WorkflowError> {
+        self.lock().decide(step, actor, decide)
     }
 
     async fn decide_instance(

@@ -20,12 +20,12 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::errors::TxError;
 use super::outbox::payload;
 use super::rows::{AuditRow, InstanceRow, StepRow};
-use super::schema::{workflow_instance_steps, workflow_instances};
+use super::schema::{users, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{Conn, PgStore, detached};
 use crate::domain::WorkflowError;
 use crate::domain::model::{Decided, Instance, InstanceId, StepId, UserId};
-use crate::domain::ports::DecideFn;
+use crate::domain::ports::{ActFn, DecideFn};
 
 /// The decision's write, under the row locks: changed steps, the instance, audit and outbox in
 /// one statement, answering with the instance's whole audit trail (old rows plus new).
@@ -34,9 +34,18 @@ const DECIDE_WRITE_SQL: &str = include_str!("sql/decide_write.sql");
 pub(super) async fn decide(
     store: &PgStore,
     step: StepId,
-    decide: DecideFn,
+    actor: UserId,
+    decide: ActFn,
 ) -> Result<Instance, WorkflowError> {
-    run(store, Lock::Step(step), decide).await
+    run(
+        store,
+        Work::Step {
+            step,
+            actor,
+            decide,
+        },
+    )
+    .await
 }
 
 /// The unit of work for a change to a whole instance (a cancellation): the same transaction,
@@ -46,28 +55,36 @@ pub(super) async fn decide_instance(
     instance: InstanceId,
     decide: DecideFn,
 ) -> Result<Instance, WorkflowError> {
-    run(store, Lock::Instance(instance), decide).await
+    run(
+        store,
+        Work::Instance {
+            id: instance,
+            decide,
+        },
+    )
+    .await
 }
 
-/// What names the instance a unit of work locks.
-#[derive(Debug, Clone, Copy)]
-enum Lock {
-    /// The instance the step belongs to.
-    Step(StepId),
-    /// The instance itself.
-    Instance(InstanceId),
+/// What a unit of work locks and runs.
+enum Work {
+    /// A decision on a step, by `actor`: locks the step's instance, reads the actor's entry.
+    Step {
+        step: StepId,
+        actor: UserId,
+        decide: ActFn,
+    },
+    /// A change to the instance itself.
+    Instance { id: InstanceId, decide: DecideFn },
 }
 
-async fn run(store: &PgStore, lock: Lock, decide: DecideFn) -> Result<Instance, WorkflowError> {
+async fn run(store: &PgStore, work: Work) -> Result<Instance, WorkflowError> {
     let store = store.clone();
     // On a task of its own, so that a client hanging up can't cancel the transaction half-way.
     detached("decision", async move {
         store
             .with_conn(async |conn| {
-                conn.transaction::<_, TxError, _>(async |conn| {
-                    decide_locked(conn, lock, decide).await
-                })
-                .await
+                conn.transaction::<_, TxError, _>(async |conn| decide_locked(conn, work).await)
+                    .await
             })
             .await
     })
@@ -75,15 +92,30 @@ async fn run(store: &PgStore, lock: Lock, decide: DecideFn) -> Result<Instance, 
 }
 
 /// Locks the instance and its steps, runs `decide` on them and writes its outcome.
-async fn decide_locked(conn: &mut Conn, lock: Lock, decide: DecideFn) -> Result<Instance, TxError> {
-    let (instances, steps) = match lock {
-        Lock::Step(step) => lock_by_step(conn, step).await?,
-        Lock::Instance(id) => lock_by_id(conn, id).await?,
+async fn decide_locked(conn: &mut Conn, work: Work) -> Result<Instance, TxError> {
+    let (row, steps, decide): (_, _, DecideFn) = match work {
+        Work::Step {
+            step,
+            actor,
+            decide,
+        } => {
+            let (instances, steps, entry) = lock_by_step(conn, step, actor).await?;
+            let row = instances
+                .into_iter()
+                .next()
+                .ok_or_else(|| WorkflowError::not_found(format!("step {step}")))?;
+            let active = entry.into_iter().next();
+            (row, steps, Box::new(move |i: &Instance| decide(i, active)))
+        }
+        Work::Instance { id, decide } => {
+            let (instances, steps) = lock_by_id(conn, id).await?;
+            let row = instances
+                .into_iter()
+                .next()
+                .ok_or_else(|| WorkflowError::not_found(format!("instance {id}")))?;
+            (row, steps, decide)
+        }
     };
-    let row = instances.into_iter().next().ok_or_else(|| match lock {
-        Lock::Step(step) => WorkflowError::not_found(format!("step {step}")),
-        Lock::Instance(id) => WorkflowError::not_found(format!("instance {id}")),
-    })?;
     let instance_id = row.id;
     let decided = decide(&row.into_domain(steps, Vec::new())?)?;
 
@@ -97,11 +129,13 @@ async fn decide_locked(conn: &mut Conn, lock: Lock, decide: DecideFn) -> Result<
     Ok(instance)
 }
 
-/// The row-lock reads of a decision on `step`: its instance row, then the instance's step rows.
+/// The row-lock reads of a decision on `step`: its instance row, then the instance's step rows,
+/// then (no lock) whether `actor` is an active user.
 async fn lock_by_step(
     conn: &mut Conn,
     step: StepId,
-) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>)> {
+    actor: UserId,
+) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>, Vec<bool>)> {
     // Lock order: the instance row, then its step rows. Both reads are sent at once; the server
     // runs them in order, so every decision on an instance queues on the instance lock and the
     // decision below sees the winner's writes.
@@ -129,7 +163,12 @@ async fn lock_by_step(
         .select(StepRow::as_select())
         .for_update()
         .load(&mut &*shared);
-    futures_util::future::try_join(lock_instance, lock_steps).await
+    // Sent in the same batch, so an inactive actor is refused without another round trip.
+    let actor_entry = users::table
+        .filter(users::id.eq(actor.get()))
+        .select(users::active)
+        .load(&mut &*shared);
+    futures_util::future::try_join3(lock_instance, lock_steps, actor_entry).await
 }
 
 /// The same row-lock reads, in the same order, for the instance `id`.

@@ -10,7 +10,7 @@ use crate::domain::model::{
     EventName, Instance, InstanceId, NewInstance, NewTemplate, OutboxItem, PendingStep, StepId,
     Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
-use crate::domain::ports::{DecideFn, WorkflowRepository};
+use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
 impl WorkflowRepository for PgStore {
     async fn active_template(&self, event: &EventName) -> Result<Option<Template>, WorkflowError> {
@@ -61,8 +61,13 @@ impl WorkflowRepository for PgStore {
         instances::instance(self, id).await
     }
 
-    async fn decide(&self, step: StepId, decide: DecideFn) -> Result<Instance, WorkflowError> {
-        decisions::decide(self, step, decide).await
+    async fn decide(
+        &self,
+        step: StepId,
+        actor: UserId,
+        decide: ActFn,
+    ) -> Result<Instance, WorkflowError> {
+        decisions::decide(self, step, actor, decide).await
     }
 
     async fn decide_instance(

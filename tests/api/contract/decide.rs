@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
 use approvals::domain::model::{AuditAction, Instance, InstanceStatus, StepId, StepStatus};
-use approvals::domain::ports::DecideFn;
+use approvals::domain::ports::ActFn;
 
 use super::{
     ContractStore, approve, assert_audit_well_formed, assert_no_callbacks, audit_summary, reject,
@@ -42,10 +42,11 @@ async fn case_decide_transitions_and_refusals<S: ContractStore>(store: Arc<S>) {
             status: StepStatus::Pending
         }
     );
-    let refusal: DecideFn =
-        Box::new(|_: &Instance| Err(WorkflowError::validation("comment", "refused by the test")));
+    let refusal: ActFn = Box::new(|_: &Instance, _| {
+        Err(WorkflowError::validation("comment", "refused by the test"))
+    });
     assert_eq!(
-        store.decide(s1, refusal).await.unwrap_err(),
+        store.decide(s1, uid(1), refusal).await.unwrap_err(),
         WorkflowError::validation("comment", "refused by the test")
     );
     assert_eq!(store.instance(created.id).await.unwrap(), created);

@@ -17,7 +17,7 @@ use approvals::domain::model::{
     Approver, AuditAction, Comment, DecisionRequest, Instance, NewInstance, PendingStep, RoleName,
     StepId, Template, TriggerRequest, UserId, Verdict,
 };
-use approvals::domain::ports::{DecideFn, RoleResolver, WorkflowRepository};
+use approvals::domain::ports::{ActFn, RoleResolver, WorkflowRepository};
 use approvals::outbound::memory::MemoryStore;
 use approvals::outbound::postgres::PgStore;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -166,13 +166,13 @@ async fn start<S: ContractStore>(
 }
 
 /// The closure the service hands the repository: the machine's decision on the locked state.
-fn decision(step: StepId, by: i64, verdict: Verdict, now: DateTime<Utc>) -> DecideFn {
+fn decision(step: StepId, by: i64, verdict: Verdict, now: DateTime<Utc>) -> ActFn {
     let request = DecisionRequest {
         step_id: step,
         acted_by: uid(by),
         verdict,
     };
-    Box::new(move |instance: &Instance| machine::decide(instance, &request, now))
+    Box::new(move |instance: &Instance, _active| machine::decide(instance, &request, now))
 }
 
 async fn approve<S: ContractStore>(
@@ -185,7 +185,9 @@ async fn approve<S: ContractStore>(
     let verdict = Verdict::Approve {
         comment: comment.map(|c| Comment::new(c).unwrap()),
     };
-    store.decide(step, decision(step, by, verdict, now)).await
+    store
+        .decide(step, uid(by), decision(step, by, verdict, now))
+        .await
 }
 
 async fn reject<S: ContractStore>(
@@ -198,7 +200,9 @@ async fn reject<S: ContractStore>(
     let verdict = Verdict::Reject {
         comment: Comment::new(comment).unwrap(),
     };
-    store.decide(step, decision(step, by, verdict, now)).await
+    store
+        .decide(step, uid(by), decision(step, by, verdict, now))
+        .await
 }
 
 /// The audit log as (action, step, actor) triples.

@@ -11,7 +11,7 @@ use approvals::domain::machine;
 use approvals::domain::model::{
     DecisionRequest, Instance, StepId, TriggerRequest, User, UserId, Verdict,
 };
-use approvals::domain::ports::DecideFn;
+use approvals::domain::ports::ActFn;
 use chrono::{DateTime, Utc};
 
 use super::{ContractStore, assert_no_callbacks, pending_line, start, step_ids};
@@ -188,23 +188,22 @@ async fn refusal<S: ContractStore>(store: &S, request: TriggerRequest) -> Workfl
     machine::trigger(&template, request, snapshots, at(8, 1, 0)).unwrap_err()
 }
 
-/// The decision as the service hands it over: the actor's directory entry read first, then
-/// the machine under the row locks.
+/// The decision as the service hands it over: the machine under the row locks, given the
+/// actor's directory entry as the store read it in the same unit of work.
 async fn decide_as<S: ContractStore>(
     store: &S,
     step: StepId,
     by: i64,
     now: DateTime<Utc>,
 ) -> Result<Instance, WorkflowError> {
-    let active = store.user_active(uid(by)).await.unwrap();
     let request = DecisionRequest {
         step_id: step,
         acted_by: uid(by),
         verdict: Verdict::Approve { comment: None },
     };
-    let decide: DecideFn =
-        Box::new(move |instance| machine::decide_as(instance, &request, active, now));
-    store.decide(step, decide).await
+    let decide: ActFn =
+        Box::new(move |instance, active| machine::decide_as(instance, &request, active, now));
+    store.decide(step, uid(by), decide).await
 }
 
 async fn case_an_inactive_actor_in_the_snapshot_is_refused<S: ContractStore>(store: Arc<S>) {

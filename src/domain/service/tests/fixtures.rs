@@ -18,7 +18,7 @@ use crate::domain::model::{
     EventName, Instance, InstanceId, InstanceStatus, InstanceStep, NewTemplate, RoleName, StepId,
     StepStatus, Template, TemplateId, TemplateStep, TriggerRequest, User, UserId, Verdict,
 };
-use crate::domain::ports::{DecideFn, MockClock, MockRoleResolver, MockWorkflowRepository};
+use crate::domain::ports::{ActFn, MockClock, MockRoleResolver, MockWorkflowRepository};
 use crate::domain::service::WorkflowService;
 
 pub(super) type Service = WorkflowService<MockWorkflowRepository, MockRoleResolver, MockClock>;
@@ -277,17 +277,20 @@ pub(super) fn as_stored(decided: Decided) -> Instance {
 /// Expects exactly one `decide` on `step`; runs the service's closure on `stored_instance()`,
 /// records what it decided, and answers like a repository would (the decided instance with
 /// its stored audit, or the closure's refusal).
+/// `active` is the actor's directory entry as the unit of work reads it (`None`: no such user).
 pub(super) fn expect_decide_on_fixture(
     repo: &mut MockWorkflowRepository,
     step: i64,
+    actor: i64,
+    active: Option<bool>,
 ) -> Arc<Mutex<Option<Result<Decided, WorkflowError>>>> {
     let seen = Arc::new(Mutex::new(None));
     let recorder = Arc::clone(&seen);
     repo.expect_decide()
-        .withf(move |s, _| *s == sid(step))
+        .withf(move |s, a, _| *s == sid(step) && *a == uid(actor))
         .times(1)
-        .returning(move |_, decide: DecideFn| {
-            let outcome = decide(&stored_instance());
+        .returning(move |_, _, decide: ActFn| {
+            let outcome = decide(&stored_instance(), active);
             *recorder.lock().unwrap() = Some(outcome.clone());
             let result = outcome.map(as_stored);
             Box::pin(async move { result })

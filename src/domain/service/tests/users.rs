@@ -34,9 +34,8 @@ async fn an_inactive_actor_in_the_snapshot_is_refused_inside_the_unit_of_work() 
         let mut repo = repo();
         repo.expect_create_instance().never();
         // Users 1 and 4 are in step 101's snapshot.
-        let seen = expect_decide_on_fixture(&mut repo, 101);
+        let seen = expect_decide_on_fixture(&mut repo, 101, actor, Some(false));
         let mut roles = MockRoleResolver::new();
-        expect_user_active(&mut roles, actor, Some(false));
         roles.expect_user_exists().never();
         roles.expect_eligible_users().never();
         let (service, signal) = service(repo, roles, clock(1));
@@ -57,9 +56,9 @@ async fn an_unknown_step_is_not_found_whoever_acts() {
     repo.expect_create_instance().never();
     repo.expect_decide()
         .times(1)
-        .returning(|_, _| Box::pin(async { Err(WorkflowError::not_found("step 999")) }));
+        .returning(|_, _, _| Box::pin(async { Err(WorkflowError::not_found("step 999")) }));
     let mut roles = MockRoleResolver::new();
-    expect_user_active(&mut roles, 4, Some(false));
+    roles.expect_user_active().never();
     let (service, _signal) = service(repo, roles, clock(0));
 
     let err = service.decide(approve(999, 4)).await.unwrap_err();
