@@ -291,7 +291,8 @@ pub trait RoleResolver: Send + Sync + 'static {
     -> impl Future<Output = Result<bool, WorkflowError>> + Send;
 
     /// Whether `user` is active: `None` if it is no user at all. One cheap read (a primary-key
-    /// lookup), done before a decision's unit of work and instead of `user_exists` on a trigger.
+    /// lookup); a trigger asks it instead of `user_exists` (a decision gets the same answer
+    /// from the repository's unit of work).
     fn user_active(
         &self,
         user: UserId,

@@ -1,7 +1,7 @@
 //! The state machine (domain core, pure): a decision seen from the directory's side. Whether
-//! the actor is an active user is not part of the locked instance, so the service reads it just
-//! before the unit of work and hands it in; this puts the directory's refusals in their place
-//! among the machine's own.
+//! the actor is an active user is not part of the instance, so the repository's unit of work
+//! reads it with the locked rows and hands it in; this puts the directory's refusals in their
+//! place among the machine's own.
 
 use chrono::{DateTime, Utc};
 

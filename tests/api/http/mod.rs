@@ -1,5 +1,6 @@
 //! Inbound adapter end to end: HTTP over a real socket, run against both stores. `walks` are
-//! the business walks of the README; `errors` reaches every error code of the contract.
+//! the business walks of the README; `errors` reaches every error code of the contract; `users`
+//! walks the user directory (role changes and inactive users against running instances).
 
 /// Generates, for each walk, a test on the in-memory store (`memory::<walk>`) and one on a fresh
 /// PostgreSQL database (`postgres::<walk>`), both served with the demo data loaded.
