@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{MemoryStore, State};
+use super::State;
 use crate::domain::model::{CallbackEvent, OutboxItem};
 
 pub(super) struct OutboxRow {
@@ -12,17 +12,6 @@ pub(super) struct OutboxRow {
     due_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
-}
-
-impl MemoryStore {
-    /// How many outbox events are not yet delivered.
-    pub fn undelivered_callbacks(&self) -> usize {
-        self.lock()
-            .outbox
-            .values()
-            .filter(|row| row.delivered_at.is_none())
-            .count()
-    }
 }
 
 impl State {
