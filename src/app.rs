@@ -1,5 +1,5 @@
-//! Composition root: wires a store and a callback sink into the service, the HTTP server and
-//! the callback dispatcher, and stops them together. Used by the binary and by the tests.
+//! Composition root: wires a store and a callback sink into the service, the HTTP server, the
+//! callback dispatcher and the key janitor, and stops them together. Used by the binary and by the tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,17 +10,19 @@ use tokio::task::JoinHandle;
 
 use crate::domain::WorkflowService;
 use crate::domain::dispatcher::{DispatchConfig, Dispatcher};
+use crate::domain::janitor::{KeyJanitor, PURGE_INTERVAL};
 use crate::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
 use crate::inbound::http;
 use crate::outbound::clock::SystemClock;
 
-/// A running server and dispatcher.
+/// A running server, dispatcher and key janitor.
 pub struct App {
     /// The address the server listens on (useful when bound to port 0).
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
+    janitor: JoinHandle<()>,
 }
 
 /// The service type the binary and tests use.
@@ -57,6 +59,8 @@ where
     let service = Arc::new(service(Arc::clone(&store), Arc::clone(&outbox_signal)));
     let (shutdown, watcher) = watch::channel(false);
 
+    let janitor = KeyJanitor::new(Arc::clone(&store), Arc::new(SystemClock));
+    let janitor = tokio::spawn(janitor.run(PURGE_INTERVAL, watcher.clone()));
     let dispatcher = Dispatcher::new(store, callbacks, Arc::new(SystemClock), dispatch);
     let dispatcher = tokio::spawn(dispatcher.run(outbox_signal, watcher.clone()));
 
@@ -69,6 +73,7 @@ where
         shutdown,
         server,
         dispatcher,
+        janitor,
     }
 }
 
@@ -78,5 +83,6 @@ impl App {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.dispatcher.await;
+        let _ = self.janitor.await;
     }
 }

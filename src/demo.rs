@@ -40,9 +40,9 @@ pub async fn load<S: WorkflowUseCases>(
         service.put_user(user.clone()).await?;
     }
     for template in &demo.templates {
-        service.create_template(template.clone()).await?;
+        service.create_template(template.clone(), None).await?;
     }
-    match service.trigger(demo.sample_instance.clone()).await {
+    match service.trigger(demo.sample_instance.clone(), None).await {
         Ok(_) | Err(WorkflowError::InstanceAlreadyActive { .. }) => Ok(true),
         Err(e) => Err(e),
     }

@@ -56,6 +56,9 @@ pub enum WorkflowError {
     /// Input was well-formed but a field is invalid; `field` names it.
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
+    /// An idempotency key already used for a different request.
+    #[error("idempotency key '{key}' was already used for a different request")]
+    IdempotencyKeyReused { key: String },
     /// The store can't be reached right now; retrying later may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),

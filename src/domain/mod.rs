@@ -6,6 +6,7 @@
 
 pub mod dispatcher;
 pub mod error;
+pub mod janitor;
 pub mod machine;
 pub mod model;
 pub mod ports;

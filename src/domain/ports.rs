@@ -12,12 +12,20 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, CallbackEvent, CancelRequest, Decided, DecisionRequest, EventName, Instance,
-    InstanceId, NewInstance, NewTemplate, OutboxItem, PendingStep, RoleName, StepId, Template,
-    TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
+    Approver, CallbackEvent, CancelRequest, Decided, DecisionRequest, Done, EventName,
+    IdempotencyKey, Instance, InstanceId, KeptAnswer, NewInstance, NewTemplate, Once, OutboxItem,
+    PendingStep, RoleName, StepId, Template, TemplateFilter, TemplateId, TemplateUpdate,
+    TriggerRequest, User, UserId,
 };
 
 /// The use cases of the engine: the driving port that inbound adapters depend on.
+///
+/// Each use case that changes state takes `once`: with a key, it is idempotent. The first
+/// request with a key runs, and its answer (`Once::render` of the result) is kept with the key
+/// in the transaction of its effect; a later request with the key gets `Done::Replayed` with
+/// that answer and changes nothing, or `IdempotencyKeyReused` if it is another request. A
+/// request whose key is being used by one still running waits for it to settle. Refusals keep
+/// nothing: a retry runs again.
 #[cfg_attr(test, mockall::automock)]
 pub trait WorkflowUseCases: Send + Sync + 'static {
     /// Starts a workflow for an entity from its event's active template. `NoActiveTemplate`;
@@ -27,7 +35,8 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
     fn trigger(
         &self,
         request: TriggerRequest,
-    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+        once: Option<Once<Instance>>,
+    ) -> impl Future<Output = Result<Done<Instance>, WorkflowError>> + Send;
 
     /// Approves or rejects a step and returns the updated instance. In this order: `NotFound`
     /// (step); `UserInactive` (the actor, even if the step's snapshot holds it);
@@ -36,7 +45,8 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
     fn decide(
         &self,
         request: DecisionRequest,
-    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+        once: Option<Once<Instance>>,
+    ) -> impl Future<Output = Result<Done<Instance>, WorkflowError>> + Send;
 
     /// Cancels (withdraws) an active instance: its open steps are cancelled, the audit and the
     /// outbox record it; returns the updated instance. `NotFound` (instance); `NotTheInitiator`;
@@ -45,7 +55,8 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
     fn cancel(
         &self,
         request: CancelRequest,
-    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+        once: Option<Once<Instance>>,
+    ) -> impl Future<Output = Result<Done<Instance>, WorkflowError>> + Send;
 
     /// One instance with its steps and audit. `NotFound`.
     fn instance(
@@ -64,7 +75,8 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
     fn create_template(
         &self,
         template: NewTemplate,
-    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+        once: Option<Once<Template>>,
+    ) -> impl Future<Output = Result<Done<Template>, WorkflowError>> + Send;
 
     /// Changes a template in place, as its next version. `NotFound`; `TemplateInUse`;
     /// `Validation`; `TemplateConflict`.
@@ -87,7 +99,8 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
         &self,
         id: TemplateId,
         update: TemplateUpdate,
-    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+        once: Option<Once<Template>>,
+    ) -> impl Future<Output = Result<Done<Template>, WorkflowError>> + Send;
 
     /// Template `id` exactly as it was at `version`. `NotFound` (template or version).
     fn template_version(
@@ -140,6 +153,13 @@ pub type ActFn = Box<dyn FnOnce(&Instance, Option<bool>) -> Result<Decided, Work
 pub type DecideFn = Box<dyn FnOnce(&Instance) -> Result<Decided, WorkflowError> + Send>;
 
 /// Storage of templates, instances, audit and the callback outbox.
+///
+/// The units of work that write (`create_template`, `publish_version`, `create_instance`,
+/// `decide`, `decide_instance`) take `once`: with a key, the unit of work first claims the key
+/// (waiting while another unit of work holds it); if the key was kept by a committed request it
+/// does nothing and returns `Done::Replayed` with that answer (`Once::replay`, so
+/// `IdempotencyKeyReused` for another request); else it runs, and keeps `once.render` of its
+/// result with the key before it commits. A refusal keeps nothing.
 #[cfg_attr(test, mockall::automock)]
 pub trait WorkflowRepository: Send + Sync + 'static {
     /// The active template for `event`, if any.
@@ -159,7 +179,8 @@ pub trait WorkflowRepository: Send + Sync + 'static {
     fn create_template(
         &self,
         template: NewTemplate,
-    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+        once: Option<Once<Template>>,
+    ) -> impl Future<Output = Result<Done<Template>, WorkflowError>> + Send;
 
     /// Replaces the template's contents and bumps its version, atomically with the check that no
     /// active instance uses it and with the record of the new version. `NotFound`;
@@ -183,7 +204,8 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         &self,
         id: TemplateId,
         update: TemplateUpdate,
-    ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
+        once: Option<Once<Template>>,
+    ) -> impl Future<Output = Result<Done<Template>, WorkflowError>> + Send;
 
     /// Template `id` exactly as it was at `version` (every write stores the version it makes).
     /// `NotFound` if the template or that version does not exist.
@@ -201,7 +223,8 @@ pub trait WorkflowRepository: Send + Sync + 'static {
     fn create_instance(
         &self,
         instance: NewInstance,
-    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+        once: Option<Once<Instance>>,
+    ) -> impl Future<Output = Result<Done<Instance>, WorkflowError>> + Send;
 
     /// The instance with its steps (by `step_order`) and audit (by id). `NotFound` if none.
     fn instance(
@@ -221,7 +244,8 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         step: StepId,
         actor: UserId,
         decide: ActFn,
-    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+        once: Option<Once<Instance>>,
+    ) -> impl Future<Output = Result<Done<Instance>, WorkflowError>> + Send;
 
     /// The same unit of work as [`decide`](Self::decide), for a change to a whole instance
     /// (a cancellation): locks the instance, then its steps, in the same order, runs `decide`
@@ -230,7 +254,20 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         &self,
         instance: InstanceId,
         decide: DecideFn,
-    ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+        once: Option<Once<Instance>>,
+    ) -> impl Future<Output = Result<Done<Instance>, WorkflowError>> + Send;
+
+    /// What was kept for `key`, if anything: the answer of a committed request with it.
+    fn kept_answer(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<KeptAnswer>, WorkflowError>> + Send;
+
+    /// Forgets the keys kept since before `before`, with their answers; returns how many.
+    fn purge_kept_answers(
+        &self,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, WorkflowError>> + Send;
 
     /// Steps awaiting `user`'s action (by snapshot), oldest activation first, at most `limit`.
     fn pending_steps(

@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 use super::error::WorkflowError;
 use super::machine;
 use super::model::{
-    CancelRequest, DecisionRequest, Instance, InstanceId, NewTemplate, PendingStep, RoleName,
-    Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
+    CancelRequest, DecisionRequest, Done, Instance, InstanceId, NewTemplate, Once, PendingStep,
+    RoleName, Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
 };
 use super::ports::{Clock, RoleResolver, WorkflowRepository, WorkflowUseCases};
 
@@ -57,7 +57,18 @@ where
     /// Starts a workflow for an entity: finds the event's active template, snapshots who may
     /// act on each step (the only moment roles are resolved), and stores the new instance.
     #[tracing::instrument(name = "trigger", skip_all, fields(event = %request.event, entity_id = %request.entity_id))]
-    async fn trigger(&self, request: TriggerRequest) -> Result<Instance, WorkflowError> {
+    async fn trigger(
+        &self,
+        request: TriggerRequest,
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
+        // A retry is answered before anything is read: what it would read may have changed since
+        // (the template deactivated, the initiator made inactive), and its answer must not.
+        if let Some(once) = &once
+            && let Some(kept) = self.repo.kept_answer(&once.key).await?
+        {
+            return once.replay(kept).map(Done::Replayed);
+        }
         let template = self
             .repo
             .active_template(&request.event)
@@ -83,14 +94,18 @@ where
         let approvers: Vec<_> = template.steps.iter().map(|s| s.approver.clone()).collect();
         let snapshots = self.roles.eligible_users(&approvers).await?;
         let new_instance = machine::trigger(&template, request, snapshots, self.clock.now())?;
-        self.repo.create_instance(new_instance).await
+        self.repo.create_instance(new_instance, once).await
     }
 
     /// Approves or rejects a step. Eligibility is judged on the snapshot taken at trigger time,
     /// but an inactive actor is refused even when the snapshot holds it; an actor who is not
     /// eligible and not a user at all gets `UnknownUser` rather than `NotAnApprover`.
     #[tracing::instrument(name = "decide", skip_all, fields(step_id = %request.step_id, acted_by = %request.acted_by))]
-    async fn decide(&self, request: DecisionRequest) -> Result<Instance, WorkflowError> {
+    async fn decide(
+        &self,
+        request: DecisionRequest,
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
         let step = request.step_id;
         let actor = request.acted_by;
         // The time is read under the row locks, so a decision never predates the state it
@@ -98,7 +113,7 @@ where
         // directory entry comes with the locked rows: the machine puts an inactive or unknown
         // actor in the refusal order (after an unknown step, before eligibility).
         let clock = Arc::clone(&self.clock);
-        let instance = self
+        let done = self
             .repo
             .decide(
                 step,
@@ -106,18 +121,25 @@ where
                 Box::new(move |instance, active| {
                     machine::decide_as(instance, &request, active, clock.now())
                 }),
+                once,
             )
             .await?;
-        if !instance.status.is_active() {
+        if let Done::Fresh(instance) = &done
+            && !instance.status.is_active()
+        {
             self.outbox_signal.notify_one();
         }
-        Ok(instance)
+        Ok(done)
     }
 
     /// Cancels an active instance on its initiator's behalf. As with a decision, an actor who
     /// may not act and is not a user at all gets `UnknownUser`; the directory is asked only then.
     #[tracing::instrument(name = "cancel", skip_all, fields(instance_id = %request.instance_id, acted_by = %request.acted_by))]
-    async fn cancel(&self, request: CancelRequest) -> Result<Instance, WorkflowError> {
+    async fn cancel(
+        &self,
+        request: CancelRequest,
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
         let actor = request.acted_by;
         let instance = request.instance_id;
         // Read under the row locks, as for a decision.
@@ -127,13 +149,16 @@ where
             .decide_instance(
                 instance,
                 Box::new(move |locked| machine::cancel(locked, &request, clock.now())),
+                once,
             )
             .await;
         match outcome {
-            Ok(instance) => {
+            Ok(done) => {
                 // A cancellation always writes its callback.
-                self.outbox_signal.notify_one();
-                Ok(instance)
+                if let Done::Fresh(_) = done {
+                    self.outbox_signal.notify_one();
+                }
+                Ok(done)
             }
             Err(WorkflowError::NotTheInitiator { .. })
                 if !self.roles.user_exists(actor).await? =>
@@ -159,9 +184,13 @@ where
 
     /// Creates a template at version 1.
     #[tracing::instrument(name = "create_template", skip_all, fields(event = %template.event))]
-    async fn create_template(&self, template: NewTemplate) -> Result<Template, WorkflowError> {
+    async fn create_template(
+        &self,
+        template: NewTemplate,
+        once: Option<Once<Template>>,
+    ) -> Result<Done<Template>, WorkflowError> {
         machine::validate_new_template(&template)?;
-        self.repo.create_template(template).await
+        self.repo.create_template(template, once).await
     }
 
     /// Changes a template; refused while any active instance uses it.
@@ -182,14 +211,15 @@ where
 
     /// Publishes a template's next version; allowed while instances use it, which keep the
     /// steps they copied.
-    #[tracing::instrument(name = "publish_version", skip(self, update))]
+    #[tracing::instrument(name = "publish_version", skip(self, update, once))]
     async fn publish_version(
         &self,
         id: TemplateId,
         update: TemplateUpdate,
-    ) -> Result<Template, WorkflowError> {
+        once: Option<Once<Template>>,
+    ) -> Result<Done<Template>, WorkflowError> {
         machine::validate_template_update(&update)?;
-        self.repo.publish_version(id, update).await
+        self.repo.publish_version(id, update, once).await
     }
 
     /// A template as it was at `version`; versions count from 1, so no other can exist.

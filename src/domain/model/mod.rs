@@ -7,6 +7,7 @@
 mod cancel;
 mod decision;
 mod directory;
+mod idempotency;
 mod instance;
 mod search;
 mod status;
@@ -17,6 +18,7 @@ mod values;
 pub use cancel::*;
 pub use decision::*;
 pub use directory::*;
+pub use idempotency::*;
 pub use instance::*;
 pub use search::*;
 pub use status::*;

@@ -167,6 +167,13 @@ impl From<WorkflowError> for ApiError {
                 ),
             ),
             E::Validation { field, message } => Self::validation(&field, &message),
+            E::IdempotencyKeyReused { key } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                format!(
+                    "Idempotency-Key '{key}' was already used for a different request; use a new key for a new request."
+                ),
+            ),
             E::Unavailable(detail) => {
                 tracing::warn!(%detail, "store unavailable");
                 Self::new(

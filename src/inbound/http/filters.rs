@@ -12,6 +12,7 @@ use warp::{Filter, Rejection, Reply};
 use super::body::json_body;
 use super::errors;
 use super::handlers;
+use super::idempotency::key_header;
 use crate::domain::ports::WorkflowUseCases;
 
 /// Every route of the API, with framework rejections rendered as JSON errors.
@@ -59,6 +60,7 @@ pub fn trigger<S: WorkflowUseCases>(
     warp::path!("api" / "v1" / "workflow" / "instances")
         .and(warp::post())
         .and(with_service(service))
+        .and(key_header())
         .and(json_body())
         .then(handlers::trigger::trigger::<S>)
 }
@@ -94,6 +96,7 @@ pub fn cancel<S: WorkflowUseCases>(
     warp::path!("api" / "v1" / "workflow" / "instances" / String / "cancel")
         .and(warp::post())
         .and(with_service(service))
+        .and(key_header())
         .and(json_body())
         .then(handlers::cancel::cancel::<S>)
 }
@@ -138,6 +141,7 @@ pub fn create_template<S: WorkflowUseCases>(
     warp::path!("api" / "v1" / "workflow" / "templates")
         .and(warp::post())
         .and(with_service(service))
+        .and(key_header())
         .and(json_body())
         .then(handlers::template_authoring::create_template::<S>)
 }
@@ -149,6 +153,7 @@ pub fn publish_version<S: WorkflowUseCases>(
     warp::path!("api" / "v1" / "workflow" / "templates" / String / "versions")
         .and(warp::post())
         .and(with_service(service))
+        .and(key_header())
         .and(json_body())
         .then(handlers::template_versions::publish_version::<S>)
 }
@@ -225,6 +230,7 @@ pub fn approve<S: WorkflowUseCases>(
     warp::path!("api" / "v1" / "workflow" / "steps" / String / "approve")
         .and(warp::post())
         .and(with_service(service))
+        .and(key_header())
         .and(json_body())
         .then(handlers::decide::approve::<S>)
 }
@@ -236,6 +242,7 @@ pub fn reject<S: WorkflowUseCases>(
     warp::path!("api" / "v1" / "workflow" / "steps" / String / "reject")
         .and(warp::post())
         .and(with_service(service))
+        .and(key_header())
         .and(json_body())
         .then(handlers::decide::reject::<S>)
 }

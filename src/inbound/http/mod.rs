@@ -12,6 +12,7 @@ mod body;
 pub mod errors;
 mod filters;
 mod handlers;
+mod idempotency;
 mod requests;
 mod responses;
 

@@ -8,6 +8,7 @@
 //! update): the lock is a sync mutex and no use case awaits while holding it.
 
 mod directory;
+mod idempotency;
 mod outbox;
 mod search;
 mod templates;
@@ -19,9 +20,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{
-    AuditEntry, Decided, EntityId, EntityType, EventName, Instance, InstanceId, InstanceStep,
-    NewInstance, NewTemplate, OutboxItem, PendingStep, RoleName, StepId, StepStatus, Template,
-    TemplateFilter, TemplateId, TemplateUpdate, UserId,
+    AuditEntry, Decided, Done, EntityId, EntityType, EventName, IdempotencyKey, Instance,
+    InstanceId, InstanceStep, KeptAnswer, NewInstance, NewTemplate, Once, OutboxItem, PendingStep,
+    RoleName, StepId, StepStatus, Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
@@ -40,6 +41,8 @@ struct State {
     step_owner: HashMap<StepId, InstanceId>,
     active: HashMap<ActiveKey, InstanceId>,
     outbox: BTreeMap<i64, OutboxRow>,
+    /// Idempotency keys with the answers kept for them.
+    kept: HashMap<IdempotencyKey, KeptAnswer>,
     /// Never below the highest template id, including ids chosen by `put_template`.
     last_template_id: i64,
     last_instance_id: i64,
@@ -279,8 +282,13 @@ impl WorkflowRepository for MemoryStore {
             .ok_or_else(|| WorkflowError::not_found(format!("template {id}")))
     }
 
-    async fn create_template(&self, template: NewTemplate) -> Result<Template, WorkflowError> {
-        self.lock().create_template(template)
+    async fn create_template(
+        &self,
+        template: NewTemplate,
+        once: Option<Once<Template>>,
+    ) -> Result<Done<Template>, WorkflowError> {
+        self.lock()
+            .once(once, |state| state.create_template(template))
     }
 
     async fn update_template(
@@ -299,8 +307,10 @@ impl WorkflowRepository for MemoryStore {
         &self,
         id: TemplateId,
         update: TemplateUpdate,
-    ) -> Result<Template, WorkflowError> {
-        self.lock().change_template(id, update, false)
+        once: Option<Once<Template>>,
+    ) -> Result<Done<Template>, WorkflowError> {
+        self.lock()
+            .once(once, |state| state.change_template(id, update, false))
     }
 
     async fn template_version(
@@ -311,8 +321,12 @@ impl WorkflowRepository for MemoryStore {
         self.lock().template_version(id, version)
     }
 
-    async fn create_instance(&self, new: NewInstance) -> Result<Instance, WorkflowError> {
-        self.lock().create_instance(new)
+    async fn create_instance(
+        &self,
+        new: NewInstance,
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
+        self.lock().once(once, |state| state.create_instance(new))
     }
 
     async fn instance(&self, id: InstanceId) -> Result<Instance, WorkflowError> {
@@ -328,16 +342,28 @@ impl WorkflowRepository for MemoryStore {
         step: StepId,
         actor: UserId,
         decide: ActFn,
-    ) -> Result<Instance, WorkflowError> {
-        self.lock().decide(step, actor, decide)
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
+        self.lock()
+            .once(once, |state| state.decide(step, actor, decide))
     }
 
     async fn decide_instance(
         &self,
         instance: InstanceId,
         decide: DecideFn,
-    ) -> Result<Instance, WorkflowError> {
-        self.lock().decide_instance(instance, decide)
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
+        self.lock()
+            .once(once, |state| state.decide_instance(instance, decide))
+    }
+
+    async fn kept_answer(&self, key: &IdempotencyKey) -> Result<Option<KeptAnswer>, WorkflowError> {
+        Ok(MemoryStore::kept_answer(self, key))
+    }
+
+    async fn purge_kept_answers(&self, before: DateTime<Utc>) -> Result<u64, WorkflowError> {
+        Ok(MemoryStore::purge_kept_answers(self, before))
     }
 
     async fn pending_steps(

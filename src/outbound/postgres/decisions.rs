@@ -18,13 +18,14 @@ use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::errors::TxError;
+use super::idempotency::once_in;
 use super::outbox::payload;
 use super::rows::{AuditRow, InstanceRow, StepRow};
 use super::schema::{users, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{Conn, PgStore, detached};
 use crate::domain::WorkflowError;
-use crate::domain::model::{Decided, Instance, InstanceId, StepId, UserId};
+use crate::domain::model::{Decided, Done, Instance, InstanceId, Once, StepId, UserId};
 use crate::domain::ports::{ActFn, DecideFn};
 
 /// The decision's write, under the row locks: changed steps, the instance, audit and outbox in
@@ -36,7 +37,8 @@ pub(super) async fn decide(
     step: StepId,
     actor: UserId,
     decide: ActFn,
-) -> Result<Instance, WorkflowError> {
+    once: Option<Once<Instance>>,
+) -> Result<Done<Instance>, WorkflowError> {
     run(
         store,
         Work::Step {
@@ -44,6 +46,7 @@ pub(super) async fn decide(
             actor,
             decide,
         },
+        once,
     )
     .await
 }
@@ -54,13 +57,15 @@ pub(super) async fn decide_instance(
     store: &PgStore,
     instance: InstanceId,
     decide: DecideFn,
-) -> Result<Instance, WorkflowError> {
+    once: Option<Once<Instance>>,
+) -> Result<Done<Instance>, WorkflowError> {
     run(
         store,
         Work::Instance {
             id: instance,
             decide,
         },
+        once,
     )
     .await
 }
@@ -77,14 +82,23 @@ enum Work {
     Instance { id: InstanceId, decide: DecideFn },
 }
 
-async fn run(store: &PgStore, work: Work) -> Result<Instance, WorkflowError> {
+async fn run(
+    store: &PgStore,
+    work: Work,
+    once: Option<Once<Instance>>,
+) -> Result<Done<Instance>, WorkflowError> {
     let store = store.clone();
     // On a task of its own, so that a client hanging up can't cancel the transaction half-way.
     detached("decision", async move {
         store
             .with_conn(async |conn| {
-                conn.transaction::<_, TxError, _>(async |conn| decide_locked(conn, work).await)
-                    .await
+                conn.transaction::<_, TxError, _>(async |conn| {
+                    // A key is claimed before the row locks, so a retry waits for its first
+                    // attempt on the key and replays it, rather than queueing on the locks and
+                    // being refused by the state the first attempt left.
+                    once_in(conn, once, async |conn| decide_locked(conn, work).await).await
+                })
+                .await
             })
             .await
     })

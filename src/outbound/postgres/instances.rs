@@ -9,15 +9,16 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
 use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::errors::{TxError, unique_violation_of};
+use super::idempotency::once_in;
 use super::rows::{AuditRow, InstanceRow, StepRow, approver_columns};
 use super::schema::{workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{ACTIVE, Conn, PgStore, detached};
 use crate::domain::WorkflowError;
-use crate::domain::model::{Instance, InstanceId, NewInstance, UserId};
+use crate::domain::model::{Done, Instance, InstanceId, NewInstance, Once, UserId};
 
 const ONE_ACTIVE_INSTANCE_INDEX: &str = "workflow_instances_one_active";
 
@@ -28,12 +29,25 @@ const CREATE_INSTANCE_SQL: &str = include_str!("sql/create_instance.sql");
 pub(super) async fn create_instance(
     store: &PgStore,
     new: NewInstance,
-) -> Result<Instance, WorkflowError> {
+    once: Option<Once<Instance>>,
+) -> Result<Done<Instance>, WorkflowError> {
     let store = store.clone();
     // On a task of its own, so that a client hanging up can't cancel the write half-way.
     detached("trigger", async move {
         store
-            .with_conn(async |conn| write_instance(conn, &new).await)
+            .with_conn(async |conn| match once {
+                // Without a key the write is one statement, needing no explicit transaction.
+                None => write_instance(conn, &new).await.map(Done::Fresh),
+                Some(once) => {
+                    conn.transaction::<_, TxError, _>(async |conn| {
+                        once_in(conn, Some(once), async |conn| {
+                            write_instance(conn, &new).await
+                        })
+                        .await
+                    })
+                    .await
+                }
+            })
             .await
     })
     .await

@@ -18,6 +18,7 @@ mod connection;
 mod decisions;
 mod directory;
 mod errors;
+mod idempotency;
 mod inbox;
 mod instances;
 mod migrations;

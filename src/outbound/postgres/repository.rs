@@ -4,11 +4,14 @@
 use chrono::{DateTime, Utc};
 use diesel_async::RunQueryDsl;
 
-use super::{PgStore, decisions, inbox, instances, outbox, template_versions, templates};
+use super::{
+    PgStore, decisions, idempotency, inbox, instances, outbox, template_versions, templates,
+};
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    EventName, Instance, InstanceId, NewInstance, NewTemplate, OutboxItem, PendingStep, StepId,
-    Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
+    Done, EventName, IdempotencyKey, Instance, InstanceId, KeptAnswer, NewInstance, NewTemplate,
+    Once, OutboxItem, PendingStep, StepId, Template, TemplateFilter, TemplateId, TemplateUpdate,
+    UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
@@ -21,8 +24,12 @@ impl WorkflowRepository for PgStore {
         templates::template(self, id).await
     }
 
-    async fn create_template(&self, template: NewTemplate) -> Result<Template, WorkflowError> {
-        templates::create_template(self, template).await
+    async fn create_template(
+        &self,
+        template: NewTemplate,
+        once: Option<Once<Template>>,
+    ) -> Result<Done<Template>, WorkflowError> {
+        templates::create_template(self, template, once).await
     }
 
     async fn update_template(
@@ -41,8 +48,9 @@ impl WorkflowRepository for PgStore {
         &self,
         id: TemplateId,
         update: TemplateUpdate,
-    ) -> Result<Template, WorkflowError> {
-        template_versions::publish_version(self, id, update).await
+        once: Option<Once<Template>>,
+    ) -> Result<Done<Template>, WorkflowError> {
+        template_versions::publish_version(self, id, update, once).await
     }
 
     async fn template_version(
@@ -53,8 +61,12 @@ impl WorkflowRepository for PgStore {
         template_versions::template_version(self, id, version).await
     }
 
-    async fn create_instance(&self, instance: NewInstance) -> Result<Instance, WorkflowError> {
-        instances::create_instance(self, instance).await
+    async fn create_instance(
+        &self,
+        instance: NewInstance,
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
+        instances::create_instance(self, instance, once).await
     }
 
     async fn instance(&self, id: InstanceId) -> Result<Instance, WorkflowError> {
@@ -66,16 +78,26 @@ impl WorkflowRepository for PgStore {
         step: StepId,
         actor: UserId,
         decide: ActFn,
-    ) -> Result<Instance, WorkflowError> {
-        decisions::decide(self, step, actor, decide).await
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
+        decisions::decide(self, step, actor, decide, once).await
     }
 
     async fn decide_instance(
         &self,
         instance: InstanceId,
         decide: DecideFn,
-    ) -> Result<Instance, WorkflowError> {
-        decisions::decide_instance(self, instance, decide).await
+        once: Option<Once<Instance>>,
+    ) -> Result<Done<Instance>, WorkflowError> {
+        decisions::decide_instance(self, instance, decide, once).await
+    }
+
+    async fn kept_answer(&self, key: &IdempotencyKey) -> Result<Option<KeptAnswer>, WorkflowError> {
+        idempotency::kept_answer(self, key).await
+    }
+
+    async fn purge_kept_answers(&self, before: DateTime<Utc>) -> Result<u64, WorkflowError> {
+        idempotency::purge(self, before).await
     }
 
     async fn pending_steps(

@@ -183,3 +183,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     bookings,
     commissions,
 );
+
+diesel::table! {
+    idempotency_keys (key) {
+        key -> Text,
+        request -> Text,
+        status -> Nullable<Int4>,
+        body -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}

@@ -13,7 +13,7 @@ use super::schema::workflow_template_versions;
 use super::templates::{WhileInUse, change};
 use super::{Conn, PgStore};
 use crate::domain::WorkflowError;
-use crate::domain::model::{Template, TemplateId, TemplateUpdate};
+use crate::domain::model::{Done, Once, Template, TemplateId, TemplateUpdate};
 
 /// A step as the `steps` column holds it: the columns of `workflow_template_steps`.
 #[derive(Serialize, Deserialize)]
@@ -130,6 +130,7 @@ pub(super) async fn publish_version(
     store: &PgStore,
     id: TemplateId,
     update: TemplateUpdate,
-) -> Result<Template, WorkflowError> {
-    change(store, id, update, WhileInUse::Allow).await
+    once: Option<Once<Template>>,
+) -> Result<Done<Template>, WorkflowError> {
+    change(store, id, update, WhileInUse::Allow, once).await
 }

@@ -11,13 +11,14 @@ use diesel::result::Error as DieselError;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::errors::{TxError, unique_violation_of};
+use super::idempotency::once_in;
 use super::rows::{TemplateRow, TemplateStepRow};
 use super::schema::{workflow_instances, workflow_template_steps, workflow_templates};
 use super::template_versions::record_version;
 use super::{ACTIVE, Conn, PgStore, detached};
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    EventName, NewTemplate, Template, TemplateFilter, TemplateId, TemplateUpdate,
+    Done, EventName, NewTemplate, Once, Template, TemplateFilter, TemplateId, TemplateUpdate,
 };
 
 const ONE_ACTIVE_TEMPLATE_INDEX: &str = "workflow_templates_one_active_per_event";
@@ -84,30 +85,14 @@ pub(super) async fn templates(
 pub(super) async fn create_template(
     store: &PgStore,
     new: NewTemplate,
-) -> Result<Template, WorkflowError> {
+    once: Option<Once<Template>>,
+) -> Result<Done<Template>, WorkflowError> {
     let store = store.clone();
     detached("create template", async move {
         store
             .with_conn(async |conn| {
                 conn.transaction::<_, TxError, _>(async |conn| {
-                    let row: TemplateRow = diesel::insert_into(workflow_templates::table)
-                        .values((
-                            workflow_templates::name.eq(&new.name),
-                            workflow_templates::event.eq(new.event.as_str()),
-                            workflow_templates::entity_type.eq(new.entity_type.as_str()),
-                            workflow_templates::version.eq(1),
-                            workflow_templates::is_active.eq(new.is_active),
-                            workflow_templates::forbid_self_approval.eq(new.forbid_self_approval),
-                        ))
-                        .returning(TemplateRow::as_returning())
-                        .get_result(conn)
-                        .await
-                        .map_err(|e| one_active(e, new.event.as_str()))?;
-                    let mut template = row.into_domain(Vec::new())?;
-                    insert_steps(conn, &template.id, &new.steps).await?;
-                    template.steps = new.steps.clone();
-                    record_version(conn, &template).await?;
-                    Ok(template)
+                    once_in(conn, once, async |conn| insert_template(conn, &new).await).await
                 })
                 .await
             })
@@ -116,12 +101,36 @@ pub(super) async fn create_template(
     .await
 }
 
+/// Inserts `new` as version 1, with its steps and the record of that version.
+async fn insert_template(conn: &mut Conn, new: &NewTemplate) -> Result<Template, TxError> {
+    let row: TemplateRow = diesel::insert_into(workflow_templates::table)
+        .values((
+            workflow_templates::name.eq(&new.name),
+            workflow_templates::event.eq(new.event.as_str()),
+            workflow_templates::entity_type.eq(new.entity_type.as_str()),
+            workflow_templates::version.eq(1),
+            workflow_templates::is_active.eq(new.is_active),
+            workflow_templates::forbid_self_approval.eq(new.forbid_self_approval),
+        ))
+        .returning(TemplateRow::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(|e| one_active(e, new.event.as_str()))?;
+    let mut template = row.into_domain(Vec::new())?;
+    insert_steps(conn, &template.id, &new.steps).await?;
+    template.steps = new.steps.clone();
+    record_version(conn, &template).await?;
+    Ok(template)
+}
+
 pub(super) async fn update_template(
     store: &PgStore,
     id: TemplateId,
     update: TemplateUpdate,
 ) -> Result<Template, WorkflowError> {
-    change(store, id, update, WhileInUse::Refuse).await
+    change(store, id, update, WhileInUse::Refuse, None)
+        .await?
+        .unkeyed()
 }
 
 /// Applies `update` to template `id` as its next version, in one transaction with the record
@@ -131,13 +140,17 @@ pub(super) async fn change(
     id: TemplateId,
     update: TemplateUpdate,
     while_in_use: WhileInUse,
-) -> Result<Template, WorkflowError> {
+    once: Option<Once<Template>>,
+) -> Result<Done<Template>, WorkflowError> {
     let store = store.clone();
     detached("change template", async move {
         store
             .with_conn(async |conn| {
                 conn.transaction::<_, TxError, _>(async |conn| {
-                    change_in(conn, id, &update, while_in_use).await
+                    once_in(conn, once, async |conn| {
+                        change_in(conn, id, &update, while_in_use).await
+                    })
+                    .await
                 })
                 .await
             })

@@ -2,6 +2,7 @@
 //! its open steps, records who and why in the audit and the outbox, empties the inbox, and
 //! refuses a stranger or an ended instance without writing anything.
 
+use approvals::domain::model::Done;
 use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
@@ -44,8 +45,10 @@ async fn cancel<S: ContractStore>(
         .decide_instance(
             instance,
             Box::new(move |locked: &Instance| machine::cancel(locked, &request, now)),
+            None,
         )
         .await
+        .and_then(Done::unkeyed)
 }
 
 fn statuses(instance: &Instance) -> Vec<StepStatus> {

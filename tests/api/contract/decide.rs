@@ -1,6 +1,7 @@
 //! Contract: a decision moves the instance along (next step, approval, rejection with the later
 //! steps cancelled) and every refusal writes nothing.
 
+use approvals::domain::model::Done;
 use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
@@ -46,7 +47,11 @@ async fn case_decide_transitions_and_refusals<S: ContractStore>(store: Arc<S>) {
         Err(WorkflowError::validation("comment", "refused by the test"))
     });
     assert_eq!(
-        store.decide(s1, uid(1), refusal).await.unwrap_err(),
+        store
+            .decide(s1, uid(1), refusal, None)
+            .await
+            .and_then(Done::unkeyed)
+            .unwrap_err(),
         WorkflowError::validation("comment", "refused by the test")
     );
     assert_eq!(store.instance(created.id).await.unwrap(), created);

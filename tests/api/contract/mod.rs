@@ -8,6 +8,7 @@
 //! through HTTP or the service. Times are whole microseconds, the precision PostgreSQL stores.
 //! One file per use case; the shared steps (trigger, approve, reject, audit checks) are here.
 
+use approvals::domain::model::Done;
 use std::future::Future;
 
 use approvals::demo::demo_data;
@@ -49,7 +50,11 @@ async fn load_users_and_templates<S: WorkflowRepository + RoleResolver>(store: &
         );
     }
     for (index, new) in demo.templates.into_iter().enumerate() {
-        let created = store.create_template(new).await.expect("template created");
+        let created = store
+            .create_template(new, None)
+            .await
+            .and_then(Done::unkeyed)
+            .expect("template created");
         assert_eq!(created, demo_template(index));
     }
 }
@@ -127,6 +132,7 @@ mod audit;
 mod cancel;
 mod decide;
 mod directory;
+mod idempotency;
 mod inbox;
 mod outbox;
 mod race;
@@ -162,7 +168,10 @@ async fn start<S: ContractStore>(
     now: DateTime<Utc>,
 ) -> Result<Instance, WorkflowError> {
     let new = new_instance(store, request(event_name, kind, entity_id, by, None), now).await;
-    store.create_instance(new).await
+    store
+        .create_instance(new, None)
+        .await
+        .and_then(Done::unkeyed)
 }
 
 /// The closure the service hands the repository: the machine's decision on the locked state.
@@ -186,8 +195,9 @@ async fn approve<S: ContractStore>(
         comment: comment.map(|c| Comment::new(c).unwrap()),
     };
     store
-        .decide(step, uid(by), decision(step, by, verdict, now))
+        .decide(step, uid(by), decision(step, by, verdict, now), None)
         .await
+        .and_then(Done::unkeyed)
 }
 
 async fn reject<S: ContractStore>(
@@ -201,8 +211,9 @@ async fn reject<S: ContractStore>(
         comment: Comment::new(comment).unwrap(),
     };
     store
-        .decide(step, uid(by), decision(step, by, verdict, now))
+        .decide(step, uid(by), decision(step, by, verdict, now), None)
         .await
+        .and_then(Done::unkeyed)
 }
 
 /// The audit log as (action, step, actor) triples.

@@ -1,6 +1,7 @@
 //! Contract: racing writers have exactly one winner, for creations on one entity and for
 //! decisions on one step; the losers get the refusal a late caller would, and write nothing.
 
+use approvals::domain::model::Done;
 use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
@@ -37,7 +38,10 @@ async fn case_concurrent_creates_have_one_winner<S: ContractStore>(store: Arc<S>
             let new = new.clone();
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.create_instance(new).await
+                store
+                    .create_instance(new, None)
+                    .await
+                    .and_then(Done::unkeyed)
             })
         })
         .collect();

@@ -5,6 +5,7 @@
 //! whichever write would make it; a template that forbids self-approval leaves the initiator
 //! out of every snapshot.
 
+use approvals::domain::model::Done;
 use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
@@ -76,8 +77,9 @@ async fn case_running_instances_keep_their_version<S: ContractStore>(store: Arc<
         WorkflowError::TemplateInUse { template: 1 }
     );
     let v2 = store
-        .publish_version(tid(1), finance_only.clone())
+        .publish_version(tid(1), finance_only.clone(), None)
         .await
+        .and_then(Done::unkeyed)
         .unwrap();
     let expected = Template {
         name: "Booking cancellation, finance only".to_owned(),
@@ -144,8 +146,9 @@ async fn case_past_versions_read_back_as_they_were<S: ContractStore>(store: Arc<
         ]),
     };
     let v3 = store
-        .publish_version(tid(2), v3_change.clone())
+        .publish_version(tid(2), v3_change.clone(), None)
         .await
+        .and_then(Done::unkeyed)
         .unwrap();
     assert_eq!(
         v3,
@@ -207,13 +210,21 @@ async fn case_second_active_template_is_a_conflict<S: ContractStore>(store: Arc<
         steps: vec![step(1, "Finance", by_user(2))],
     };
     assert_eq!(
-        store.create_template(second(true)).await.unwrap_err(),
+        store
+            .create_template(second(true), None)
+            .await
+            .and_then(Done::unkeyed)
+            .unwrap_err(),
         conflict
     );
     let all = store.templates(TemplateFilter::default()).await.unwrap();
     assert_eq!(all.len(), 3, "nothing was created: {all:?}");
 
-    let inactive = store.create_template(second(false)).await.unwrap();
+    let inactive = store
+        .create_template(second(false), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
     assert_eq!(
         store
             .update_template(inactive.id, activate())
@@ -223,8 +234,9 @@ async fn case_second_active_template_is_a_conflict<S: ContractStore>(store: Arc<
     );
     assert_eq!(
         store
-            .publish_version(inactive.id, activate())
+            .publish_version(inactive.id, activate(), None)
             .await
+            .and_then(Done::unkeyed)
             .unwrap_err(),
         conflict
     );
@@ -243,10 +255,15 @@ async fn case_second_active_template_is_a_conflict<S: ContractStore>(store: Arc<
         is_active: Some(false),
         ..change()
     };
-    store.publish_version(tid(2), deactivate).await.unwrap();
-    let active = store
-        .publish_version(inactive.id, activate())
+    store
+        .publish_version(tid(2), deactivate, None)
         .await
+        .and_then(Done::unkeyed)
+        .unwrap();
+    let active = store
+        .publish_version(inactive.id, activate(), None)
+        .await
+        .and_then(Done::unkeyed)
         .unwrap();
     assert_eq!(
         store.active_template(&event(PRICE_UPDATE)).await.unwrap(),
@@ -262,15 +279,19 @@ async fn case_templates_are_listed_by_filter<S: ContractStore>(store: Arc<S>) {
         demo
     );
     let inactive = store
-        .create_template(NewTemplate {
-            name: "Cancellation, finance only".to_owned(),
-            event: event(CANCELLATION),
-            entity_type: entity_type("booking"),
-            is_active: false,
-            forbid_self_approval: true,
-            steps: vec![step(1, "Finance review", by_role("finance_manager"))],
-        })
+        .create_template(
+            NewTemplate {
+                name: "Cancellation, finance only".to_owned(),
+                event: event(CANCELLATION),
+                entity_type: entity_type("booking"),
+                is_active: false,
+                forbid_self_approval: true,
+                steps: vec![step(1, "Finance review", by_role("finance_manager"))],
+            },
+            None,
+        )
         .await
+        .and_then(Done::unkeyed)
         .unwrap();
     let filter = |name: Option<&str>, is_active| TemplateFilter {
         event: name.map(event),
@@ -311,18 +332,22 @@ async fn case_forbidden_self_approval_leaves_the_initiator_out<S: ContractStore>
         .set_user_roles(uid(1), &[role("sales_manager"), role("finance_manager")])
         .await;
     let strict = store
-        .create_template(NewTemplate {
-            name: "Booking refund".to_owned(),
-            event: event("booking.refund_requested"),
-            entity_type: entity_type("booking"),
-            is_active: true,
-            forbid_self_approval: true,
-            steps: vec![
-                step(1, "Finance review", by_role("finance_manager")),
-                step(2, "Sales sign-off", by_role("sales_manager")),
-            ],
-        })
+        .create_template(
+            NewTemplate {
+                name: "Booking refund".to_owned(),
+                event: event("booking.refund_requested"),
+                entity_type: entity_type("booking"),
+                is_active: true,
+                forbid_self_approval: true,
+                steps: vec![
+                    step(1, "Finance review", by_role("finance_manager")),
+                    step(2, "Sales sign-off", by_role("sales_manager")),
+                ],
+            },
+            None,
+        )
         .await
+        .and_then(Done::unkeyed)
         .unwrap();
     assert!(strict.forbid_self_approval);
     assert_eq!(store.template(strict.id).await.unwrap(), strict);
@@ -375,7 +400,11 @@ async fn case_forbidden_self_approval_leaves_the_initiator_out<S: ContractStore>
         forbid_self_approval: Some(false),
         ..change()
     };
-    store.publish_version(strict.id, relaxed).await.unwrap();
+    store
+        .publish_version(strict.id, relaxed, None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
     let own = start(
         &*store,
         "booking.refund_requested",

@@ -2,6 +2,7 @@
 //! active template per event, no change while an instance uses it, a version bump on every
 //! change, and instances built from an outdated version refused.
 
+use approvals::domain::model::Done;
 use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
@@ -183,7 +184,10 @@ async fn case_stale_template_version_is_refused<S: ContractStore>(store: Arc<S>)
     let template = store.update_template(tid(2), renamed).await.unwrap();
     assert_eq!(template.version, 2);
     assert!(matches!(
-        store.create_instance(stale).await,
+        store
+            .create_instance(stale, None)
+            .await
+            .and_then(Done::unkeyed),
         Err(WorkflowError::Unavailable(_))
     ));
     assert!(
@@ -200,7 +204,11 @@ async fn case_stale_template_version_is_refused<S: ContractStore>(store: Arc<S>)
         at(9, 0, 1),
     )
     .await;
-    let stored = store.create_instance(fresh).await.unwrap();
+    let stored = store
+        .create_instance(fresh, None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
     assert_eq!(stored.template_version, 2);
 }
 
@@ -219,7 +227,11 @@ async fn case_create_template<S: ContractStore>(store: Arc<S>) {
             step(2, "Sales sign-off", by_user(1)),
         ],
     };
-    let created = store.create_template(refund.clone()).await.unwrap();
+    let created = store
+        .create_template(refund.clone(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
     assert_eq!(created, stored(4, refund));
     assert_eq!(store.template(created.id).await.unwrap(), created);
     assert_eq!(
@@ -253,7 +265,11 @@ async fn case_create_template<S: ContractStore>(store: Arc<S>) {
         forbid_self_approval: false,
         steps: vec![step(1, "Finance review", by_role("finance_manager"))],
     };
-    let refused = store.create_template(finance_only(true)).await.unwrap_err();
+    let refused = store
+        .create_template(finance_only(true), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
     assert_eq!(
         refused,
         WorkflowError::TemplateConflict {
@@ -266,7 +282,11 @@ async fn case_create_template<S: ContractStore>(store: Arc<S>) {
     );
 
     // Inactive, it is stored; activating it is refused with the very same error.
-    let inactive = store.create_template(finance_only(false)).await.unwrap();
+    let inactive = store
+        .create_template(finance_only(false), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
     assert!(
         ![tid(1), tid(2), tid(3), tid(4)].contains(&inactive.id),
         "a new id: {inactive:?}"

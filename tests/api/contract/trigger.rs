@@ -1,6 +1,7 @@
 //! Contract: triggering stores an instance with its steps and audit, all or nothing, and only
 //! one active instance per (event, entity_type, entity_id).
 
+use approvals::domain::model::Done;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -39,7 +40,11 @@ async fn case_create_then_read<S: ContractStore>(store: Arc<S>) {
         t0,
     )
     .await;
-    let created = store.create_instance(new).await.unwrap();
+    let created = store
+        .create_instance(new, None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
 
     assert_eq!(created.template_id, tid(1));
     assert_eq!(created.template_version, 1);

@@ -4,6 +4,7 @@
 //! inactive actor is refused inside the unit of work even though the step's snapshot holds it,
 //! leaving nothing written.
 
+use approvals::domain::model::Done;
 use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
@@ -203,7 +204,10 @@ async fn decide_as<S: ContractStore>(
     };
     let decide: ActFn =
         Box::new(move |instance, active| machine::decide_as(instance, &request, active, now));
-    store.decide(step, uid(by), decide).await
+    store
+        .decide(step, uid(by), decide, None)
+        .await
+        .and_then(Done::unkeyed)
 }
 
 async fn case_an_inactive_actor_in_the_snapshot_is_refused<S: ContractStore>(store: Arc<S>) {

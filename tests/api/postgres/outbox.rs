@@ -2,6 +2,7 @@
 //! delivered after a restart, failed deliveries are retried, and a row nobody can read is parked
 //! without holding up the others.
 
+use approvals::domain::model::Done;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,14 +27,18 @@ async fn an_outbox_event_left_by_a_crash_is_delivered_after_restart() {
     // Decide through the service alone: commit happens, nothing delivers.
     let service = app::service(Arc::clone(&store), Arc::new(Notify::new()));
     let decided = service
-        .decide(DecisionRequest {
-            step_id: sid(1),
-            acted_by: uid(1),
-            verdict: Verdict::Reject {
-                comment: Comment::new("Customer withdrew").unwrap(),
+        .decide(
+            DecisionRequest {
+                step_id: sid(1),
+                acted_by: uid(1),
+                verdict: Verdict::Reject {
+                    comment: Comment::new("Customer withdrew").unwrap(),
+                },
             },
-        })
+            None,
+        )
         .await
+        .and_then(Done::unkeyed)
         .unwrap();
     drop(service);
     let mut conn = db.connection().await;

@@ -1,6 +1,7 @@
 //! Tests of the cancel use case (domain core, driving port): the closure the service hands the
 //! repository's instance unit of work, the `unknown_user` rule, and the outbox signal.
 
+use crate::domain::model::Done;
 use std::sync::{Arc, Mutex};
 
 use super::fixtures::{
@@ -31,12 +32,12 @@ fn expect_cancel_on_fixture(repo: &mut MockWorkflowRepository) -> Seen {
     let recorder = Arc::clone(&seen);
     repo.expect_decide().never();
     repo.expect_decide_instance()
-        .withf(|id, _| *id == InstanceId::new(10).unwrap())
+        .withf(|id, _, _| *id == InstanceId::new(10).unwrap())
         .times(1)
-        .returning(move |_, decide: DecideFn| {
+        .returning(move |_, decide: DecideFn, _| {
             let outcome = decide(&stored_instance());
             *recorder.lock().unwrap() = Some(outcome.clone());
-            let result = outcome.map(as_stored);
+            let result = outcome.map(as_stored).map(Done::Fresh);
             Box::pin(async move { result })
         });
     seen
@@ -52,8 +53,9 @@ async fn the_initiator_cancels_at_the_clocks_time_and_the_dispatcher_is_woken() 
     let (service, signal) = service(repo, roles, clock(1));
 
     let instance = service
-        .cancel(cancel_request(3, Some("Booking kept")))
+        .cancel(cancel_request(3, Some("Booking kept")), None)
         .await
+        .and_then(Done::unkeyed)
         .unwrap();
 
     let decided = seen.lock().unwrap().take().unwrap().unwrap();
@@ -89,7 +91,11 @@ async fn a_user_who_did_not_start_the_instance_is_refused() {
     expect_user_exists(&mut roles, 1, true);
     let (service, signal) = service(repo, roles, clock(1));
 
-    let err = service.cancel(cancel_request(1, None)).await.unwrap_err();
+    let err = service
+        .cancel(cancel_request(1, None), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -110,7 +116,11 @@ async fn an_actor_who_is_no_user_at_all_is_unknown_user() {
     expect_user_exists(&mut roles, 999, false);
     let (service, signal) = service(repo, roles, clock(1));
 
-    let err = service.cancel(cancel_request(999, None)).await.unwrap_err();
+    let err = service
+        .cancel(cancel_request(999, None), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -138,7 +148,7 @@ async fn the_stores_refusals_pass_through_without_asking_the_directory() {
         let answer = refusal.clone();
         repo.expect_decide_instance()
             .times(1)
-            .returning(move |_, _| {
+            .returning(move |_, _, _| {
                 let answer = answer.clone();
                 Box::pin(async move { Err(answer) })
             });
@@ -147,7 +157,11 @@ async fn the_stores_refusals_pass_through_without_asking_the_directory() {
         // The clock is read inside the unit of work, which these stores never ran.
         let (service, signal) = service(repo, roles, clock(0));
 
-        let err = service.cancel(cancel_request(3, None)).await.unwrap_err();
+        let err = service
+            .cancel(cancel_request(3, None), None)
+            .await
+            .and_then(Done::unkeyed)
+            .unwrap_err();
 
         assert_eq!(err, refusal);
         assert!(!was_signalled(&signal));

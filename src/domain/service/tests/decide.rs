@@ -6,6 +6,7 @@ use super::fixtures::{
     expect_decide_on_fixture, reject, repo, service, sid, uid, was_signalled,
 };
 use crate::domain::error::WorkflowError;
+use crate::domain::model::Done;
 use crate::domain::model::{AuditAction, CallbackKind, InstanceStatus, StepStatus};
 use crate::domain::ports::{MockRoleResolver, WorkflowUseCases};
 
@@ -19,7 +20,11 @@ async fn approve_takes_its_time_from_the_clock_and_never_resolves_roles() {
     roles.expect_user_exists().times(0);
     let (service, signal) = service(repo, roles, clock(1));
 
-    let instance = service.decide(approve(101, 4)).await.unwrap();
+    let instance = service
+        .decide(approve(101, 4), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
 
     let decided = seen.lock().unwrap().take().unwrap().unwrap();
     assert_eq!(decided.instance.status, InstanceStatus::InProgress);
@@ -64,8 +69,9 @@ async fn reject_takes_its_time_from_the_clock_and_wakes_the_dispatcher() {
     let (service, signal) = service(repo, roles, clock(1));
 
     let instance = service
-        .decide(reject(101, 1, "price too low"))
+        .decide(reject(101, 1, "price too low"), None)
         .await
+        .and_then(Done::unkeyed)
         .unwrap();
 
     let decided = seen.lock().unwrap().take().unwrap().unwrap();
@@ -97,9 +103,9 @@ async fn a_failed_decision_write_is_returned_and_nothing_else_is_attempted() {
     let mut repo = repo();
     repo.expect_create_instance().never();
     repo.expect_decide()
-        .withf(|s, a, _| *s == sid(101) && *a == uid(1))
+        .withf(|s, a, _, _| *s == sid(101) && *a == uid(1))
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Box::pin(async { Err(WorkflowError::Unavailable("db down".to_owned())) })
         });
     let mut roles = MockRoleResolver::new();
@@ -110,8 +116,9 @@ async fn a_failed_decision_write_is_returned_and_nothing_else_is_attempted() {
     let (service, signal) = service(repo, roles, clock(0));
 
     let err = service
-        .decide(reject(101, 1, "price too low"))
+        .decide(reject(101, 1, "price too low"), None)
         .await
+        .and_then(Done::unkeyed)
         .unwrap_err();
 
     assert_eq!(err, WorkflowError::Unavailable("db down".to_owned()));
@@ -128,7 +135,11 @@ async fn a_refused_decision_is_passed_on_unchanged() {
     roles.expect_user_exists().never();
     let (service, signal) = service(repo, roles, clock(1));
 
-    let err = service.decide(approve(102, 2)).await.unwrap_err();
+    let err = service
+        .decide(approve(102, 2), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     let expected = WorkflowError::StepNotActionable {
         step: 102,
@@ -148,7 +159,11 @@ async fn not_an_approver_who_is_no_user_at_all_becomes_unknown_user() {
     roles.expect_eligible_users().never();
     let (service, signal) = service(repo, roles, clock(1));
 
-    let err = service.decide(approve(101, 99)).await.unwrap_err();
+    let err = service
+        .decide(approve(101, 99), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     let expected = WorkflowError::UnknownUser {
         user: uid(99),
@@ -170,8 +185,9 @@ async fn not_an_approver_who_is_a_user_stays_not_an_approver() {
     let (service, _signal) = service(repo, roles, clock(1));
 
     let err = service
-        .decide(reject(101, 2, "not my call"))
+        .decide(reject(101, 2, "not my call"), None)
         .await
+        .and_then(Done::unkeyed)
         .unwrap_err();
 
     assert_eq!(
@@ -195,7 +211,11 @@ async fn the_actor_is_read_inside_the_unit_of_work_not_before_it() {
     roles.expect_eligible_users().never();
     let (service, _signal) = service(repo, roles, clock(1));
 
-    service.decide(approve(101, 1)).await.unwrap();
+    service
+        .decide(approve(101, 1), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
 
     assert!(matches!(seen.lock().unwrap().take(), Some(Ok(_))));
 }

@@ -4,6 +4,7 @@
 //! They mirror the state machine's fixtures (same template, same instance) but live here: the
 //! machine's test tree is private to `machine`, so this tree can't reach it.
 
+use crate::domain::model::Done;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -287,12 +288,12 @@ pub(super) fn expect_decide_on_fixture(
     let seen = Arc::new(Mutex::new(None));
     let recorder = Arc::clone(&seen);
     repo.expect_decide()
-        .withf(move |s, a, _| *s == sid(step) && *a == uid(actor))
+        .withf(move |s, a, _, _| *s == sid(step) && *a == uid(actor))
         .times(1)
-        .returning(move |_, _, decide: ActFn| {
+        .returning(move |_, _, decide: ActFn, _| {
             let outcome = decide(&stored_instance(), active);
             *recorder.lock().unwrap() = Some(outcome.clone());
-            let result = outcome.map(as_stored);
+            let result = outcome.map(as_stored).map(Done::Fresh);
             Box::pin(async move { result })
         });
     seen

@@ -3,6 +3,7 @@
 //! self-approval. Input is checked before the repository is asked, so a refused request never
 //! reaches the store.
 
+use crate::domain::model::Done;
 use mockall::predicate::eq;
 
 use super::fixtures::{
@@ -56,16 +57,19 @@ async fn publish_version_passes_a_valid_change_to_the_store() {
     let answer = published.clone();
     let mut repo = repo();
     repo.expect_publish_version()
-        .with(eq(tid(7)), eq(rename("Renamed")))
+        .withf(|id, update, once| *id == tid(7) && *update == rename("Renamed") && once.is_none())
         .times(1)
-        .returning(move |_, _| {
+        .returning(move |_, _, _| {
             let answer = answer.clone();
-            Box::pin(async move { Ok(answer) })
+            Box::pin(async move { Ok(Done::Fresh(answer)) })
         });
     let (service, _signal) = service(repo, MockRoleResolver::new(), clock(0));
 
     assert_eq!(
-        service.publish_version(tid(7), rename("Renamed")).await,
+        service
+            .publish_version(tid(7), rename("Renamed"), None)
+            .await
+            .and_then(Done::unkeyed),
         Ok(published)
     );
 }
@@ -82,13 +86,18 @@ async fn publish_version_refuses_invalid_input_without_asking_the_store() {
 
     assert_validation(
         service
-            .publish_version(tid(7), rename(" "))
+            .publish_version(tid(7), rename(" "), None)
             .await
+            .and_then(Done::unkeyed)
             .unwrap_err(),
         "name",
     );
     assert_validation(
-        service.publish_version(tid(7), no_steps).await.unwrap_err(),
+        service
+            .publish_version(tid(7), no_steps, None)
+            .await
+            .and_then(Done::unkeyed)
+            .unwrap_err(),
         "steps",
     );
 }
@@ -102,7 +111,7 @@ async fn publish_version_passes_on_the_stores_conflict() {
     let mut repo = repo();
     repo.expect_publish_version()
         .times(1)
-        .returning(move |_, _| {
+        .returning(move |_, _, _| {
             let answer = answer.clone();
             Box::pin(async move { Err(answer) })
         });
@@ -115,7 +124,10 @@ async fn publish_version_passes_on_the_stores_conflict() {
         steps: None,
     };
     assert_eq!(
-        service.publish_version(tid(7), activate).await,
+        service
+            .publish_version(tid(7), activate, None)
+            .await
+            .and_then(Done::unkeyed),
         Err(conflict)
     );
 }
@@ -180,7 +192,11 @@ async fn trigger_leaves_the_initiator_out_when_the_template_forbids_self_approva
         .returning(|_| Box::pin(async { Ok(vec![vec![uid(3)], vec![uid(2)]]) }));
     let (service, _signal) = service(repo, roles, clock(1));
 
-    let err = service.trigger(trigger_request()).await.unwrap_err();
+    let err = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(
         err,

@@ -2,6 +2,7 @@
 //! templates. Input is checked before the repository is asked, so a refused request never
 //! reaches the store.
 
+use crate::domain::model::Done;
 use mockall::predicate::eq;
 
 use super::fixtures::{assert_validation, clock, new_template, service, template, user};
@@ -19,21 +20,25 @@ fn tid(n: i64) -> TemplateId {
 async fn create_template_stores_a_valid_template_and_returns_what_the_store_made() {
     let mut repo = MockWorkflowRepository::new();
     repo.expect_create_template()
-        .with(eq(new_template()))
+        .withf(|new, once| *new == new_template() && once.is_none())
         .times(1)
-        .returning(|_| {
+        .returning(|_, _| {
             Box::pin(async {
-                Ok(Template {
+                Ok(Done::Fresh(Template {
                     version: 1,
                     ..template()
-                })
+                }))
             })
         });
     let mut roles = MockRoleResolver::new();
     roles.expect_put_user().never();
     let (service, _signal) = service(repo, roles, clock(0));
 
-    let created = service.create_template(new_template()).await.unwrap();
+    let created = service
+        .create_template(new_template(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
 
     assert_eq!(
         created,
@@ -93,7 +98,11 @@ async fn create_template_refuses_invalid_input_without_asking_the_store() {
     ];
 
     for (invalid, field) in cases {
-        let err = service.create_template(invalid).await.unwrap_err();
+        let err = service
+            .create_template(invalid, None)
+            .await
+            .and_then(Done::unkeyed)
+            .unwrap_err();
         assert_validation(err, field);
     }
 }
@@ -105,13 +114,19 @@ async fn create_template_passes_on_a_second_active_template_refused_by_the_store
     };
     let answer = refusal.clone();
     let mut repo = MockWorkflowRepository::new();
-    repo.expect_create_template().times(1).returning(move |_| {
-        let answer = answer.clone();
-        Box::pin(async move { Err(answer) })
-    });
+    repo.expect_create_template()
+        .times(1)
+        .returning(move |_, _| {
+            let answer = answer.clone();
+            Box::pin(async move { Err(answer) })
+        });
     let (service, _signal) = service(repo, MockRoleResolver::new(), clock(0));
 
-    let err = service.create_template(new_template()).await.unwrap_err();
+    let err = service
+        .create_template(new_template(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(err, refusal);
 }

@@ -1,6 +1,7 @@
 //! Tests of the trigger use case (domain core, driving port): the service's calls on the
 //! repository, the role resolver and the clock, with mockall doubles.
 
+use crate::domain::model::Done;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
@@ -24,9 +25,9 @@ async fn trigger_resolves_roles_once_and_stamps_every_write_with_the_clock() {
     let recorder = Arc::clone(&created);
     repo.expect_create_instance()
         .times(1)
-        .returning(move |new: NewInstance| {
+        .returning(move |new: NewInstance, _| {
             *recorder.lock().unwrap() = Some(new);
-            Box::pin(async { Ok(stored_instance()) })
+            Box::pin(async { Ok(Done::Fresh(stored_instance())) })
         });
     let mut roles = MockRoleResolver::new();
     expect_user_active(&mut roles, 3, Some(true));
@@ -37,7 +38,11 @@ async fn trigger_resolves_roles_once_and_stamps_every_write_with_the_clock() {
         .returning(|_| Box::pin(async { Ok(vec![vec![uid(4), uid(1), uid(4)], vec![uid(2)]]) }));
     let (service, signal) = service(repo, roles, clock(1));
 
-    let instance = service.trigger(trigger_request()).await.unwrap();
+    let instance = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
 
     assert_eq!(instance, stored_instance());
     let new = created
@@ -75,9 +80,9 @@ async fn trigger_returns_the_store_error_and_writes_nothing_else() {
     let mut repo = repo();
     expect_active_template(&mut repo, Some(template()));
     repo.expect_decide().never();
-    repo.expect_create_instance()
-        .times(1)
-        .returning(|_| Box::pin(async { Err(WorkflowError::Unavailable("db down".to_owned())) }));
+    repo.expect_create_instance().times(1).returning(|_, _| {
+        Box::pin(async { Err(WorkflowError::Unavailable("db down".to_owned())) })
+    });
     let mut roles = MockRoleResolver::new();
     expect_user_active(&mut roles, 3, Some(true));
     roles
@@ -86,7 +91,11 @@ async fn trigger_returns_the_store_error_and_writes_nothing_else() {
         .returning(|_| Box::pin(async { Ok(vec![vec![uid(1)], vec![uid(2)]]) }));
     let (service, signal) = service(repo, roles, clock(1));
 
-    let err = service.trigger(trigger_request()).await.unwrap_err();
+    let err = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(err, WorkflowError::Unavailable("db down".to_owned()));
     assert!(!was_signalled(&signal));
@@ -97,7 +106,7 @@ async fn trigger_passes_on_a_conflict_from_the_store() {
     let mut repo = repo();
     expect_active_template(&mut repo, Some(template()));
     repo.expect_decide().never();
-    repo.expect_create_instance().times(1).returning(|_| {
+    repo.expect_create_instance().times(1).returning(|_, _| {
         Box::pin(async { Err(WorkflowError::InstanceAlreadyActive { existing: 10 }) })
     });
     let mut roles = MockRoleResolver::new();
@@ -108,7 +117,11 @@ async fn trigger_passes_on_a_conflict_from_the_store() {
         .returning(|_| Box::pin(async { Ok(vec![vec![uid(1)], vec![uid(2)]]) }));
     let (service, _signal) = service(repo, roles, clock(1));
 
-    let err = service.trigger(trigger_request()).await.unwrap_err();
+    let err = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(err, WorkflowError::InstanceAlreadyActive { existing: 10 });
 }
@@ -124,7 +137,11 @@ async fn trigger_by_an_unknown_user_is_refused_before_anything_is_resolved_or_st
     roles.expect_eligible_users().never();
     let (service, _signal) = service(repo, roles, clock(0));
 
-    let err = service.trigger(trigger_request()).await.unwrap_err();
+    let err = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -146,7 +163,11 @@ async fn trigger_without_an_active_template_never_asks_the_roles() {
     roles.expect_eligible_users().never();
     let (service, _signal) = service(repo, roles, clock(0));
 
-    let err = service.trigger(trigger_request()).await.unwrap_err();
+    let err = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -170,7 +191,11 @@ async fn trigger_with_an_empty_role_stores_nothing() {
         .returning(|_| Box::pin(async { Ok(vec![vec![], vec![uid(2)]]) }));
     let (service, _signal) = service(repo, roles, clock(1));
 
-    let err = service.trigger(trigger_request()).await.unwrap_err();
+    let err = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(
         err,
@@ -195,7 +220,11 @@ async fn trigger_stops_when_the_role_resolver_fails() {
         .returning(|_| Box::pin(async { Err(WorkflowError::Unavailable("ldap down".to_owned())) }));
     let (service, _signal) = service(repo, roles, clock(0));
 
-    let err = service.trigger(trigger_request()).await.unwrap_err();
+    let err = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(err, WorkflowError::Unavailable("ldap down".to_owned()));
 }

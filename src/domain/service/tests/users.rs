@@ -2,6 +2,7 @@
 //! and `users` answer from the role resolver; an inactive initiator can't trigger, and an
 //! inactive actor can't decide even when the step's snapshot holds it, with nothing written.
 
+use crate::domain::model::Done;
 use mockall::predicate::eq;
 
 use super::fixtures::{
@@ -23,7 +24,11 @@ async fn trigger_by_an_inactive_user_is_refused_before_anything_is_resolved_or_s
     roles.expect_eligible_users().never();
     let (service, _signal) = service(repo, roles, clock(0));
 
-    let err = service.trigger(trigger_request()).await.unwrap_err();
+    let err = service
+        .trigger(trigger_request(), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(err, WorkflowError::UserInactive { user: uid(3) });
 }
@@ -40,7 +45,11 @@ async fn an_inactive_actor_in_the_snapshot_is_refused_inside_the_unit_of_work() 
         roles.expect_eligible_users().never();
         let (service, signal) = service(repo, roles, clock(1));
 
-        let err = service.decide(request).await.unwrap_err();
+        let err = service
+            .decide(request, None)
+            .await
+            .and_then(Done::unkeyed)
+            .unwrap_err();
 
         let expected = WorkflowError::UserInactive { user: uid(actor) };
         assert_eq!(err, expected);
@@ -56,12 +65,16 @@ async fn an_unknown_step_is_not_found_whoever_acts() {
     repo.expect_create_instance().never();
     repo.expect_decide()
         .times(1)
-        .returning(|_, _, _| Box::pin(async { Err(WorkflowError::not_found("step 999")) }));
+        .returning(|_, _, _, _| Box::pin(async { Err(WorkflowError::not_found("step 999")) }));
     let mut roles = MockRoleResolver::new();
     roles.expect_user_active().never();
     let (service, _signal) = service(repo, roles, clock(0));
 
-    let err = service.decide(approve(999, 4)).await.unwrap_err();
+    let err = service
+        .decide(approve(999, 4), None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap_err();
 
     assert_eq!(err, WorkflowError::not_found("step 999"));
 }

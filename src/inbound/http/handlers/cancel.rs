@@ -4,16 +4,17 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::{finish, path_id};
-use crate::domain::model::{CancelRequest, InstanceId, UserId};
+use crate::domain::model::{CancelRequest, Instance, InstanceId, UserId};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
 use crate::inbound::http::requests::{CommentText, Id, parse};
-use crate::inbound::http::responses::{InstanceDto, json};
+use crate::inbound::http::responses::InstanceDto;
 
 /// The cancel body: the reason is optional and follows the rules of a comment.
 #[derive(Debug, Deserialize)]
@@ -43,13 +44,17 @@ impl CancelBody {
 pub async fn cancel<S: WorkflowUseCases>(
     raw_id: String,
     service: Arc<S>,
+    key: KeyHeader,
     body: JsonObject,
 ) -> Response {
     let result: Result<_, ApiError> = async {
         let id = path_id(&raw_id, "instance", InstanceId::new)?;
+        let answer = render(StatusCode::OK, |i: &Instance| InstanceDto::from(i));
+        let path = format!("/api/v1/workflow/instances/{id}/cancel");
+        let once = once(&key, &Method::POST, &path, &body, answer)?;
         let request = parse::<CancelBody>(body, "")?.try_into_domain(id)?;
-        let instance = service.cancel(request).await?;
-        Ok(json(StatusCode::OK, &InstanceDto::from(&instance)))
+        let done = service.cancel(request, once).await?;
+        Ok(respond(done, answer))
     }
     .await;
     finish(result)

@@ -4,16 +4,17 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::{finish, path_id};
-use crate::domain::model::{DecisionRequest, StepId, UserId, Verdict};
+use crate::domain::model::{Answer, DecisionRequest, Instance, Once, StepId, UserId, Verdict};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
 use crate::inbound::http::requests::{CommentText, Id, parse};
-use crate::inbound::http::responses::{InstanceDto, json};
+use crate::inbound::http::responses::InstanceDto;
 
 /// The approve body: the comment is optional.
 #[derive(Debug, Deserialize)]
@@ -57,12 +58,29 @@ impl RejectBody {
     }
 }
 
+/// The answer to a decision: the instance, 200.
+fn answer() -> impl Fn(&Instance) -> Answer + Copy + Send + Sync + 'static {
+    render(StatusCode::OK, |i: &Instance| InstanceDto::from(i))
+}
+
+/// What makes a decision idempotent, when `key` holds a key: `verb` is `approve` or `reject`.
+fn decision_once(
+    key: &KeyHeader,
+    step: StepId,
+    verb: &str,
+    body: &JsonObject,
+) -> Result<Option<Once<Instance>>, ApiError> {
+    let path = format!("/api/v1/workflow/steps/{step}/{verb}");
+    once(key, &Method::POST, &path, body, answer())
+}
+
 async fn decide<S: WorkflowUseCases>(
     service: &S,
     request: DecisionRequest,
+    once: Option<Once<Instance>>,
 ) -> Result<Response, ApiError> {
-    let instance = service.decide(request).await?;
-    Ok(json(StatusCode::OK, &InstanceDto::from(&instance)))
+    let done = service.decide(request, once).await?;
+    Ok(respond(done, answer()))
 }
 
 /// `POST /api/v1/workflow/steps/{id}/approve`
@@ -74,12 +92,14 @@ async fn decide<S: WorkflowUseCases>(
 pub async fn approve<S: WorkflowUseCases>(
     raw_id: String,
     service: Arc<S>,
+    key: KeyHeader,
     body: JsonObject,
 ) -> Response {
     let result: Result<_, ApiError> = async {
         let step = path_id(&raw_id, "step", StepId::new)?;
+        let once = decision_once(&key, step, "approve", &body)?;
         let request = parse::<ApproveBody>(body, "")?.try_into_domain(step)?;
-        decide(&*service, request).await
+        decide(&*service, request, once).await
     }
     .await;
     finish(result)
@@ -94,12 +114,14 @@ pub async fn approve<S: WorkflowUseCases>(
 pub async fn reject<S: WorkflowUseCases>(
     raw_id: String,
     service: Arc<S>,
+    key: KeyHeader,
     body: JsonObject,
 ) -> Response {
     let result: Result<_, ApiError> = async {
         let step = path_id(&raw_id, "step", StepId::new)?;
+        let once = decision_once(&key, step, "reject", &body)?;
         let request = parse::<RejectBody>(body, "")?.try_into_domain(step)?;
-        decide(&*service, request).await
+        decide(&*service, request, once).await
     }
     .await;
     finish(result)

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::finish;
 use super::templates::parse_steps;
-use crate::domain::model::{EntityType, EventName, NewTemplate, TemplateFilter};
+use crate::domain::model::{EntityType, EventName, NewTemplate, Template, TemplateFilter};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
 use crate::inbound::http::requests::{Array, Flag, Name, Text, parse};
 use crate::inbound::http::responses::{TemplateDto, TemplateListDto, json};
 
@@ -87,11 +88,23 @@ impl TryFrom<Vec<(String, String)>> for TemplateFilterQuery {
     skip_all,
     fields(method = "POST", route = "/api/v1/workflow/templates", status = tracing::field::Empty)
 )]
-pub async fn create_template<S: WorkflowUseCases>(service: Arc<S>, body: JsonObject) -> Response {
+pub async fn create_template<S: WorkflowUseCases>(
+    service: Arc<S>,
+    key: KeyHeader,
+    body: JsonObject,
+) -> Response {
     let result: Result<_, ApiError> = async {
+        let answer = render(StatusCode::CREATED, |t: &Template| TemplateDto::from(t));
+        let once = once(
+            &key,
+            &Method::POST,
+            "/api/v1/workflow/templates",
+            &body,
+            answer,
+        )?;
         let new = parse::<NewTemplateBody>(body, "")?.try_into_domain()?;
-        let template = service.create_template(new).await?;
-        Ok(json(StatusCode::CREATED, &TemplateDto::from(&template)))
+        let done = service.create_template(new, once).await?;
+        Ok(respond(done, answer))
     }
     .await;
     finish(result)

@@ -4,16 +4,17 @@
 
 use std::sync::Arc;
 
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::templates::TemplateUpdateBody;
 use super::{finish, path_id};
 use crate::domain::WorkflowError;
-use crate::domain::model::TemplateId;
+use crate::domain::model::{Template, TemplateId};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
 use crate::inbound::http::requests::parse;
 use crate::inbound::http::responses::{TemplateDto, json};
 
@@ -34,13 +35,17 @@ fn version_number(raw: i64) -> Result<i32, WorkflowError> {
 pub async fn publish_version<S: WorkflowUseCases>(
     raw_id: String,
     service: Arc<S>,
+    key: KeyHeader,
     body: JsonObject,
 ) -> Response {
     let result: Result<_, ApiError> = async {
         let id = path_id(&raw_id, "template", TemplateId::new)?;
+        let answer = render(StatusCode::CREATED, |t: &Template| TemplateDto::from(t));
+        let path = format!("/api/v1/workflow/templates/{id}/versions");
+        let once = once(&key, &Method::POST, &path, &body, answer)?;
         let update = parse::<TemplateUpdateBody>(body, "")?.try_into_domain()?;
-        let template = service.publish_version(id, update).await?;
-        Ok(json(StatusCode::CREATED, &TemplateDto::from(&template)))
+        let done = service.publish_version(id, update, once).await?;
+        Ok(respond(done, answer))
     }
     .await;
     finish(result)

@@ -4,16 +4,17 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::finish;
-use crate::domain::model::{EntityId, EntityType, EventName, TriggerRequest, UserId};
+use crate::domain::model::{EntityId, EntityType, EventName, Instance, TriggerRequest, UserId};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
+use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
 use crate::inbound::http::requests::{Id, Name, Refusal, parse};
-use crate::inbound::http::responses::{InstanceDto, json};
+use crate::inbound::http::responses::InstanceDto;
 
 /// Most top-level keys a context object may have (the body limit bounds its size anyway).
 const MAX_CONTEXT_KEYS: usize = 256;
@@ -83,11 +84,23 @@ fn has_nul(value: &Value) -> bool {
     skip_all,
     fields(method = "POST", route = "/api/v1/workflow/instances", status = tracing::field::Empty)
 )]
-pub async fn trigger<S: WorkflowUseCases>(service: Arc<S>, body: JsonObject) -> Response {
+pub async fn trigger<S: WorkflowUseCases>(
+    service: Arc<S>,
+    key: KeyHeader,
+    body: JsonObject,
+) -> Response {
     let result: Result<_, ApiError> = async {
+        let answer = render(StatusCode::CREATED, |i: &Instance| InstanceDto::from(i));
+        let once = once(
+            &key,
+            &Method::POST,
+            "/api/v1/workflow/instances",
+            &body,
+            answer,
+        )?;
         let request = parse::<TriggerBody>(body, "")?.try_into_domain()?;
-        let instance = service.trigger(request).await?;
-        Ok(json(StatusCode::CREATED, &InstanceDto::from(&instance)))
+        let done = service.trigger(request, once).await?;
+        Ok(respond(done, answer))
     }
     .await;
     finish(result)

@@ -35,8 +35,8 @@ async fn cancel_hands_the_port_the_request_and_answers_the_instance() {
             port.expect_cancel()
                 .times(1)
                 .in_sequence(&mut sequence)
-                .withf(move |r| *r == request)
-                .returning(|_| answer(fixtures::instance()));
+                .withf(move |r, _| *r == request)
+                .returning(|_, _| fresh(fixtures::instance()));
         }
     });
     for body in [
@@ -91,7 +91,7 @@ async fn each_refusal_of_the_port_has_its_status_code_and_message() {
         let h = mock(move |port| {
             port.expect_cancel()
                 .times(1)
-                .returning(move |_| refuse(error.clone()));
+                .returning(move |_, _| refuse(error.clone()));
         });
         let res = h
             .post(&cancel_path("2"), &json!({"acted_by_user_id": 1}))

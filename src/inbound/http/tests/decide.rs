@@ -39,8 +39,8 @@ async fn approve_and_reject_hand_the_port_the_decision_and_answer_the_instance()
             port.expect_decide()
                 .times(1)
                 .in_sequence(&mut sequence)
-                .withf(move |r| *r == request)
-                .returning(|_| answer(fixtures::instance()));
+                .withf(move |r, _| *r == request)
+                .returning(|_, _| fresh(fixtures::instance()));
         }
     });
     let answers = [

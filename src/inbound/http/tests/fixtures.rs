@@ -113,18 +113,21 @@ pub async fn loaded_service() -> impl WorkflowUseCases {
     }
     for template in templates() {
         service
-            .create_template(template)
+            .create_template(template, None)
             .await
             .expect("a fixture template is stored");
     }
     service
-        .trigger(TriggerRequest {
-            event: EventName::new("booking.cancellation_requested").unwrap(),
-            entity_type: EntityType::new("booking").unwrap(),
-            entity_id: EntityId::new(1).unwrap(),
-            initiated_by: user(3),
-            context: Some(json!({"reason": "customer relocating"})),
-        })
+        .trigger(
+            TriggerRequest {
+                event: EventName::new("booking.cancellation_requested").unwrap(),
+                entity_type: EntityType::new("booking").unwrap(),
+                entity_id: EntityId::new(1).unwrap(),
+                initiated_by: user(3),
+                context: Some(json!({"reason": "customer relocating"})),
+            },
+            None,
+        )
         .await
         .expect("the fixture instance is created");
     service

@@ -130,8 +130,8 @@ async fn body_at_the_limit_is_accepted() {
         // The whole body reaches the port.
         port.expect_trigger()
             .times(1)
-            .withf(move |request| request.context.as_ref() == Some(&sent["context"]))
-            .returning(|_| answer(fixtures::instance()));
+            .withf(move |request, _| request.context.as_ref() == Some(&sent["context"]))
+            .returning(|_, _| fresh(fixtures::instance()));
     });
     let res = h
         .send(

@@ -12,6 +12,7 @@ mod cancel;
 mod decide;
 mod fixtures;
 mod framework;
+mod idempotency;
 mod inbox;
 mod search;
 mod template_authoring;
@@ -48,6 +49,8 @@ pub struct Res {
     pub content_type: Option<String>,
     pub body: Value,
     pub text: String,
+    /// Whether `Idempotent-Replayed: true` came with it.
+    pub replayed: bool,
 }
 
 /// The routes over a mock port that `setup` gives its expectations.
@@ -95,6 +98,11 @@ pub fn answer<T: Send + 'static>(value: T) -> Answer<T> {
     Box::pin(async move { Ok(value) })
 }
 
+/// The port does the work and answers `value` (not a replay).
+pub fn fresh<T: Send + 'static>(value: T) -> Answer<crate::domain::model::Done<T>> {
+    Box::pin(async move { Ok(crate::domain::model::Done::Fresh(value)) })
+}
+
 /// The port refuses with `error`.
 pub fn refuse<T: Send + 'static>(error: WorkflowError) -> Answer<T> {
     Box::pin(async move { Err(error) })
@@ -112,6 +120,10 @@ where
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
         let text = String::from_utf8_lossy(response.body()).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Res {
@@ -119,6 +131,7 @@ where
             content_type,
             body,
             text,
+            replayed,
         }
     }
 

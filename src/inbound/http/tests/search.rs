@@ -156,7 +156,7 @@ async fn the_search_route_shadows_neither_the_trigger_nor_one_instance() {
             .returning(|_| answer(fixtures::instance()));
         port.expect_trigger()
             .times(1)
-            .returning(|_| answer(fixtures::instance()));
+            .returning(|_, _| fresh(fixtures::instance()));
         port.expect_search_instances().never();
     });
     let one = h.get(&format!("{INSTANCES}/2")).await;

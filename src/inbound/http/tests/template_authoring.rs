@@ -57,8 +57,8 @@ async fn create_template_hands_the_port_the_new_template_and_answers_201() {
     let h = mock(move |port| {
         port.expect_create_template()
             .times(1)
-            .withf(move |new| *new == expected)
-            .returning(|_| answer(fixtures::template()));
+            .withf(move |new, _| *new == expected)
+            .returning(|_, _| fresh(fixtures::template()));
     });
     let res = h.post(TEMPLATES, &body).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
@@ -119,7 +119,7 @@ async fn create_template_with_invalid_body_is_422_naming_the_field() {
 #[tokio::test]
 async fn a_second_active_template_is_409_template_conflict() {
     let h = mock(|port| {
-        port.expect_create_template().times(1).returning(|_| {
+        port.expect_create_template().times(1).returning(|_, _| {
             refuse(WorkflowError::TemplateConflict {
                 event: "booking.refund_requested".to_owned(),
             })
@@ -202,8 +202,8 @@ async fn publish_version_hands_the_port_the_update_and_answers_201() {
     let h = mock(move |port| {
         port.expect_publish_version()
             .times(1)
-            .withf(move |id, update| *id == TemplateId::new(2).unwrap() && *update == expected)
-            .returning(|_, _| answer(fixtures::template()));
+            .withf(move |id, update, _| *id == TemplateId::new(2).unwrap() && *update == expected)
+            .returning(|_, _, _| fresh(fixtures::template()));
     });
     let res = h
         .post(

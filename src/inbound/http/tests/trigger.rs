@@ -16,7 +16,7 @@ async fn trigger_hands_the_port_the_parsed_request_and_answers_201_with_the_inst
     let h = mock(|port| {
         port.expect_trigger()
             .times(1)
-            .withf(|request| {
+            .withf(|request, _| {
                 *request
                     == TriggerRequest {
                         event: EventName::new("booking.cancellation_requested").unwrap(),
@@ -26,7 +26,7 @@ async fn trigger_hands_the_port_the_parsed_request_and_answers_201_with_the_inst
                         context: Some(json!({"reason": "moving abroad", "refund_cents": 125_000})),
                     }
             })
-            .returning(|_| answer(fixtures::instance()));
+            .returning(|_, _| fresh(fixtures::instance()));
     });
     let mut body = booking_trigger(2);
     body["context"] = json!({"reason": "moving abroad", "refund_cents": 125_000});
@@ -43,8 +43,8 @@ async fn trigger_accepts_json_content_type_with_charset() {
     let h = mock(|port| {
         port.expect_trigger()
             .times(1)
-            .withf(|request| request.entity_id.get() == 3 && request.context.is_none())
-            .returning(|_| answer(fixtures::instance()));
+            .withf(|request, _| request.entity_id.get() == 3 && request.context.is_none())
+            .returning(|_, _| fresh(fixtures::instance()));
     });
     let res = h
         .send(

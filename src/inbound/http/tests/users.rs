@@ -233,7 +233,7 @@ async fn users_with_a_bad_query_are_422() {
 #[tokio::test]
 async fn an_inactive_actor_is_403_user_inactive() {
     let h = mock(|port| {
-        port.expect_decide().times(1).returning(|_| {
+        port.expect_decide().times(1).returning(|_, _| {
             refuse(WorkflowError::UserInactive {
                 user: fixtures::user(1),
             })
