@@ -72,8 +72,11 @@ async fn claim<T>(conn: &mut Conn, once: &Once<T>) -> Result<Option<Answer>, TxE
     }
 }
 
+/// A row of `idempotency_keys`: request digest, status, body, creation time.
+type KeyRow = (String, Option<i32>, Option<String>, DateTime<Utc>);
+
 async fn read(conn: &mut Conn, key: &IdempotencyKey) -> Result<Option<KeptAnswer>, TxError> {
-    let row: Option<(String, Option<i32>, Option<String>, DateTime<Utc>)> = idempotency_keys::table
+    let row: Option<KeyRow> = idempotency_keys::table
         .find(key.as_str())
         .select((
             idempotency_keys::request,
