@@ -393,6 +393,59 @@ cancel_instance "$B_INST" '{"acted_by_user_id":3}'
 expect_error "cancel the approved booking instance $B_INST" 409 instance_not_active
 names approved
 
+# ---- idempotency keys: a retry gets the first answer, another request with the key is 422 ---
+log "idempotency keys"
+# keyed PATH KEY BODY: a POST with an Idempotency-Key (curl sends an empty header as "Name;").
+keyed() {
+  local header="Idempotency-Key: $2"
+  [ -n "$2" ] || header="Idempotency-Key;"
+  call POST "$1" -H 'Content-Type: application/json' -H "$header" --data-binary "$3"
+}
+header_of() { curl -sS -D - -o /dev/null --max-time 10 -X POST "$BASE$1" -H 'Content-Type: application/json' \
+  -H "Idempotency-Key: $2" --data-binary "$3" | tr -d '\r' | awk -F': ' 'tolower($1) == tolower("'"$4"'") {print $2}'; }
+K_BODY="$(trigger_body booking.cancellation_requested booking 8 3)"
+keyed "$API/instances" "trigger-booking-8" "$K_BODY"
+expect "keyed trigger of booking 8" 201
+K_FIRST=$(j .)
+K_INST=$(j .id)
+K_S1=$(j '.steps[0].id')
+keyed "$API/instances" "trigger-booking-8" "$K_BODY"
+expect "the same keyed trigger again" 201
+check "  the retry's body is the first answer" "$K_FIRST" "$(j .)"
+check "  the retry is marked Idempotent-Replayed: true" true \
+  "$(header_of "$API/instances" "trigger-booking-8" "$K_BODY" Idempotent-Replayed)"
+check "one instance for booking 8" 1 \
+  "$(sql "SELECT count(*) FROM workflow_instances WHERE entity_type = 'booking' AND entity_id = 8")"
+keyed "$API/steps/$K_S1/approve" "approve-booking-8" '{"acted_by_user_id":1}'
+expect "keyed approval of booking 8's step 1" 200
+K_APPROVED=$(j .)
+keyed "$API/steps/$K_S1/approve" "approve-booking-8" '{ "acted_by_user_id" : 1 }'
+expect "the same keyed approval again (spacing differs)" 200
+check "  the retry's body is the first answer, not a 409" "$K_APPROVED" "$(j .)"
+check "one approval of booking 8's step 1" 1 \
+  "$(sql "SELECT count(*) FROM workflow_audit_log WHERE step_id = $K_S1 AND action = 'step_approved'")"
+keyed "$API/steps/$K_S1/approve" "approve-booking-8" '{"acted_by_user_id":1,"comment":"other"}'
+expect_error "the key again with another body" 422 idempotency_key_reused
+keyed "$API/steps/$K_S1/reject" "approve-booking-8" '{"acted_by_user_id":1,"comment":"no"}'
+expect_error "the key again on another path" 422 idempotency_key_reused
+keyed "$API/instances/$K_INST/cancel" "" '{"acted_by_user_id":3}'
+expect_error "cancel with an empty Idempotency-Key" 422 validation_failed
+check "  the message names Idempotency-Key" yes "$(j 'if (.error.message | contains("Idempotency-Key")) then "yes" else . end')"
+keyed "$API/instances/$K_INST/cancel" "$(printf 'k%.0s' $(seq 256))" '{"acted_by_user_id":3}'
+expect_error "cancel with a 256-character Idempotency-Key" 422 validation_failed
+call POST "$API/instances/$K_INST/cancel" -H 'Content-Type: application/json' -H 'Idempotency-Key: a' \
+  -H 'Idempotency-Key: b' --data-binary '{"acted_by_user_id":3}'
+expect_error "cancel with Idempotency-Key sent twice" 422 validation_failed
+keyed "$API/instances/$K_INST/cancel" "cancel-booking-8" '{"acted_by_user_id":3,'
+expect_error "keyed cancel with truncated JSON" 400 invalid_json
+keyed "$API/instances/$K_INST/cancel" "cancel-booking-8" '{"acted_by_user_id":1}'
+expect_error "keyed cancel by user 1 (not the initiator)" 403 not_the_initiator
+keyed "$API/instances/$K_INST/cancel" "cancel-booking-8" '{"acted_by_user_id":3}'
+expect "the same key, now by the initiator: a refusal kept nothing" 200
+field .status cancelled
+check "one key kept per successful keyed request" 3 \
+  "$(sql "SELECT count(*) FROM idempotency_keys WHERE key IN ('trigger-booking-8','approve-booking-8','cancel-booking-8')")"
+
 # ---- templates: authoring, versions while instances run, one active per event, self-approval --
 log "templates: authoring and versions"
 tmpl_names() { check "  the message names $1" yes "$(j "if (.error.message | contains(\"$1\")) then \"yes\" else . end")"; }
