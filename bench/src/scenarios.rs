@@ -59,22 +59,17 @@ pub async fn approvals(
     // counts: a step approved once can't be approved again.
     let next_service_step = Arc::new(AtomicUsize::new(0));
     for &clients in &plan.clients {
-        let base = server.base.clone();
-        let (first_step, range) = (layout.first_step, layout.range);
-        let cursor = Arc::clone(&next_service_step);
-        let service = drive(clients, plan.seconds, 200, move |client, _| {
-            let k = cursor.fetch_add(1, Ordering::Relaxed) as i64;
-            (k < range).then(|| {
-                client
-                    .post(format!(
-                        "{base}/api/v1/workflow/steps/{}/approve",
-                        first_step + 3 * k
-                    ))
-                    .json(&json!({"acted_by_user_id": 1}))
-            })
-        })
-        .await;
+        let service = approve_run(server, layout, &next_service_step, clients, plan, false).await;
         tally.errors += service.errors;
+        // At 8 clients, the same approvals again with an Idempotency-Key each, so that the cost
+        // of keeping answers is measured in this run, beside the same baselines.
+        let keyed = if clients == 8 {
+            let keyed = approve_run(server, layout, &next_service_step, clients, plan, true).await;
+            tally.errors += keyed.errors;
+            Some(keyed)
+        } else {
+            None
+        };
         let vars = [
             ("count", layout.range),
             ("first_step", layout.first_step + 3 * layout.range),
@@ -100,8 +95,46 @@ pub async fn approvals(
             same,
             ceiling,
         ));
+        if let Some(keyed) = keyed {
+            tally.rows.push(Row::compared(
+                format!("approve keyed, {clients} clients"),
+                keyed,
+                same,
+                ceiling,
+            ));
+        }
     }
     Ok(())
+}
+
+/// One run of approvals by `clients` clients over HTTP, each on the next unused step 1 of the
+/// first range; `keyed` sends a distinct `Idempotency-Key` with each.
+async fn approve_run(
+    server: &Server,
+    layout: &DecisionLayout,
+    cursor: &Arc<AtomicUsize>,
+    clients: usize,
+    plan: &Plan,
+    keyed: bool,
+) -> Measured {
+    let base = server.base.clone();
+    let (first_step, range) = (layout.first_step, layout.range);
+    let cursor = Arc::clone(cursor);
+    drive(clients, plan.seconds, 200, move |client, _| {
+        let k = cursor.fetch_add(1, Ordering::Relaxed) as i64;
+        (k < range).then(|| {
+            let step = first_step + 3 * k;
+            let request = client
+                .post(format!("{base}/api/v1/workflow/steps/{step}/approve"))
+                .json(&json!({"acted_by_user_id": 1}));
+            if keyed {
+                request.header("idempotency-key", format!("bench-approve-{step}"))
+            } else {
+                request
+            }
+        })
+    })
+    .await
 }
 
 /// Triggering new instances: the service over HTTP, then pgbench on the same SQL and the
