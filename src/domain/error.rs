@@ -59,6 +59,10 @@ pub enum WorkflowError {
     /// An idempotency key already used for a different request.
     #[error("idempotency key '{key}' was already used for a different request")]
     IdempotencyKeyReused { key: String },
+    /// The deadline passed (or the connection was lost) after the change was sent to the store:
+    /// it may have been applied. A retry with the same idempotency key settles it.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
     /// The store can't be reached right now; retrying later may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),

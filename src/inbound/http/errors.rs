@@ -182,6 +182,14 @@ impl From<WorkflowError> for ApiError {
                     "The database can't be reached right now; retry later.",
                 )
             }
+            E::OutcomeUnknown(detail) => {
+                tracing::warn!(%detail, "outcome unknown");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "outcome_unknown",
+                    "The change may have been applied; retry with the same Idempotency-Key, or read the instance.",
+                )
+            }
             E::Internal { .. } => {
                 // The whole chain goes to the log (the span says which request it was); the
                 // client gets the generic body.

@@ -91,12 +91,15 @@ async fn run(
     // On a task of its own, so that a client hanging up can't cancel the transaction half-way.
     detached("decision", async move {
         store
-            .with_conn(async |conn| {
+            .with_write(async |conn, sent| {
                 conn.transaction::<_, TxError, _>(async |conn| {
                     // A key is claimed before the row locks, so a retry waits for its first
                     // attempt on the key and replays it, rather than queueing on the locks and
                     // being refused by the state the first attempt left.
-                    once_in(conn, once, async |conn| decide_locked(conn, work).await).await
+                    let done =
+                        once_in(conn, once, async |conn| decide_locked(conn, work).await).await?;
+                    sent.mark();
+                    Ok(done)
                 })
                 .await
             })

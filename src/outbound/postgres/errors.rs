@@ -16,6 +16,22 @@ pub(super) enum TxError {
     Domain(WorkflowError),
 }
 
+impl TxError {
+    /// Whether the connection failed (lost, or a message could not be sent), so that the
+    /// database's answer, if it gave one, never arrived.
+    pub(super) fn is_lost_connection(&self) -> bool {
+        matches!(
+            self,
+            Self::Db(
+                DieselError::DatabaseError(
+                    DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+                    _,
+                ) | DieselError::BrokenTransactionManager
+            )
+        )
+    }
+}
+
 impl From<DieselError> for TxError {
     fn from(e: DieselError) -> Self {
         Self::Db(e)

@@ -35,15 +35,21 @@ pub(super) async fn create_instance(
     // On a task of its own, so that a client hanging up can't cancel the write half-way.
     detached("trigger", async move {
         store
-            .with_conn(async |conn| match once {
-                // Without a key the write is one statement, needing no explicit transaction.
-                None => write_instance(conn, &new).await.map(Done::Fresh),
+            .with_write(async |conn, sent| match once {
+                // Without a key the write is one statement, needing no explicit transaction:
+                // it commits by itself once sent.
+                None => {
+                    sent.mark();
+                    write_instance(conn, &new).await.map(Done::Fresh)
+                }
                 Some(once) => {
                     conn.transaction::<_, TxError, _>(async |conn| {
-                        once_in(conn, Some(once), async |conn| {
+                        let done = once_in(conn, Some(once), async |conn| {
                             write_instance(conn, &new).await
                         })
-                        .await
+                        .await?;
+                        sent.mark();
+                        Ok(done)
                     })
                     .await
                 }

@@ -33,6 +33,7 @@ mod template_versions;
 mod templates;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
@@ -79,6 +80,58 @@ impl PgStore {
         tokio::time::timeout(self.operation_timeout, run)
             .await
             .unwrap_or_else(|_| Err(WorkflowError::Unavailable("operation timed out".to_owned())))
+    }
+}
+
+/// Whether a unit of work has sent what may commit it (its `COMMIT`, or a statement that
+/// commits by itself): from then on, a deadline that passes or a connection that is lost leaves
+/// the outcome unknown. Before it, giving up drops the work with its connection (discarded by
+/// the pool, since it is mid-transaction), so nothing can commit later.
+#[derive(Default)]
+pub(super) struct Sent(AtomicBool);
+
+impl Sent {
+    /// Marks that what follows may commit: call it right before sending it.
+    pub(super) fn mark(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_marked(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl PgStore {
+    /// Runs a unit of work that writes, on a pooled connection, within the operation deadline,
+    /// and tells the truth when it fails: `Unavailable` only while nothing that could commit has
+    /// been sent (`work` calls [`Sent::mark`] right before that); after it, a deadline that
+    /// passes or a lost connection is `OutcomeUnknown`. An error the database itself reports
+    /// (the statement or the commit failed) is definite either way.
+    async fn with_write<T, F>(&self, work: F) -> Result<T, WorkflowError>
+    where
+        F: for<'c, 's> AsyncFnOnce(&'c mut Conn, &'s Sent) -> Result<T, TxError>,
+    {
+        let sent = Sent::default();
+        let run = async {
+            let mut conn = self.pool.get().await.map_err(pool_error)?;
+            work(&mut conn, &sent).await
+        };
+        match tokio::time::timeout(self.operation_timeout, run).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) if sent.is_marked() && e.is_lost_connection() => {
+                Err(WorkflowError::OutcomeUnknown(format!(
+                    "connection lost after the commit was sent: {e:?}"
+                )))
+            }
+            Ok(Err(e)) => Err(e.into()),
+            // The work was dropped here, its connection with it.
+            Err(_) if sent.is_marked() => Err(WorkflowError::OutcomeUnknown(
+                "the operation timed out after the commit was sent".to_owned(),
+            )),
+            Err(_) => Err(WorkflowError::Unavailable(
+                "operation timed out before anything could commit".to_owned(),
+            )),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 mod availability;
 mod cancel_race;
 mod guarantees;
+mod honest;
 mod idempotency;
 mod locks;
 mod outbox;
