@@ -65,9 +65,14 @@ where
     let dispatcher = tokio::spawn(dispatcher.run(outbox_signal, watcher.clone()));
 
     let mut server_watcher = watcher;
-    let server = tokio::spawn(http::serve(listener, http::routes(service), async move {
-        let _ = server_watcher.wait_for(|stop| *stop).await;
-    }));
+    let metrics = Arc::new(http::metrics::Metrics::new());
+    let server = tokio::spawn(http::serve(
+        listener,
+        http::api(service, metrics),
+        async move {
+            let _ = server_watcher.wait_for(|stop| *stop).await;
+        },
+    ));
     App {
         addr,
         shutdown,

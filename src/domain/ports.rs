@@ -14,7 +14,7 @@ use super::error::WorkflowError;
 use super::model::{
     Approver, CallbackEvent, CancelRequest, Decided, DecisionRequest, Done, EventName,
     IdempotencyKey, Instance, InstanceId, KeptAnswer, NewInstance, NewTemplate, Once, OutboxItem,
-    PendingStep, RoleName, StepId, Template, TemplateFilter, TemplateId, TemplateUpdate,
+    PendingStep, RoleName, StepId, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
     TriggerRequest, User, UserId,
 };
 
@@ -141,6 +141,9 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
 
     /// `Ok` when the store answers.
     fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+
+    /// A sample of the store's load (outbox backlog, connection pool), for the metrics.
+    fn store_load(&self) -> impl Future<Output = Result<StoreLoad, WorkflowError>> + Send;
 }
 
 /// The pure decision the repository runs on the locked instance inside its unit of work: it
@@ -313,6 +316,10 @@ pub trait WorkflowRepository: Send + Sync + 'static {
 
     /// `Ok` when the store answers.
     fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+
+    /// The outbox backlog (undelivered events, the oldest one's time) and the connection pool's
+    /// use (`None` for a store without a pool).
+    fn load(&self) -> impl Future<Output = Result<StoreLoad, WorkflowError>> + Send;
 }
 
 /// The user directory: who the users are, and who holds a role now.

@@ -11,7 +11,8 @@ use super::error::WorkflowError;
 use super::machine;
 use super::model::{
     CancelRequest, DecisionRequest, Done, Instance, InstanceId, NewTemplate, Once, PendingStep,
-    RoleName, Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
+    RoleName, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest,
+    User, UserId,
 };
 use super::ports::{Clock, RoleResolver, WorkflowRepository, WorkflowUseCases};
 
@@ -299,6 +300,11 @@ where
     /// `Ok` when the store answers.
     async fn health(&self) -> Result<(), WorkflowError> {
         self.repo.health().await
+    }
+
+    /// The store's load, for the metrics.
+    async fn store_load(&self) -> Result<StoreLoad, WorkflowError> {
+        self.repo.load().await
     }
 }
 

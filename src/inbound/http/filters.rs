@@ -13,12 +13,24 @@ use super::body::json_body;
 use super::errors;
 use super::handlers;
 use super::idempotency::key_header;
+use super::metrics::Metrics;
 use crate::domain::ports::WorkflowUseCases;
 
-/// Every route of the API, with framework rejections rendered as JSON errors.
+/// Every route of the API, with framework rejections rendered as JSON errors, and metrics of
+/// their own (for tests; the service uses [`api`] with the metrics it serves).
 pub fn routes<S: WorkflowUseCases>(
     service: Arc<S>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    api(service, Arc::new(Metrics::new()))
+}
+
+/// Every route of the API, with framework rejections rendered as JSON errors; each answered
+/// request is counted in `metrics`, which `GET /metrics` serves.
+pub fn api<S: WorkflowUseCases>(
+    service: Arc<S>,
+    metrics: Arc<Metrics>,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let observed = Arc::clone(&metrics);
     trigger(Arc::clone(&service))
         .or(search_instances(Arc::clone(&service)))
         .or(instance(Arc::clone(&service)))
@@ -33,9 +45,15 @@ pub fn routes<S: WorkflowUseCases>(
         .or(directory(Arc::clone(&service)))
         .or(approve(Arc::clone(&service)))
         .or(reject(Arc::clone(&service)))
-        .or(health(service))
+        .or(operations(service, metrics))
         .recover(errors::recover)
-        .with(warp::log::custom(|info| {
+        .with(warp::log::custom(move |info| {
+            observed.observe(
+                info.method().as_str(),
+                info.path(),
+                info.status().as_u16(),
+                info.elapsed(),
+            );
             tracing::debug!(
                 method = %info.method(),
                 path = info.path(),
@@ -245,6 +263,26 @@ pub fn reject<S: WorkflowUseCases>(
         .and(key_header())
         .and(json_body())
         .then(handlers::decide::reject::<S>)
+}
+
+/// The operator's routes, combined to add one level to the nesting of `api`.
+fn operations<S: WorkflowUseCases>(
+    service: Arc<S>,
+    metrics: Arc<Metrics>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    health(Arc::clone(&service)).or(metrics_route(service, metrics))
+}
+
+/// `GET /metrics`
+pub fn metrics_route<S: WorkflowUseCases>(
+    service: Arc<S>,
+    metrics: Arc<Metrics>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(with_service(service))
+        .and(warp::any().map(move || Arc::clone(&metrics)))
+        .then(handlers::metrics::metrics::<S>)
 }
 
 /// `GET /healthz`

@@ -13,6 +13,7 @@ pub mod errors;
 mod filters;
 mod handlers;
 mod idempotency;
+pub mod metrics;
 mod requests;
 mod responses;
 
@@ -21,7 +22,7 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use warp::{Filter, Reply};
 
-pub use filters::routes;
+pub use filters::{api, routes};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -22,7 +22,8 @@ use crate::domain::error::WorkflowError;
 use crate::domain::model::{
     AuditEntry, Decided, Done, EntityId, EntityType, EventName, IdempotencyKey, Instance,
     InstanceId, InstanceStep, KeptAnswer, NewInstance, NewTemplate, Once, OutboxItem, PendingStep,
-    RoleName, StepId, StepStatus, Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
+    RoleName, StepId, StepStatus, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
+    UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
@@ -413,5 +414,9 @@ impl WorkflowRepository for MemoryStore {
 
     async fn health(&self) -> Result<(), WorkflowError> {
         Ok(())
+    }
+
+    async fn load(&self) -> Result<StoreLoad, WorkflowError> {
+        Ok(self.lock().outbox_load())
     }
 }

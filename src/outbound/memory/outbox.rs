@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::State;
-use crate::domain::model::{CallbackEvent, OutboxItem};
+use crate::domain::model::{CallbackEvent, OutboxItem, StoreLoad};
 
 pub(super) struct OutboxRow {
     item: OutboxItem,
@@ -60,6 +60,19 @@ impl State {
             }
         }
         claimed
+    }
+
+    /// The undelivered events: how many, and the oldest one's time. No pool.
+    pub(super) fn outbox_load(&self) -> StoreLoad {
+        let pending = self
+            .outbox
+            .values()
+            .filter(|row| row.delivered_at.is_none());
+        StoreLoad {
+            outbox_backlog: pending.clone().count() as u64,
+            oldest_undelivered_at: pending.map(|row| row.item.event.at).min(),
+            pool: None,
+        }
     }
 
     pub(super) fn mark_callback_delivered(&mut self, id: i64, at: DateTime<Utc>) {

@@ -33,14 +33,16 @@ mod template_versions;
 mod templates;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::bb8::Pool;
+use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 
 use self::errors::{TxError, pool_error};
 use crate::domain::WorkflowError;
+use crate::domain::model::PoolUse;
 
 pub use self::connection::{PgConfig, SESSION_SETTINGS};
 pub use self::migrations::{MIGRATIONS, run_migrations};
@@ -56,6 +58,8 @@ type Conn = AsyncPgConnection;
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
     operation_timeout: Duration,
+    /// Work waiting for a pooled connection now (bb8 counts only what it has handed out).
+    waiting: Arc<AtomicU32>,
 }
 
 impl PgStore {
@@ -65,7 +69,26 @@ impl PgStore {
         Ok(Self {
             pool: connection::pool(database_url, config).await?,
             operation_timeout: config.operation_timeout,
+            waiting: Arc::default(),
         })
+    }
+
+    /// A pooled connection, counted in `waiting` while it is awaited.
+    async fn connection(&self) -> Result<PooledConnection<'_, AsyncPgConnection>, WorkflowError> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let conn = self.pool.get().await.map_err(pool_error);
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        conn
+    }
+
+    /// The pool's use now.
+    fn pool_use(&self) -> PoolUse {
+        let state = self.pool.state();
+        PoolUse {
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            idle: state.idle_connections,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `work` on a pooled connection within the operation deadline.
@@ -74,7 +97,7 @@ impl PgStore {
         F: for<'c> AsyncFnOnce(&'c mut Conn) -> Result<T, TxError>,
     {
         let run = async {
-            let mut conn = self.pool.get().await.map_err(pool_error)?;
+            let mut conn = self.connection().await?;
             work(&mut conn).await.map_err(WorkflowError::from)
         };
         tokio::time::timeout(self.operation_timeout, run)
@@ -113,7 +136,7 @@ impl PgStore {
     {
         let sent = Sent::default();
         let run = async {
-            let mut conn = self.pool.get().await.map_err(pool_error)?;
+            let mut conn = self.connection().await?;
             work(&mut conn, &sent).await
         };
         match tokio::time::timeout(self.operation_timeout, run).await {

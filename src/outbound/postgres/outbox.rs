@@ -13,7 +13,8 @@ use super::PgStore;
 use super::schema::workflow_callback_outbox;
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    CallbackEvent, CallbackKind, EntityId, EntityType, EventName, InstanceId, OutboxItem, UserId,
+    CallbackEvent, CallbackKind, EntityId, EntityType, EventName, InstanceId, OutboxItem,
+    StoreLoad, UserId,
 };
 
 /// SKIP LOCKED: dispatchers in other processes claim other rows instead of waiting.
@@ -235,4 +236,25 @@ mod tests {
         assert!(read_payload(bad_id).unwrap_err().contains("instance_id"));
         assert!(read_payload(json!({"kind": "on_approved"})).is_err());
     }
+}
+
+/// The outbox backlog and the pool's use.
+pub(super) async fn load(store: &PgStore) -> Result<StoreLoad, WorkflowError> {
+    let (backlog, oldest): (i64, Option<DateTime<Utc>>) = store
+        .with_conn(async |conn| {
+            Ok(workflow_callback_outbox::table
+                .filter(workflow_callback_outbox::delivered_at.is_null())
+                .select((
+                    diesel::dsl::count_star(),
+                    diesel::dsl::min(workflow_callback_outbox::created_at),
+                ))
+                .first(conn)
+                .await?)
+        })
+        .await?;
+    Ok(StoreLoad {
+        outbox_backlog: u64::try_from(backlog).unwrap_or_default(),
+        oldest_undelivered_at: oldest,
+        pool: Some(store.pool_use()),
+    })
 }

@@ -10,8 +10,8 @@ use super::{
 use crate::domain::WorkflowError;
 use crate::domain::model::{
     Done, EventName, IdempotencyKey, Instance, InstanceId, KeptAnswer, NewInstance, NewTemplate,
-    Once, OutboxItem, PendingStep, StepId, Template, TemplateFilter, TemplateId, TemplateUpdate,
-    UserId,
+    Once, OutboxItem, PendingStep, StepId, StoreLoad, Template, TemplateFilter, TemplateId,
+    TemplateUpdate, UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
@@ -141,6 +141,10 @@ impl WorkflowRepository for PgStore {
         retry_at: DateTime<Utc>,
     ) -> Result<(), WorkflowError> {
         outbox::mark_callback_failed(self, id, error, retry_at).await
+    }
+
+    async fn load(&self) -> Result<StoreLoad, WorkflowError> {
+        outbox::load(self).await
     }
 
     async fn health(&self) -> Result<(), WorkflowError> {

@@ -30,5 +30,6 @@ macro_rules! on_both_stores {
 }
 
 mod errors;
+mod metrics;
 mod users;
 mod walks;

@@ -8,6 +8,7 @@ pub mod decide;
 pub mod health;
 pub mod inbox;
 pub mod instances;
+pub mod metrics;
 pub mod search;
 pub mod template_authoring;
 pub mod template_versions;
