@@ -175,6 +175,27 @@ pub(super) async fn mark_callback_failed(
         .await
 }
 
+/// The outbox backlog and the pool's use.
+pub(super) async fn load(store: &PgStore) -> Result<StoreLoad, WorkflowError> {
+    let (backlog, oldest): (i64, Option<DateTime<Utc>>) = store
+        .with_conn(async |conn| {
+            Ok(workflow_callback_outbox::table
+                .filter(workflow_callback_outbox::delivered_at.is_null())
+                .select((
+                    diesel::dsl::count_star(),
+                    diesel::dsl::min(workflow_callback_outbox::created_at),
+                ))
+                .first(conn)
+                .await?)
+        })
+        .await?;
+    Ok(StoreLoad {
+        outbox_backlog: u64::try_from(backlog).unwrap_or_default(),
+        oldest_undelivered_at: oldest,
+        pool: Some(store.pool_use()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -236,25 +257,4 @@ mod tests {
         assert!(read_payload(bad_id).unwrap_err().contains("instance_id"));
         assert!(read_payload(json!({"kind": "on_approved"})).is_err());
     }
-}
-
-/// The outbox backlog and the pool's use.
-pub(super) async fn load(store: &PgStore) -> Result<StoreLoad, WorkflowError> {
-    let (backlog, oldest): (i64, Option<DateTime<Utc>>) = store
-        .with_conn(async |conn| {
-            Ok(workflow_callback_outbox::table
-                .filter(workflow_callback_outbox::delivered_at.is_null())
-                .select((
-                    diesel::dsl::count_star(),
-                    diesel::dsl::min(workflow_callback_outbox::created_at),
-                ))
-                .first(conn)
-                .await?)
-        })
-        .await?;
-    Ok(StoreLoad {
-        outbox_backlog: u64::try_from(backlog).unwrap_or_default(),
-        oldest_undelivered_at: oldest,
-        pool: Some(store.pool_use()),
-    })
 }
