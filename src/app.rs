@@ -1,5 +1,6 @@
-//! Composition root: wires a store and a callback sink into the service, the HTTP server, the
-//! callback dispatcher and the key janitor, and stops them together. Used by the binary and by the tests.
+//! Composition root: wires a store and a callback sink into the service, the HTTP server (the API
+//! and the approvers' pages), the callback dispatcher and the key janitor, and stops them
+//! together. Used by the binary and by the tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,12 +8,13 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use warp::Filter;
 
 use crate::domain::WorkflowService;
 use crate::domain::dispatcher::{DispatchConfig, Dispatcher};
 use crate::domain::janitor::{KeyJanitor, PURGE_INTERVAL};
 use crate::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
-use crate::inbound::http;
+use crate::inbound::{http, ui};
 use crate::outbound::clock::SystemClock;
 
 /// A running server, dispatcher and key janitor.
@@ -66,13 +68,11 @@ where
 
     let mut server_watcher = watcher;
     let metrics = Arc::new(http::metrics::Metrics::new());
-    let server = tokio::spawn(http::serve(
-        listener,
-        http::api(service, metrics),
-        async move {
-            let _ = server_watcher.wait_for(|stop| *stop).await;
-        },
-    ));
+    // The pages answer everything under /ui; the API everything else.
+    let routes = ui::routes(Arc::clone(&service)).or(http::api(service, metrics));
+    let server = tokio::spawn(http::serve(listener, routes, async move {
+        let _ = server_watcher.wait_for(|stop| *stop).await;
+    }));
     App {
         addr,
         shutdown,

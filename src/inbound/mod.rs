@@ -1,3 +1,5 @@
-//! Inbound adapters: what drives the domain. Today only the HTTP API.
+//! Inbound adapters: what drives the domain. The HTTP API (`http`) and the approvers' pages
+//! (`ui`), both on the same driving port.
 
 pub mod http;
+pub mod ui;
