@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check: formatting, lints, all cargo tests on real PostgreSQL, the end-to-end API
-# and concurrency scripts, and the quick benchmark. Provisions PostgreSQL itself (see lib.sh).
+# Runs every check: formatting, lints, all cargo tests on real PostgreSQL, the end-to-end API,
+# browser (Chromium) and concurrency scripts, and the quick benchmark. Provisions PostgreSQL
+# itself (see lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -20,7 +21,7 @@ cargo test --workspace --all-targets -- --test-threads 4
 
 log "release build"
 cargo build --release --bin approvals
-for script in test_api.sh test_concurrency.sh; do
+for script in test_api.sh test_ui.sh test_concurrency.sh; do
   if [ -x "scripts/$script" ]; then
     log "scripts/$script"
     DATABASE_URL=$PG_ADMIN_URL "scripts/$script"
