@@ -287,5 +287,29 @@ pub async fn inbox(
         same_sql: None,
         ceiling: None,
     });
+
+    // The approver's inbox page (/ui/inbox, HTML, its first page of 50), as user 10001.
+    let waiting = scalar(
+        conn,
+        "SELECT count(*) AS v FROM workflow_inbox WHERE user_id = 10001",
+    )
+    .await?;
+    let base = server.base.clone();
+    let page = drive(1, 3600.0, 200, move |client, n| {
+        (n < requests).then(|| {
+            client
+                .get(format!("{base}/ui/inbox"))
+                .header("cookie", "approvals_user=10001")
+        })
+    })
+    .await;
+    tally.errors += page.errors;
+    tally.rows.push(Row {
+        label: "ui inbox page, 1 client".into(),
+        note: format!("user 10001 with {waiting} steps waiting; {} pages", page.ok),
+        service: Some(page),
+        same_sql: None,
+        ceiling: None,
+    });
     Ok(())
 }
