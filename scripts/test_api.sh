@@ -796,6 +796,42 @@ call PUT "$API/users/43" -H 'Content-Type: text/plain' --data-binary '{"name":"X
 expect_error "put user 43 with Content-Type text/plain" 415 unsupported_media_type
 check "user 43 was never created" 0 "$(sql "SELECT count(*) FROM users WHERE id = 43")"
 
+# ---- input that means less than it seems: repeated keys, fields the object lacks, invisible text
+log "repeated keys, unknown nested fields, invisible text"
+post_json "$API/instances" "$(trigger_body unit.price_update_requested unit 51 3)"
+expect "trigger unit 51" 201
+G_S1=$(j '.steps[0].id')
+G_INST=$(j .id)
+approve "$G_S1" '{"acted_by_user_id":3,"acted_by_user_id":1}'
+expect_error "approve with acted_by_user_id given twice" 422 validation_failed
+names "'acted_by_user_id' is given more than once"
+post_json "$API/templates" '{"name":"T","event":"dup.keys","entity_type":"unit","steps":[{"name":"A","approver":{"type":"user","type":"role","role":"sales_manager"}}]}'
+expect_error "create a template whose approver gives type twice" 422 validation_failed
+names 'steps[0].approver.type'
+post_json "$API/instances" '{"event":"booking.cancellation_requested","entity_type":"booking","entity_id":52,"initiated_by":3,"context":{"a":1,"a":2}}'
+expect_error "trigger with a context that gives a key twice" 422 validation_failed
+names 'context.a'
+post_json "$API/templates" '{"name":"T","event":"extra.field","entity_type":"unit","steps":[{"name":"A","approver":{"type":"role","role":"sales_manager","user_id":1}}]}'
+expect_error "create a template whose role approver also has user_id" 422 validation_failed
+names 'steps[0].approver.user_id'
+reject "$G_S1" "$(printf '{"acted_by_user_id":1,"comment":"%s"}' ' \u200b\u200c\u200d\u2060\ufeff ')"
+expect_error "reject with a comment of zero-width characters only" 422 validation_failed
+names comment
+cancel_instance "$G_INST" '{"acted_by_user_id":3,"reason":"\u200b"}'
+expect_error "cancel with a reason of one zero-width space" 422 validation_failed
+names reason
+put_json "$API/users/44" '{"name":"\ufeff\u2060","roles":[]}'
+expect_error "put user 44 with a name of format characters only" 422 validation_failed
+names name
+check "the refused writes changed nothing: unit 51 still awaits its first step" \
+  "in_progress awaiting_action 1" \
+  "$(sql "SELECT i.status || ' ' || s.status || ' ' || (SELECT count(*) FROM workflow_audit_log a WHERE a.instance_id = i.id AND a.action = 'instance_created')
+          FROM workflow_instances i JOIN workflow_instance_steps s ON s.instance_id = i.id AND s.step_order = 1 WHERE i.id = $G_INST")"
+check "nothing was made by the refused writes" "0 0 0" \
+  "$(sql "SELECT (SELECT count(*) FROM workflow_templates WHERE event IN ('dup.keys','extra.field')) || ' ' ||
+                 (SELECT count(*) FROM users WHERE id = 44) || ' ' ||
+                 (SELECT count(*) FROM workflow_instances WHERE entity_type = 'booking' AND entity_id = 52)")"
+
 # The audit log refuses changes, even from the table owner.
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi
 check "the database refuses DELETE on the audit log" yes "$refused"

@@ -3,10 +3,10 @@
 //! [`WorkflowUseCases`](crate::domain::ports::WorkflowUseCases).
 //!
 //! `filters` matches paths and methods and injects the service, one function per route;
-//! `body` reads JSON bodies (415, 413, 400); `requests` holds the field types that request
-//! bodies are made of; each module of `handlers` holds a group of routes with its request
-//! types; `responses` holds the wire formats of answers; `errors` maps every failure to a status
-//! and error body.
+//! `body` reads JSON bodies (415, 413, 400, and 422 for a key repeated in an object, which
+//! `unique_keys` finds); `requests` holds the field types that request bodies are made of;
+//! each module of `handlers` holds a group of routes with its request types; `responses` holds
+//! the wire formats of answers; `errors` maps every failure to a status and error body.
 
 mod body;
 pub mod errors;
@@ -16,6 +16,7 @@ mod idempotency;
 pub mod metrics;
 mod requests;
 mod responses;
+mod unique_keys;
 
 use std::future::Future;
 

@@ -15,6 +15,7 @@ mod framework;
 mod idempotency;
 mod inbox;
 mod search;
+mod strict_input;
 mod template_authoring;
 mod template_versions;
 mod templates;
