@@ -41,12 +41,14 @@ where
     )
 }
 
-/// Starts serving on `listener` and dispatching callbacks to `callbacks`.
+/// Starts serving on `listener` (within `connections`) and dispatching callbacks to
+/// `callbacks`.
 pub fn start<S, K>(
     store: Arc<S>,
     callbacks: Arc<K>,
     listener: TcpListener,
     dispatch: DispatchConfig,
+    connections: http::ConnectionLimits,
 ) -> App
 where
     S: WorkflowRepository + RoleResolver,
@@ -69,6 +71,7 @@ where
     let server = tokio::spawn(http::serve(
         listener,
         http::api(service, metrics),
+        connections,
         async move {
             let _ = server_watcher.wait_for(|stop| *stop).await;
         },
