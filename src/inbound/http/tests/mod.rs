@@ -8,6 +8,7 @@
 //!
 //! This module is the support the others share: harnesses, requests and assertions.
 
+mod audit;
 mod cancel;
 mod decide;
 mod fixtures;
