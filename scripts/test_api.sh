@@ -796,6 +796,78 @@ call PUT "$API/users/43" -H 'Content-Type: text/plain' --data-binary '{"name":"X
 expect_error "put user 43 with Content-Type text/plain" 415 unsupported_media_type
 check "user 43 was never created" 0 "$(sql "SELECT count(*) FROM users WHERE id = 43")"
 
+# ---- input that means less than it seems: repeated keys, fields the object lacks, invisible text
+log "repeated keys, unknown nested fields, invisible text"
+post_json "$API/instances" "$(trigger_body unit.price_update_requested unit 51 3)"
+expect "trigger unit 51" 201
+G_S1=$(j '.steps[0].id')
+G_INST=$(j .id)
+approve "$G_S1" '{"acted_by_user_id":3,"acted_by_user_id":1}'
+expect_error "approve with acted_by_user_id given twice" 422 validation_failed
+names "'acted_by_user_id' is given more than once"
+post_json "$API/templates" '{"name":"T","event":"dup.keys","entity_type":"unit","steps":[{"name":"A","approver":{"type":"user","type":"role","role":"sales_manager"}}]}'
+expect_error "create a template whose approver gives type twice" 422 validation_failed
+names 'steps[0].approver.type'
+post_json "$API/instances" '{"event":"booking.cancellation_requested","entity_type":"booking","entity_id":52,"initiated_by":3,"context":{"a":1,"a":2}}'
+expect_error "trigger with a context that gives a key twice" 422 validation_failed
+names 'context.a'
+post_json "$API/templates" '{"name":"T","event":"extra.field","entity_type":"unit","steps":[{"name":"A","approver":{"type":"role","role":"sales_manager","user_id":1}}]}'
+expect_error "create a template whose role approver also has user_id" 422 validation_failed
+names 'steps[0].approver.user_id'
+reject "$G_S1" "$(printf '{"acted_by_user_id":1,"comment":"%s"}' ' \u200b\u200c\u200d\u2060\ufeff ')"
+expect_error "reject with a comment of zero-width characters only" 422 validation_failed
+names comment
+cancel_instance "$G_INST" '{"acted_by_user_id":3,"reason":"\u200b"}'
+expect_error "cancel with a reason of one zero-width space" 422 validation_failed
+names reason
+put_json "$API/users/44" '{"name":"\ufeff\u2060","roles":[]}'
+expect_error "put user 44 with a name of format characters only" 422 validation_failed
+names name
+check "the refused writes changed nothing: unit 51 still awaits its first step" \
+  "in_progress awaiting_action 1" \
+  "$(sql "SELECT i.status || ' ' || s.status || ' ' || (SELECT count(*) FROM workflow_audit_log a WHERE a.instance_id = i.id AND a.action = 'instance_created')
+          FROM workflow_instances i JOIN workflow_instance_steps s ON s.instance_id = i.id AND s.step_order = 1 WHERE i.id = $G_INST")"
+check "nothing was made by the refused writes" "0 0 0" \
+  "$(sql "SELECT (SELECT count(*) FROM workflow_templates WHERE event IN ('dup.keys','extra.field')) || ' ' ||
+                 (SELECT count(*) FROM users WHERE id = 44) || ' ' ||
+                 (SELECT count(*) FROM workflow_instances WHERE entity_type = 'booking' AND entity_id = 52)")"
+
+# ---- audit you can prove: the hash chain and its verification ---------------------------------
+log "audit hash chain: verify, tampering, a 1,000-entry trail"
+call GET "$API/instances/$G_INST"
+expect "get unit 51's instance" 200
+field '[.audit[] | .hash | test("^[0-9a-f]{64}$")] | all' true
+call GET "$API/instances/$G_INST/audit/verify"
+expect "verify unit 51's audit trail" 200
+field . "{\"entries\":$(sql "SELECT count(*) FROM workflow_audit_log WHERE instance_id = $G_INST"),\"valid\":true}"
+call GET "$API/instances/999999/audit/verify"
+expect_error "verify the trail of unknown instance 999999" 404 not_found
+TAMPERED=$(sql "SELECT min(id) FROM workflow_audit_log WHERE instance_id = $G_INST")
+sql "SET session_replication_role = replica; UPDATE workflow_audit_log SET comment = 'edited' WHERE id = $TAMPERED" >/dev/null
+call GET "$API/instances/$G_INST/audit/verify"
+expect "verify unit 51's trail after a superuser edited entry $TAMPERED" 200
+field . "{\"first_bad_entry_id\":$TAMPERED,\"valid\":false}"
+LONG_STEPS=$(for n in $(seq 1 500); do printf '{"name":"Step %d","approver":{"type":"user","user_id":1}}\n' "$n"; done | jq -sc .)
+post_json "$API/templates" "{\"name\":\"Long trail\",\"event\":\"long.trail\",\"entity_type\":\"unit\",\"steps\":$LONG_STEPS}"
+expect "create a 500-step template" 201
+post_json "$API/instances" "$(trigger_body long.trail unit 1 3)"
+expect "trigger the 500-step template" 201
+L_INST=$(j .id)
+failed_approvals=0
+for step in $(j '.steps[].id'); do
+  approve "$step" '{"acted_by_user_id":1}'
+  [ "$STATUS" = 200 ] || failed_approvals=$((failed_approvals + 1))
+done
+check "500 approvals in a row succeed" 0 "$failed_approvals"
+call GET "$API/instances/$L_INST/audit/verify"
+expect "verify the 1,002-entry trail" 200
+field . '{"entries":1002,"valid":true}'
+best=$(for _ in 1 2 3 4 5 6 7; do
+  curl -sS -o /dev/null -w '%{time_total}\n' "$BASE$API/instances/$L_INST/audit/verify"
+done | sort -n | head -n 1)
+check "verifying 1,002 entries takes under 10 ms (best of 7: ${best}s)" yes \
+  "$(awk -v s="$best" 'BEGIN { print (s < 0.010) ? "yes" : "no" }')"
+
 # The audit log refuses changes, even from the table owner.
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi
 check "the database refuses DELETE on the audit log" yes "$refused"

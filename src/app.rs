@@ -43,12 +43,14 @@ where
     )
 }
 
-/// Starts serving on `listener` and dispatching callbacks to `callbacks`.
+/// Starts serving on `listener` (within `connections`) and dispatching callbacks to
+/// `callbacks`.
 pub fn start<S, K>(
     store: Arc<S>,
     callbacks: Arc<K>,
     listener: TcpListener,
     dispatch: DispatchConfig,
+    connections: http::ConnectionLimits,
 ) -> App
 where
     S: WorkflowRepository + RoleResolver,
@@ -70,7 +72,7 @@ where
     let metrics = Arc::new(http::metrics::Metrics::new());
     // The pages answer everything under /ui; the API everything else.
     let routes = ui::routes(Arc::clone(&service)).or(http::api(service, metrics));
-    let server = tokio::spawn(http::serve(listener, routes, async move {
+    let server = tokio::spawn(http::serve(listener, routes, connections, async move {
         let _ = server_watcher.wait_for(|stop| *stop).await;
     }));
     App {

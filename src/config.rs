@@ -2,6 +2,7 @@
 //! error that names the variable.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Everything the binary reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,21 @@ pub struct Config {
     pub log_filter: String,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// Most HTTP connections open at once (`HTTP_MAX_CONNECTIONS`); `None`: derived from the
+    /// open-file limit at start (see `open_files`).
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a request's headers once it has begun them.
+    pub header_read_timeout: Duration,
+    /// Time a connection may sit without a request before it is closed.
+    pub idle_timeout: Duration,
 }
+
+/// Default of `HTTP_HEADER_READ_TIMEOUT`.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `HTTP_IDLE_TIMEOUT`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest `HTTP_MAX_CONNECTIONS` accepted.
+pub const MAX_CONNECTIONS_CEILING: usize = 1_000_000;
 
 /// The shape of log lines (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,14 +104,58 @@ impl Config {
                 });
             }
         };
+        let max_connections = match get("HTTP_MAX_CONNECTIONS") {
+            None => None,
+            Some(raw) => Some(
+                raw.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_CONNECTIONS_CEILING).contains(n))
+                    .ok_or_else(|| ConfigError {
+                        variable: "HTTP_MAX_CONNECTIONS",
+                        message: format!(
+                            "'{raw}' is not a whole number from 1 to {MAX_CONNECTIONS_CEILING}"
+                        ),
+                    })?,
+            ),
+        };
+        let timeout = |variable: &'static str, default: Duration| match get(variable) {
+            None => Ok(default),
+            Some(raw) => parse_timeout(&raw).ok_or_else(|| ConfigError {
+                variable,
+                message: format!(
+                    "'{raw}' is not a time-out from 100ms to 1h, like 500ms, 10s or 2m"
+                ),
+            }),
+        };
         Ok(Self {
             database_url,
             bind_addr,
             pool_size,
             log_filter,
             log_format,
+            max_connections,
+            header_read_timeout: timeout("HTTP_HEADER_READ_TIMEOUT", DEFAULT_HEADER_READ_TIMEOUT)?,
+            idle_timeout: timeout("HTTP_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT)?,
         })
     }
+}
+
+/// A time-out written as a whole number with a unit (`ms`, `s` or `m`), from 100 ms to 1 h.
+fn parse_timeout(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let digits = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.checked_mul(60)?),
+        _ => return None,
+    };
+    (Duration::from_millis(100)..=Duration::from_secs(3600))
+        .contains(&duration)
+        .then_some(duration)
 }
 
 #[cfg(test)]
@@ -120,6 +179,9 @@ mod tests {
         assert_eq!(c.pool_size, 16);
         assert_eq!(c.log_filter, "info");
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.max_connections, None);
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
     }
 
     #[test]
@@ -146,6 +208,40 @@ mod tests {
             config(&[("LOG_FORMAT", "xml")]).unwrap_err().variable,
             "LOG_FORMAT"
         );
+        for bad in ["0", "-1", "many", "1000001"] {
+            assert_eq!(
+                config(&[("HTTP_MAX_CONNECTIONS", bad)])
+                    .unwrap_err()
+                    .variable,
+                "HTTP_MAX_CONNECTIONS",
+                "{bad}"
+            );
+        }
+        for bad in [
+            "10",
+            "10x",
+            "s",
+            "99ms",
+            "61m",
+            "1.5s",
+            "-1s",
+            "99999999999999999999m",
+        ] {
+            for variable in ["HTTP_HEADER_READ_TIMEOUT", "HTTP_IDLE_TIMEOUT"] {
+                assert_eq!(
+                    config(&[(variable, bad)]).unwrap_err().variable,
+                    variable,
+                    "{bad}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn time_outs_take_a_unit() {
+        assert_eq!(parse_timeout("100ms"), Some(Duration::from_millis(100)));
+        assert_eq!(parse_timeout(" 15s "), Some(Duration::from_secs(15)));
+        assert_eq!(parse_timeout("60m"), Some(Duration::from_secs(3600)));
     }
 
     #[test]
@@ -155,8 +251,14 @@ mod tests {
             ("BIND_ADDR", "0.0.0.0:9000"),
             ("DATABASE_POOL_SIZE", "4"),
             ("LOG_FORMAT", "json"),
+            ("HTTP_MAX_CONNECTIONS", "300"),
+            ("HTTP_HEADER_READ_TIMEOUT", "2s"),
+            ("HTTP_IDLE_TIMEOUT", "1500ms"),
         ])
         .unwrap();
+        assert_eq!(c.max_connections, Some(300));
+        assert_eq!(c.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.idle_timeout, Duration::from_millis(1500));
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.database_url.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(c.bind_addr.port(), 9000);

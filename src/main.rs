@@ -12,10 +12,11 @@ use approvals::config::Config;
 use approvals::demo::{self, demo_data};
 use approvals::domain::WorkflowError;
 use approvals::domain::dispatcher::DispatchConfig;
+use approvals::inbound::http::ConnectionLimits;
 use approvals::outbound::callbacks::LogCallbacks;
 use approvals::outbound::memory::MemoryStore;
 use approvals::outbound::postgres::{self, PgConfig, PgStore};
-use approvals::{app, telemetry};
+use approvals::{app, open_files, telemetry};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -24,7 +25,9 @@ const USAGE: &str = "usage: approvals [serve|migrate|seed]
   migrate  apply pending database migrations and exit
   seed     load the demo data (safe to run twice) and exit
 environment: DATABASE_URL (none: in-memory demo store), BIND_ADDR (127.0.0.1:8080),
-             DATABASE_POOL_SIZE (16), RUST_LOG (info), LOG_FORMAT (text|json)";
+             DATABASE_POOL_SIZE (16), RUST_LOG (info), LOG_FORMAT (text|json),
+             HTTP_MAX_CONNECTIONS (what fits under the open-file limit, at most 10000),
+             HTTP_HEADER_READ_TIMEOUT (10s), HTTP_IDLE_TIMEOUT (60s)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -121,7 +124,21 @@ async fn seed(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The connection limits to serve with, after raising the open-file limit as far as allowed.
+fn connection_limits(config: &Config) -> Result<ConnectionLimits, String> {
+    let open_files = open_files::raise_limit();
+    let max_connections =
+        open_files::connection_cap(config.max_connections, open_files, config.pool_size)?;
+    tracing::info!(open_files, max_connections, "connection cap");
+    Ok(ConnectionLimits {
+        max_connections,
+        header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
+    })
+}
+
 async fn serve(config: &Config) -> Result<(), String> {
+    let limits = connection_limits(config)?;
     let listener = TcpListener::bind(config.bind_addr)
         .await
         .map_err(|e| format!("BIND_ADDR: can't listen on {}: {e}", config.bind_addr))?;
@@ -130,7 +147,13 @@ async fn serve(config: &Config) -> Result<(), String> {
         Some(url) => {
             migrate(config).await?;
             let store = connect(config, url).await?;
-            app::start(store, callbacks, listener, DispatchConfig::default())
+            app::start(
+                store,
+                callbacks,
+                listener,
+                DispatchConfig::default(),
+                limits,
+            )
         }
         None => {
             tracing::warn!(
@@ -141,7 +164,13 @@ async fn serve(config: &Config) -> Result<(), String> {
             demo::load(&service, &demo_data())
                 .await
                 .map_err(domain_error("loading the demo data failed"))?;
-            app::start(store, callbacks, listener, DispatchConfig::default())
+            app::start(
+                store,
+                callbacks,
+                listener,
+                DispatchConfig::default(),
+                limits,
+            )
         }
     };
     tracing::info!(addr = %app.addr, "listening");

@@ -7,7 +7,7 @@ use super::error::WorkflowError;
 use super::model::{
     Approver, AuditAction, CallbackEvent, CallbackKind, Decided, DecisionAudit, DecisionRequest,
     Instance, InstanceStatus, NewAuditEntry, NewInstance, NewStep, NewTemplate, StepId, StepStatus,
-    Template, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId, Verdict,
+    Template, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId, Verdict, is_blank,
 };
 
 mod actors;
@@ -281,10 +281,10 @@ pub fn validate_template_update(update: &TemplateUpdate) -> Result<(), WorkflowE
 const MAX_NAME_CHARS: usize = 200;
 
 fn validate_name(field: &str, name: &str) -> Result<(), WorkflowError> {
-    if name.trim().is_empty() || name.chars().count() > MAX_NAME_CHARS {
+    if is_blank(name) || name.chars().count() > MAX_NAME_CHARS {
         return Err(WorkflowError::validation(
             field,
-            format!("must be 1 to {MAX_NAME_CHARS} characters"),
+            format!("must be 1 to {MAX_NAME_CHARS} characters, not blank"),
         ));
     }
     Ok(())

@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, CallbackEvent, CancelRequest, Decided, DecisionRequest, Done, EventName,
-    IdempotencyKey, Instance, InstanceId, KeptAnswer, NewInstance, NewTemplate, Once, OutboxItem,
-    PendingStep, RoleName, StepId, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
-    TriggerRequest, User, UserId,
+    Approver, AuditVerification, CallbackEvent, CancelRequest, Decided, DecisionRequest, Done,
+    EventName, IdempotencyKey, Instance, InstanceId, KeptAnswer, NewInstance, NewTemplate, Once,
+    OutboxItem, PendingStep, RoleName, StepId, StoreLoad, Template, TemplateFilter, TemplateId,
+    TemplateUpdate, TriggerRequest, User, UserId,
 };
 
 /// The use cases of the engine: the driving port that inbound adapters depend on.
@@ -63,6 +63,13 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
         &self,
         id: InstanceId,
     ) -> impl Future<Output = Result<Instance, WorkflowError>> + Send;
+
+    /// Checks the instance's audit trail against its hash chain, as stored now: every entry's
+    /// fields, the decided steps the decisions' entries cover, and the order. `NotFound`.
+    fn verify_audit(
+        &self,
+        id: InstanceId,
+    ) -> impl Future<Output = Result<AuditVerification, WorkflowError>> + Send;
 
     /// One template with its steps. `NotFound`.
     fn template(

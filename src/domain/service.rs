@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::audit_chain;
 use super::error::WorkflowError;
 use super::machine;
 use super::model::{
-    CancelRequest, DecisionRequest, Done, Instance, InstanceId, NewTemplate, Once, PendingStep,
-    RoleName, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest,
-    User, UserId,
+    AuditVerification, CancelRequest, DecisionRequest, Done, Instance, InstanceId, NewTemplate,
+    Once, PendingStep, RoleName, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
+    TriggerRequest, User, UserId,
 };
 use super::ports::{Clock, RoleResolver, WorkflowRepository, WorkflowUseCases};
 
@@ -176,6 +177,14 @@ where
     /// One instance with its steps and audit.
     async fn instance(&self, id: InstanceId) -> Result<Instance, WorkflowError> {
         self.repo.instance(id).await
+    }
+
+    /// The instance's audit trail checked against its hash chain.
+    async fn verify_audit(&self, id: InstanceId) -> Result<AuditVerification, WorkflowError> {
+        // The instance read is one snapshot, so a decision committing meanwhile is seen
+        // whole or not at all: a trail is never judged half-written.
+        let instance = self.repo.instance(id).await?;
+        Ok(audit_chain::verify(&instance))
     }
 
     /// One template with its steps.

@@ -12,6 +12,7 @@ use approvals::config::LogFormat;
 use approvals::demo::{self, DemoData, demo_data};
 use approvals::domain::dispatcher::DispatchConfig;
 use approvals::domain::ports::{RoleResolver, WorkflowRepository};
+use approvals::inbound::http::ConnectionLimits;
 use approvals::outbound::callbacks::RecordingCallbacks;
 use approvals::outbound::memory::MemoryStore;
 use approvals::outbound::postgres::{self, PgConfig, PgStore};
@@ -160,6 +161,14 @@ pub async fn serve<S>(store: Arc<S>, db: Option<TestDb>) -> TestApp
 where
     S: WorkflowRepository + RoleResolver,
 {
+    serve_within(store, db, ConnectionLimits::default()).await
+}
+
+/// Serves `store` (already loaded) on a free port, with these connection limits.
+pub async fn serve_within<S>(store: Arc<S>, db: Option<TestDb>, limits: ConnectionLimits) -> TestApp
+where
+    S: WorkflowRepository + RoleResolver,
+{
     init_logging();
     let callbacks = Arc::new(RecordingCallbacks::new());
     let app = app::start(
@@ -167,6 +176,7 @@ where
         Arc::clone(&callbacks),
         listener().await,
         fast_dispatch(),
+        limits,
     );
     TestApp {
         base: format!("http://{}", app.addr),

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::audit::AuditHash;
 use super::status::{AuditAction, CallbackKind, InstanceStatus, StepStatus};
 use super::values::{
     Approver, EntityId, EntityType, EventName, InstanceId, StepId, TemplateId, UserId,
@@ -23,7 +24,7 @@ pub struct InstanceStep {
     pub activated_at: Option<DateTime<Utc>>,
 }
 
-/// One line of the append-only audit log.
+/// One line of the append-only audit log, with the hash that chains it to the line before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: i64,
@@ -33,6 +34,7 @@ pub struct AuditEntry {
     pub actor_user_id: Option<UserId>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
+    pub hash: AuditHash,
 }
 
 /// A runtime instance of a template, attached to one business entity.

@@ -4,6 +4,8 @@
 //! Values that come from outside are parsed into these types once, at the edge; inside the core a
 //! `StepId` is known to be positive and an `EventName` known to be well-formed.
 
+mod audit;
+mod blank;
 mod cancel;
 mod decision;
 mod directory;
@@ -16,6 +18,8 @@ mod template;
 mod template_filter;
 mod values;
 
+pub use audit::*;
+pub use blank::*;
 pub use cancel::*;
 pub use decision::*;
 pub use directory::*;

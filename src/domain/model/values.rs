@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::domain::error::WorkflowError;
+use crate::domain::model::is_blank;
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
@@ -136,7 +137,7 @@ impl Comment {
     /// Accepts a non-blank comment of bounded length.
     pub fn new(value: impl Into<String>) -> Result<Self, WorkflowError> {
         let value = value.into();
-        if value.trim().is_empty() {
+        if is_blank(&value) {
             return Err(WorkflowError::validation("comment", "must not be blank"));
         }
         if value.chars().count() > MAX_COMMENT_CHARS {
@@ -188,6 +189,7 @@ mod tests {
     fn comments_are_non_blank_and_bounded() {
         assert!(Comment::new("ok").is_ok());
         assert!(Comment::new("  ").is_err());
+        assert!(Comment::new("\u{200B}\u{2060}\u{FEFF}").is_err());
         assert!(Comment::new("x".repeat(MAX_COMMENT_CHARS + 1)).is_err());
     }
 

@@ -1,7 +1,8 @@
 //! Driving adapter, HTTP transport: reading a JSON request body. What is refused here is refused
 //! before any field is looked at: a body without a JSON content type (415), one over
-//! [`MAX_BODY_BYTES`] (413), one that is not a well-formed JSON object (400). These are
-//! rejections, answered by the one `recover`, like warp's own body rejections would be.
+//! [`MAX_BODY_BYTES`] (413), one that is not a well-formed JSON object (400), one whose objects
+//! repeat a key (422 naming it: see `unique_keys`). These are rejections, answered by the one
+//! `recover`, like warp's own body rejections would be.
 
 use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -11,12 +12,13 @@ use warp::{Filter, Rejection};
 
 use super::MAX_BODY_BYTES;
 use super::errors::ApiError;
+use super::unique_keys::{self, JsonFault};
 
 /// A request body that is a JSON object, not yet looked into.
 pub type JsonObject = Map<String, Value>;
 
 /// A JSON object body: JSON content type (else 415), at most [`MAX_BODY_BYTES`] (else 413),
-/// well-formed and an object (else 400).
+/// well-formed and an object (else 400), no key repeated in any of its objects (else 422).
 pub fn json_body() -> impl Filter<Extract = (JsonObject,), Error = Rejection> + Clone {
     // Headers are read raw: a malformed value is then a clear 415 (or ignored, for a bad
     // length), never a framework rejection.
@@ -95,14 +97,18 @@ where
         }
         buffer.put(chunk);
     }
-    match serde_json::from_slice::<Value>(&buffer) {
+    match unique_keys::from_slice(&buffer) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::invalid_json(
             "The body must be a JSON object, like {\"field\": value}.",
         )),
-        Err(e) => Err(ApiError::invalid_json(format!(
+        Err(JsonFault::Malformed(e)) => Err(ApiError::invalid_json(format!(
             "The body is not well-formed JSON ({e})."
         ))),
+        Err(JsonFault::RepeatedKey(path)) => Err(ApiError::validation(
+            &path,
+            "is given more than once; give each field once",
+        )),
     }
 }
 

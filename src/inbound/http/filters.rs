@@ -33,7 +33,7 @@ pub fn api<S: WorkflowUseCases>(
     let observed = Arc::clone(&metrics);
     trigger(Arc::clone(&service))
         .or(search_instances(Arc::clone(&service)))
-        .or(instance(Arc::clone(&service)))
+        .or(instance_reads(Arc::clone(&service)))
         .or(cancel(Arc::clone(&service)))
         .or(template(Arc::clone(&service)))
         .or(update_template(Arc::clone(&service)))
@@ -95,6 +95,24 @@ pub fn search_instances<S: WorkflowUseCases>(
         // The raw pairs, typed by the handler as the inbox's are.
         .and(warp::query::<Vec<(String, String)>>())
         .then(handlers::search::search_instances::<S>)
+}
+
+/// An instance's read routes, combined so that they add one level to the nesting of `routes`
+/// (see `directory`).
+fn instance_reads<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    instance(Arc::clone(&service)).or(verify_audit(service))
+}
+
+/// `GET /api/v1/workflow/instances/{id}/audit/verify`
+pub fn verify_audit<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "instances" / String / "audit" / "verify")
+        .and(warp::get())
+        .and(with_service(service))
+        .then(handlers::audit::verify_audit::<S>)
 }
 
 /// `GET /api/v1/workflow/instances/{id}`

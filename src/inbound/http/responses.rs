@@ -78,7 +78,7 @@ impl From<&InstanceStep> for StepDto {
     }
 }
 
-/// An audit entry.
+/// An audit entry, with its chain hash in hexadecimal.
 #[derive(Serialize)]
 pub struct AuditDto {
     id: i64,
@@ -88,6 +88,7 @@ pub struct AuditDto {
     actor_user_id: Option<i64>,
     comment: Option<String>,
     at: String,
+    hash: String,
 }
 
 impl From<&AuditEntry> for AuditDto {
@@ -100,6 +101,7 @@ impl From<&AuditEntry> for AuditDto {
             actor_user_id: a.actor_user_id.map(UserId::get),
             comment: a.comment.clone(),
             at: time(a.at),
+            hash: a.hash.to_hex(),
         }
     }
 }

@@ -18,6 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::audit_chain;
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{
     AuditEntry, Decided, Done, EntityId, EntityType, EventName, IdempotencyKey, Instance,
@@ -116,6 +117,7 @@ impl State {
                     .transpose()
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let hashes = audit_chain::for_new_instance(&new)?;
 
         self.last_instance_id += 1;
         let id = InstanceId::new(self.last_instance_id).expect("ids count up from 1");
@@ -138,7 +140,7 @@ impl State {
             });
         }
         let mut audit = Vec::with_capacity(new.audit.len());
-        for (entry, step_id) in new.audit.into_iter().zip(audit_step_ids) {
+        for ((entry, step_id), hash) in new.audit.into_iter().zip(audit_step_ids).zip(hashes) {
             self.last_audit_id += 1;
             audit.push(AuditEntry {
                 id: self.last_audit_id,
@@ -148,6 +150,7 @@ impl State {
                 actor_user_id: entry.actor_user_id,
                 comment: entry.comment,
                 at: entry.at,
+                hash,
             });
         }
         let instance = Instance {
@@ -202,12 +205,15 @@ impl State {
             .instances
             .get(&instance_id)
             .ok_or_else(|| WorkflowError::not_found(format!("instance {instance_id}")))?;
+        let decided = decide(stored)?;
+        // Chained to the last stored entry; the whole state is locked meanwhile.
+        let hashes = audit_chain::for_decision(stored.audit.last().map(|e| e.hash), &decided)?;
         let Decided {
             mut instance,
             audit: new_audit,
             callbacks,
             ..
-        } = decide(stored)?;
+        } = decided;
         if instance.id != instance_id {
             // Storing it would file the instance under the wrong key.
             return Err(WorkflowError::internal(format!(
@@ -218,7 +224,7 @@ impl State {
         let mut audit = stored.audit.clone();
         let key = active_key(&stored.event, &stored.entity_type, stored.entity_id);
 
-        for entry in new_audit {
+        for (entry, hash) in new_audit.into_iter().zip(hashes) {
             self.last_audit_id += 1;
             audit.push(AuditEntry {
                 id: self.last_audit_id,
@@ -228,6 +234,7 @@ impl State {
                 actor_user_id: entry.actor_user_id,
                 comment: entry.comment,
                 at: entry.at,
+                hash,
             });
         }
         instance.audit = audit;

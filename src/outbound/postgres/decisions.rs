@@ -2,7 +2,8 @@
 //!
 //! Round trips are counted here, because they are most of a request's cost: a decision is
 //! `BEGIN`; the two row-lock reads, pipelined (sent together, executed in order: the instance
-//! row, then its step rows); one statement that writes the steps, the instance, the audit
+//! row, then its step rows) with the actor's directory entry and the last audit hash (the
+//! link the new entries chain to); one statement that writes the steps, the instance, the audit
 //! entries and the outbox rows and returns the whole audit trail; `COMMIT`. Four round trips,
 //! five statements. The adapter only persists what the domain's `Decided` lists.
 //!
@@ -14,19 +15,19 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
-use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::errors::TxError;
 use super::idempotency::once_in;
 use super::outbox::payload;
 use super::rows::{AuditRow, InstanceRow, StepRow};
-use super::schema::{users, workflow_instance_steps, workflow_instances};
+use super::schema::{users, workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{Conn, PgStore, detached};
-use crate::domain::WorkflowError;
-use crate::domain::model::{Decided, Done, Instance, InstanceId, Once, StepId, UserId};
+use crate::domain::model::{AuditHash, Decided, Done, Instance, InstanceId, Once, StepId, UserId};
 use crate::domain::ports::{ActFn, DecideFn};
+use crate::domain::{WorkflowError, audit_chain};
 
 /// The decision's write, under the row locks: changed steps, the instance, audit and outbox in
 /// one statement, answering with the instance's whole audit trail (old rows plus new).
@@ -110,33 +111,44 @@ async fn run(
 
 /// Locks the instance and its steps, runs `decide` on them and writes its outcome.
 async fn decide_locked(conn: &mut Conn, work: Work) -> Result<Instance, TxError> {
-    let (row, steps, decide): (_, _, DecideFn) = match work {
+    let (row, steps, last_hash, decide): (_, _, _, DecideFn) = match work {
         Work::Step {
             step,
             actor,
             decide,
         } => {
-            let (instances, steps, entry) = lock_by_step(conn, step, actor).await?;
+            let (instances, steps, entry, last_hash) = lock_by_step(conn, step, actor).await?;
             let row = instances
                 .into_iter()
                 .next()
                 .ok_or_else(|| WorkflowError::not_found(format!("step {step}")))?;
             let active = entry.into_iter().next();
-            (row, steps, Box::new(move |i: &Instance| decide(i, active)))
+            (
+                row,
+                steps,
+                last_hash,
+                Box::new(move |i: &Instance| decide(i, active)),
+            )
         }
         Work::Instance { id, decide } => {
-            let (instances, steps) = lock_by_id(conn, id).await?;
+            let (instances, steps, last_hash) = lock_by_id(conn, id).await?;
             let row = instances
                 .into_iter()
                 .next()
                 .ok_or_else(|| WorkflowError::not_found(format!("instance {id}")))?;
-            (row, steps, decide)
+            (row, steps, last_hash, decide)
         }
     };
     let instance_id = row.id;
     let decided = decide(&row.into_domain(steps, Vec::new())?)?;
+    // Chained to the entry read under the lock: no other write to this trail can come between.
+    let last_hash = last_hash
+        .into_iter()
+        .next()
+        .map(|bytes| AuditHash::from_slice(&bytes).unwrap_or(AuditHash::from_bytes([0; 32])));
+    let hashes = audit_chain::for_decision(last_hash, &decided)?;
 
-    let write = DecideWrite::new(instance_id, &decided)?;
+    let write = DecideWrite::new(instance_id, &decided, &hashes)?;
     let audit: Vec<AuditRow> = Statement(write).load(conn).await?;
     let mut instance = decided.instance;
     instance.audit = audit
@@ -147,12 +159,13 @@ async fn decide_locked(conn: &mut Conn, work: Work) -> Result<Instance, TxError>
 }
 
 /// The row-lock reads of a decision on `step`: its instance row, then the instance's step rows,
-/// then (no lock) whether `actor` is an active user.
+/// then (no lock) whether `actor` is an active user, and the hash of the instance's last audit
+/// entry (read after the locks, so it is the last one: appending takes the same locks).
 async fn lock_by_step(
     conn: &mut Conn,
     step: StepId,
     actor: UserId,
-) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>, Vec<bool>)> {
+) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>, Vec<bool>, Vec<Vec<u8>>)> {
     // Lock order: the instance row, then its step rows. Both reads are sent at once; the server
     // runs them in order, so every decision on an instance queues on the instance lock and the
     // decision below sees the winner's writes.
@@ -185,14 +198,20 @@ async fn lock_by_step(
         .filter(users::id.eq(actor.get()))
         .select(users::active)
         .load(&mut &*shared);
-    futures_util::future::try_join3(lock_instance, lock_steps, actor_entry).await
+    let last_hash = workflow_audit_log::table
+        .filter(workflow_audit_log::instance_id.nullable().eq(owner()))
+        .order(workflow_audit_log::id.desc())
+        .select(workflow_audit_log::hash)
+        .limit(1)
+        .load(&mut &*shared);
+    futures_util::future::try_join4(lock_instance, lock_steps, actor_entry, last_hash).await
 }
 
-/// The same row-lock reads, in the same order, for the instance `id`.
+/// The same row-lock reads, in the same order, for the instance `id`, and its last audit hash.
 async fn lock_by_id(
     conn: &mut Conn,
     id: InstanceId,
-) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>)> {
+) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>, Vec<Vec<u8>>)> {
     let shared: &AsyncPgConnection = conn;
     let lock_instance = workflow_instances::table
         .filter(workflow_instances::id.eq(id.get()))
@@ -205,7 +224,13 @@ async fn lock_by_id(
         .select(StepRow::as_select())
         .for_update()
         .load(&mut &*shared);
-    futures_util::future::try_join(lock_instance, lock_steps).await
+    let last_hash = workflow_audit_log::table
+        .filter(workflow_audit_log::instance_id.eq(id.get()))
+        .order(workflow_audit_log::id.desc())
+        .select(workflow_audit_log::hash)
+        .limit(1)
+        .load(&mut &*shared);
+    futures_util::future::try_join3(lock_instance, lock_steps, last_hash).await
 }
 
 /// Binds of [`DECIDE_WRITE_SQL`].
@@ -225,13 +250,18 @@ struct DecideWrite {
     audit_actors: Vec<Option<i64>>,
     audit_comments: Vec<Option<String>>,
     audit_at: Vec<DateTime<Utc>>,
+    audit_hashes: Vec<Vec<u8>>,
     callback_kinds: Vec<&'static str>,
     callback_payloads: Vec<serde_json::Value>,
     callback_at: Vec<DateTime<Utc>>,
 }
 
 impl DecideWrite {
-    fn new(instance_id: i64, decided: &Decided) -> Result<Self, WorkflowError> {
+    fn new(
+        instance_id: i64,
+        decided: &Decided,
+        hashes: &[AuditHash],
+    ) -> Result<Self, WorkflowError> {
         let changed = &decided.changed_steps;
         let audit = &decided.audit;
         let callbacks = &decided.callbacks;
@@ -257,6 +287,7 @@ impl DecideWrite {
                 .collect(),
             audit_comments: audit.iter().map(|a| a.comment.clone()).collect(),
             audit_at: audit.iter().map(|a| a.at).collect(),
+            audit_hashes: hashes.iter().map(|h| h.as_bytes().to_vec()).collect(),
             callback_kinds: callbacks.iter().map(|c| c.kind.as_str()).collect(),
             callback_payloads: callbacks.iter().map(payload).collect::<Result<_, _>>()?,
             callback_at: callbacks.iter().map(|c| c.at).collect(),
@@ -287,6 +318,7 @@ impl StaticStatement for DecideWrite {
             16 => out.push_bind_param::<Array<Text>, _>(&self.callback_kinds),
             17 => out.push_bind_param::<Array<Jsonb>, _>(&self.callback_payloads),
             18 => out.push_bind_param::<Array<Timestamptz>, _>(&self.callback_at),
+            19 => out.push_bind_param::<Array<Bytea>, _>(&self.audit_hashes),
             other => Err(no_such_placeholder(other)),
         }
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
-use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::errors::{TxError, unique_violation_of};
@@ -17,8 +17,8 @@ use super::rows::{AuditRow, InstanceRow, StepRow, approver_columns};
 use super::schema::{workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{ACTIVE, Conn, PgStore, detached};
-use crate::domain::WorkflowError;
 use crate::domain::model::{Done, Instance, InstanceId, NewInstance, Once, UserId};
+use crate::domain::{WorkflowError, audit_chain};
 
 const ONE_ACTIVE_INSTANCE_INDEX: &str = "workflow_instances_one_active";
 
@@ -60,7 +60,7 @@ pub(super) async fn create_instance(
 }
 
 async fn write_instance(conn: &mut Conn, new: &NewInstance) -> Result<Instance, TxError> {
-    let result = Statement(CreateInstance::new(new))
+    let result = Statement(CreateInstance::new(new)?)
         .get_result::<CreatedRow>(conn)
         .await
         .map_err(TxError::from);
@@ -175,16 +175,19 @@ struct CreateInstance {
     audit_actors: Vec<Option<i64>>,
     audit_comments: Vec<Option<String>>,
     audit_at: Vec<DateTime<Utc>>,
+    audit_hashes: Vec<Vec<u8>>,
 }
 
 impl CreateInstance {
-    fn new(new: &NewInstance) -> Self {
+    fn new(new: &NewInstance) -> Result<Self, WorkflowError> {
         let (step_users, step_roles) = new
             .steps
             .iter()
             .map(|s| approver_columns(&s.approver))
             .unzip();
-        Self {
+        // A new trail starts its own chain: nothing to read first.
+        let hashes = audit_chain::for_new_instance(new)?;
+        Ok(Self {
             template_id: new.template_id.get(),
             template_version: new.template_version,
             event: new.event.to_string(),
@@ -218,7 +221,8 @@ impl CreateInstance {
                 .collect(),
             audit_comments: new.audit.iter().map(|a| a.comment.clone()).collect(),
             audit_at: new.audit.iter().map(|a| a.at).collect(),
-        }
+            audit_hashes: hashes.iter().map(|h| h.as_bytes().to_vec()).collect(),
+        })
     }
 }
 
@@ -248,6 +252,7 @@ impl StaticStatement for CreateInstance {
             19 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.audit_actors),
             20 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.audit_comments),
             21 => out.push_bind_param::<Array<Timestamptz>, _>(&self.audit_at),
+            22 => out.push_bind_param::<Array<Bytea>, _>(&self.audit_hashes),
             other => Err(no_such_placeholder(other)),
         }
     }

@@ -10,9 +10,9 @@ use super::schema::{
 };
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Approver, AuditAction, AuditEntry, EntityId, EntityType, EventName, Instance, InstanceId,
-    InstanceStatus, InstanceStep, PendingStep, RoleName, StepId, StepStatus, Template, TemplateId,
-    TemplateStep, UserId,
+    Approver, AuditAction, AuditEntry, AuditHash, EntityId, EntityType, EventName, Instance,
+    InstanceId, InstanceStatus, InstanceStep, PendingStep, RoleName, StepId, StepStatus, Template,
+    TemplateId, TemplateStep, UserId,
 };
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> WorkflowError {
@@ -149,6 +149,27 @@ pub struct AuditRow {
     pub actor_user_id: Option<i64>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
+    /// Read from JSON too (a trigger's write returns its rows so), where PostgreSQL writes a
+    /// `bytea` as `\x` and hexadecimal digits.
+    #[serde(deserialize_with = "bytea_from_json")]
+    pub hash: Vec<u8>,
+}
+
+fn bytea_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    use serde::de::Error;
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    let digits = text
+        .strip_prefix("\\x")
+        .ok_or_else(|| D::Error::custom("a bytea is written \\x followed by hex digits"))?;
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| {
+            digits
+                .get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(|| D::Error::custom("a bytea is written in pairs of hex digits"))
+        })
+        .collect()
 }
 
 impl StepRow {
@@ -188,6 +209,9 @@ impl AuditRow {
             actor_user_id: self.actor_user_id.map(user_id).transpose()?,
             comment: self.comment,
             at: self.at,
+            // The column holds 32 bytes (a check constraint says so); anything else can only
+            // be tampering, which reads as a hash that never matches, for `verify` to report.
+            hash: AuditHash::from_slice(&self.hash).unwrap_or(AuditHash::from_bytes([0; 32])),
         })
     }
 }

@@ -101,6 +101,7 @@ diesel::table! {
         actor_user_id -> Nullable<Int8>,
         comment -> Nullable<Text>,
         at -> Timestamptz,
+        hash -> Bytea,
     }
 }
 

@@ -1,4 +1,5 @@
-//! PostgreSQL-only guarantees, checked on real databases (a fresh one per test): the
+//! PostgreSQL-only guarantees, checked on real databases (a fresh one per test): the audit
+//! trail's proof and the service's least-privilege role (`audit_proof`), the
 //! append-only audit trigger and the indexes (`guarantees`), the eligibility snapshot
 //! (`snapshots`), the row locks that make racing approvers safe (`locks`) and a cancel racing
 //! approvals (`cancel_race`), the outbox surviving a crash (`outbox`), persistence across
@@ -8,6 +9,7 @@
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+mod audit_proof;
 mod availability;
 mod cancel_race;
 mod guarantees;

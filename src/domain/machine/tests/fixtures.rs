@@ -6,10 +6,10 @@ use serde_json::json;
 
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{
-    Approver, AuditAction, AuditEntry, Comment, Decided, DecisionAudit, DecisionRequest, EntityId,
-    EntityType, EventName, Instance, InstanceId, InstanceStatus, InstanceStep, NewAuditEntry,
-    RoleName, StepId, StepStatus, Template, TemplateId, TemplateStep, TriggerRequest, UserId,
-    Verdict,
+    Approver, AuditAction, AuditEntry, AuditHash, Comment, Decided, DecisionAudit, DecisionRequest,
+    EntityId, EntityType, EventName, Instance, InstanceId, InstanceStatus, InstanceStep,
+    NewAuditEntry, RoleName, StepId, StepStatus, Template, TemplateId, TemplateStep,
+    TriggerRequest, UserId, Verdict,
 };
 
 /// The fixed "now" every transition in these tests runs at.
@@ -138,6 +138,7 @@ pub(super) fn instance() -> Instance {
             actor_user_id: Some(uid(3)),
             comment: None,
             at: earlier(),
+            hash: AuditHash::from_bytes([0; 32]),
         }],
     }
 }

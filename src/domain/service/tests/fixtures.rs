@@ -15,9 +15,10 @@ use tokio::sync::Notify;
 
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{
-    Approver, AuditAction, AuditEntry, Comment, Decided, DecisionRequest, EntityId, EntityType,
-    EventName, Instance, InstanceId, InstanceStatus, InstanceStep, NewTemplate, RoleName, StepId,
-    StepStatus, Template, TemplateId, TemplateStep, TriggerRequest, User, UserId, Verdict,
+    Approver, AuditAction, AuditEntry, AuditHash, Comment, Decided, DecisionRequest, EntityId,
+    EntityType, EventName, Instance, InstanceId, InstanceStatus, InstanceStep, NewTemplate,
+    RoleName, StepId, StepStatus, Template, TemplateId, TemplateStep, TriggerRequest, User, UserId,
+    Verdict,
 };
 use crate::domain::ports::{ActFn, MockClock, MockRoleResolver, MockWorkflowRepository};
 use crate::domain::service::WorkflowService;
@@ -164,6 +165,7 @@ pub(super) fn stored_instance() -> Instance {
             actor_user_id: Some(uid(3)),
             comment: None,
             at: earlier(),
+            hash: AuditHash::from_bytes([0; 32]),
         }],
     }
 }
@@ -270,6 +272,8 @@ pub(super) fn as_stored(decided: Decided) -> Instance {
                 actor_user_id: entry.actor_user_id,
                 comment: entry.comment,
                 at: entry.at,
+                // Not chained: these tests don't verify trails (the audit chain's own do).
+                hash: AuditHash::from_bytes([0; 32]),
             }),
     );
     instance

@@ -3,6 +3,7 @@
 //! result; every handler runs in a `request` span (method, route template, status) so that each
 //! log line says which route it belongs to.
 
+pub mod audit;
 pub mod cancel;
 pub mod decide;
 pub mod health;

@@ -88,13 +88,14 @@ impl StepBody {
     }
 }
 
-/// An approver: `{"type": "user", "user_id": N}` or `{"type": "role", "role": "name"}`.
+/// An approver: `{"type": "user", "user_id": N}` or `{"type": "role", "role": "name"}`. The
+/// field the other type calls for is refused like any unknown field (`null` counts as absent,
+/// as for every optional field): a client that sends both meant something the API can't do.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ApproverBody {
     r#type: Text,
-    // Left raw: only the field the type calls for is looked at (the other one, if sent, has
-    // always been ignored), so which one to check is decided by hand below.
+    // Left raw: which of the two is required, and which refused, depends on the type.
     user_id: Value,
     role: Value,
 }
@@ -102,13 +103,29 @@ struct ApproverBody {
 impl ApproverBody {
     fn try_into_domain(self, prefix: &str) -> Result<Approver, ApiError> {
         let field = |name: &str| format!("{prefix}{name}");
+        // `extra`, the other type's field, must be absent for a `kind` approver.
+        let refuse = |extra: &Value, name: &str, kind: &str, wanted: &str| {
+            if extra.is_null() {
+                return Ok(());
+            }
+            Err(Refusal::new(format!(
+                "is not a known field of a {kind} approver (expected: type, {wanted})"
+            ))
+            .for_field(&field(name)))
+        };
         match self.r#type.0.as_str() {
-            "user" => Id::<UserId>::try_from(self.user_id)
-                .map(|id| Approver::User { user_id: id.0 })
-                .map_err(|r| r.for_field(&field("user_id"))),
-            "role" => Name::<RoleName>::try_from(self.role)
-                .map(|name| Approver::Role { role: name.0 })
-                .map_err(|r| r.for_field(&field("role"))),
+            "user" => {
+                refuse(&self.role, "role", "user", "user_id")?;
+                Id::<UserId>::try_from(self.user_id)
+                    .map(|id| Approver::User { user_id: id.0 })
+                    .map_err(|r| r.for_field(&field("user_id")))
+            }
+            "role" => {
+                refuse(&self.user_id, "user_id", "role", "role")?;
+                Name::<RoleName>::try_from(self.role)
+                    .map(|name| Approver::Role { role: name.0 })
+                    .map_err(|r| r.for_field(&field("role")))
+            }
             _ => Err(Refusal::new("must be 'user' or 'role'").for_field(&field("type"))),
         }
     }
@@ -212,11 +229,26 @@ mod tests {
     }
 
     #[test]
-    fn the_field_the_type_does_not_call_for_is_ignored() {
-        let update = update(json!({"steps": [
-            {"name": "A", "approver": {"type": "role", "role": "x", "user_id": "junk"}}
-        ]}))
-        .unwrap();
+    fn the_field_the_type_does_not_call_for_is_refused() {
+        let step = |approver: Value| json!({"steps": [{"name": "A", "approver": approver}]});
+        assert_eq!(
+            update(step(json!({"type": "role", "role": "x", "user_id": 1}))),
+            Err(
+                "Field 'steps[0].approver.user_id' is not a known field of a role approver \
+                 (expected: type, role)."
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            update(step(json!({"type": "user", "user_id": 1, "role": "x"}))),
+            Err(
+                "Field 'steps[0].approver.role' is not a known field of a user approver \
+                 (expected: type, user_id)."
+                    .to_owned()
+            )
+        );
+        // `null` is absent, as for any optional field.
+        let update = update(step(json!({"type": "role", "role": "x", "user_id": null}))).unwrap();
         assert!(matches!(
             update.steps.unwrap()[0].approver,
             Approver::Role { .. }

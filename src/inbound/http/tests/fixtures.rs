@@ -9,9 +9,9 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::domain::model::{
-    Approver, AuditAction, AuditEntry, EntityId, EntityType, EventName, Instance, InstanceId,
-    InstanceStatus, InstanceStep, NewTemplate, PendingStep, RoleName, StepId, StepStatus, Template,
-    TemplateId, TemplateStep, TriggerRequest, User, UserId,
+    Approver, AuditAction, AuditEntry, AuditHash, EntityId, EntityType, EventName, Instance,
+    InstanceId, InstanceStatus, InstanceStep, NewTemplate, PendingStep, RoleName, StepId,
+    StepStatus, Template, TemplateId, TemplateStep, TriggerRequest, User, UserId,
 };
 use crate::domain::ports::WorkflowUseCases;
 use crate::outbound::memory::MemoryStore;
@@ -155,6 +155,7 @@ pub fn instance() -> Instance {
             actor_user_id: actor.map(user),
             comment: None,
             at: at(minutes),
+            hash: AuditHash::from_bytes([audit_id as u8; 32]),
         };
     let mut approved = audit(7, Some(3), AuditAction::StepApproved, Some(1), 5);
     approved.comment = Some("Fine.".to_owned());
@@ -254,13 +255,17 @@ pub const INSTANCE_JSON: &str = concat!(
     r#""comment":null,"acted_at":null,"activated_at":"2024-05-01T10:05:00.123456Z"}],"#,
     r#""audit":["#,
     r#"{"id":5,"instance_id":2,"step_id":null,"action":"instance_created","actor_user_id":3,"#,
-    r#""comment":null,"at":"2024-05-01T10:00:00.123456Z"},"#,
+    r#""comment":null,"at":"2024-05-01T10:00:00.123456Z","#,
+    r#""hash":"0505050505050505050505050505050505050505050505050505050505050505"},"#,
     r#"{"id":6,"instance_id":2,"step_id":3,"action":"step_activated","actor_user_id":null,"#,
-    r#""comment":null,"at":"2024-05-01T10:00:00.123456Z"},"#,
+    r#""comment":null,"at":"2024-05-01T10:00:00.123456Z","#,
+    r#""hash":"0606060606060606060606060606060606060606060606060606060606060606"},"#,
     r#"{"id":7,"instance_id":2,"step_id":3,"action":"step_approved","actor_user_id":1,"#,
-    r#""comment":"Fine.","at":"2024-05-01T10:05:00.123456Z"},"#,
+    r#""comment":"Fine.","at":"2024-05-01T10:05:00.123456Z","#,
+    r#""hash":"0707070707070707070707070707070707070707070707070707070707070707"},"#,
     r#"{"id":8,"instance_id":2,"step_id":4,"action":"step_activated","actor_user_id":null,"#,
-    r#""comment":null,"at":"2024-05-01T10:05:00.123456Z"}]}"#,
+    r#""comment":null,"at":"2024-05-01T10:05:00.123456Z","#,
+    r#""hash":"0808080808080808080808080808080808080808080808080808080808080808"}]}"#,
 );
 
 /// [`template`] as clients have always received it, byte for byte.

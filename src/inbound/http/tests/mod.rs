@@ -8,6 +8,7 @@
 //!
 //! This module is the support the others share: harnesses, requests and assertions.
 
+mod audit;
 mod cancel;
 mod decide;
 mod fixtures;
@@ -15,6 +16,7 @@ mod framework;
 mod idempotency;
 mod inbox;
 mod search;
+mod strict_input;
 mod template_authoring;
 mod template_versions;
 mod templates;

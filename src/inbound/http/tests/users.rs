@@ -138,7 +138,7 @@ async fn a_blank_name_is_the_domains_422() {
         port.expect_put_user().times(1).returning(|_| {
             refuse(WorkflowError::validation(
                 "name",
-                "must be 1 to 200 characters",
+                "must be 1 to 200 characters, not blank",
             ))
         });
     });

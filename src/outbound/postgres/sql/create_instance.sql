@@ -20,11 +20,12 @@ WITH template AS (
          AS v(step_order, name, approver_user_id, approver_role, eligible, status, activated_at)
     RETURNING *
 ), audit AS (
-    INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at)
-    SELECT instance.id, steps.id, v.action, v.actor_user_id, v.comment, v.at
+    INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at, hash)
+    SELECT instance.id, steps.id, v.action, v.actor_user_id, v.comment, v.at, v.hash
     FROM instance
-    CROSS JOIN unnest($17::int4[], $18::text[], $19::int8[], $20::text[], $21::timestamptz[])
-         WITH ORDINALITY AS v(step_order, action, actor_user_id, comment, at, n)
+    CROSS JOIN unnest($17::int4[], $18::text[], $19::int8[], $20::text[], $21::timestamptz[],
+                      $22::bytea[])
+         WITH ORDINALITY AS v(step_order, action, actor_user_id, comment, at, hash, n)
     LEFT JOIN steps ON steps.step_order = v.step_order
     ORDER BY v.n
     RETURNING *

@@ -12,20 +12,21 @@ WITH changed AS (
     WHERE id = $1
     RETURNING id
 ), audit AS (
-    INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at)
-    SELECT $1, v.step_id, v.action, v.actor_user_id, v.comment, v.at
-    FROM unnest($11::int8[], $12::text[], $13::int8[], $14::text[], $15::timestamptz[])
-         WITH ORDINALITY AS v(step_id, action, actor_user_id, comment, at, n)
+    INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at, hash)
+    SELECT $1, v.step_id, v.action, v.actor_user_id, v.comment, v.at, v.hash
+    FROM unnest($11::int8[], $12::text[], $13::int8[], $14::text[], $15::timestamptz[],
+                $19::bytea[])
+         WITH ORDINALITY AS v(step_id, action, actor_user_id, comment, at, hash, n)
     ORDER BY v.n
-    RETURNING id, instance_id, step_id, action, actor_user_id, comment, at
+    RETURNING id, instance_id, step_id, action, actor_user_id, comment, at, hash
 ), outbox AS (
     INSERT INTO workflow_callback_outbox (instance_id, kind, payload, created_at, due_at)
     SELECT $1, v.kind, v.payload, v.at, v.at
     FROM unnest($16::text[], $17::jsonb[], $18::timestamptz[]) AS v(kind, payload, at)
     RETURNING id
 )
-SELECT id, instance_id, step_id, action, actor_user_id, comment, at
+SELECT id, instance_id, step_id, action, actor_user_id, comment, at, hash
 FROM workflow_audit_log WHERE instance_id = $1
 UNION ALL
-SELECT id, instance_id, step_id, action, actor_user_id, comment, at FROM audit
+SELECT id, instance_id, step_id, action, actor_user_id, comment, at, hash FROM audit
 ORDER BY id
