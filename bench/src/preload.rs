@@ -85,7 +85,8 @@ pub async fn decisions(conn: &mut AsyncPgConnection, range: i64) -> Result<Decis
     // entities from these inside their one statement (an init-plan, evaluated once).
     exec(
         conn,
-        "CREATE SEQUENCE bench_ceiling_seq; CREATE SEQUENCE bench_entity_seq START 2000000000;",
+        "CREATE SEQUENCE bench_ceiling_seq; CREATE SEQUENCE bench_same_sql_seq; \
+         CREATE SEQUENCE bench_entity_seq START 2000000000;",
     )
     .await?;
     Ok(DecisionLayout {
