@@ -54,7 +54,7 @@ impl Plan {
         Self {
             seconds: 0.5,
             clients: vec![1, 8],
-            decision_range: 3_000,
+            decision_range: 20_000,
             inbox_instances: 10_000,
             inbox_requests: 200,
             search_requests: 200,
