@@ -87,14 +87,13 @@ pub fn for_decision(
         };
         previous = link(
             &previous,
-            &Link {
-                step_order: step.map(|s| s.step_order),
-                action: entry.action,
-                actor: entry.actor_user_id,
-                comment: entry.comment.as_deref(),
-                at: entry.at,
-                decided: step.map(facts_of),
-            },
+            &Link::on_step(
+                step,
+                entry.action,
+                entry.actor_user_id,
+                entry.comment.as_deref(),
+                entry.at,
+            ),
         );
         hashes.push(previous);
     }
@@ -123,14 +122,13 @@ pub fn verify(instance: &Instance) -> AuditVerification {
         };
         let expected = link(
             &previous,
-            &Link {
-                step_order: step.map(|s| s.step_order),
-                action: entry.action,
-                actor: entry.actor_user_id,
-                comment: entry.comment.as_deref(),
-                at: entry.at,
-                decided: step.map(facts_of),
-            },
+            &Link::on_step(
+                step,
+                entry.action,
+                entry.actor_user_id,
+                entry.comment.as_deref(),
+                entry.at,
+            ),
         );
         if expected != entry.hash {
             return AuditVerification::Invalid {
@@ -178,6 +176,26 @@ struct Link<'a> {
     at: DateTime<Utc>,
     /// The step the entry names; its data is hashed only for a decision's entry.
     decided: Option<StepFacts<'a>>,
+}
+
+impl<'a> Link<'a> {
+    /// An entry of a stored instance, naming `step` (one of its steps) or none.
+    fn on_step(
+        step: Option<&'a InstanceStep>,
+        action: AuditAction,
+        actor: Option<UserId>,
+        comment: Option<&'a str>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            step_order: step.map(|s| s.step_order),
+            action,
+            actor,
+            comment,
+            at,
+            decided: step.map(facts_of),
+        }
+    }
 }
 
 /// A step's data that a decision's entry covers.

@@ -1,5 +1,5 @@
 //! Driving adapter, HTTP routing: one filter per route, combined in [`routes`], with the service
-//! (any implementation of the driving port) injected by [`with_service`].
+//! (any implementation of the driving port) injected by [`with_shared`].
 //!
 //! Each route matches its path before its method, so that an unknown path is a 404 and a known
 //! path with the wrong method a 405; bodies are read only once both match.
@@ -64,11 +64,11 @@ pub fn api<S: WorkflowUseCases>(
         }))
 }
 
-/// Hands each request its own handle on the service.
-fn with_service<S: WorkflowUseCases>(
-    service: Arc<S>,
-) -> impl Filter<Extract = (Arc<S>,), Error = Infallible> + Clone {
-    warp::any().map(move || Arc::clone(&service))
+/// Hands each request its own handle on `shared` (the service, the metrics).
+pub fn with_shared<T: Send + Sync + 'static>(
+    shared: Arc<T>,
+) -> impl Filter<Extract = (Arc<T>,), Error = Infallible> + Clone {
+    warp::any().map(move || Arc::clone(&shared))
 }
 
 /// `POST /api/v1/workflow/instances`
@@ -77,7 +77,7 @@ pub fn trigger<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "instances")
         .and(warp::post())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(key_header())
         .and(json_body())
         .then(handlers::trigger::trigger::<S>)
@@ -91,7 +91,7 @@ pub fn search_instances<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "instances")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         // The raw pairs, typed by the handler as the inbox's are.
         .and(warp::query::<Vec<(String, String)>>())
         .then(handlers::search::search_instances::<S>)
@@ -111,7 +111,7 @@ pub fn verify_audit<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "instances" / String / "audit" / "verify")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .then(handlers::audit::verify_audit::<S>)
 }
 
@@ -121,7 +121,7 @@ pub fn instance<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "instances" / String)
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .then(handlers::instances::instance::<S>)
 }
 
@@ -131,7 +131,7 @@ pub fn cancel<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "instances" / String / "cancel")
         .and(warp::post())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(key_header())
         .and(json_body())
         .then(handlers::cancel::cancel::<S>)
@@ -143,7 +143,7 @@ pub fn template<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "templates" / String)
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .then(handlers::templates::template::<S>)
 }
 
@@ -153,7 +153,7 @@ pub fn update_template<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "templates" / String)
         .and(warp::put())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(json_body())
         .then(handlers::templates::update_template::<S>)
 }
@@ -164,7 +164,7 @@ pub fn templates<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "templates")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         // The raw pairs: the handler types them, as the inbox's do.
         .and(warp::query::<Vec<(String, String)>>())
         .then(handlers::template_authoring::templates::<S>)
@@ -176,7 +176,7 @@ pub fn create_template<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "templates")
         .and(warp::post())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(key_header())
         .and(json_body())
         .then(handlers::template_authoring::create_template::<S>)
@@ -188,7 +188,7 @@ pub fn publish_version<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "templates" / String / "versions")
         .and(warp::post())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(key_header())
         .and(json_body())
         .then(handlers::template_versions::publish_version::<S>)
@@ -200,7 +200,7 @@ pub fn template_version<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "templates" / String / "versions" / String)
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .then(handlers::template_versions::template_version::<S>)
 }
 
@@ -210,7 +210,7 @@ pub fn pending_steps<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "steps" / "pending")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         // The raw pairs: the handler types them (see `inbox::PendingQuery` for why by hand).
         .and(warp::query::<Vec<(String, String)>>())
         .then(handlers::inbox::pending_steps::<S>)
@@ -232,7 +232,7 @@ pub fn put_user<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "users" / String)
         .and(warp::put())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(json_body())
         .then(handlers::users::put_user::<S>)
 }
@@ -243,7 +243,7 @@ pub fn user<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "users" / String)
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .then(handlers::users::user::<S>)
 }
 
@@ -253,7 +253,7 @@ pub fn users<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "users")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         // The raw pairs: the handler types them, as the inbox's are.
         .and(warp::query::<Vec<(String, String)>>())
         .then(handlers::users::users::<S>)
@@ -265,7 +265,7 @@ pub fn approve<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "steps" / String / "approve")
         .and(warp::post())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(key_header())
         .and(json_body())
         .then(handlers::decide::approve::<S>)
@@ -277,7 +277,7 @@ pub fn reject<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("api" / "v1" / "workflow" / "steps" / String / "reject")
         .and(warp::post())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(key_header())
         .and(json_body())
         .then(handlers::decide::reject::<S>)
@@ -298,8 +298,8 @@ pub fn metrics_route<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("metrics")
         .and(warp::get())
-        .and(with_service(service))
-        .and(warp::any().map(move || Arc::clone(&metrics)))
+        .and(with_shared(service))
+        .and(with_shared(metrics))
         .then(handlers::metrics::metrics::<S>)
 }
 
@@ -309,6 +309,6 @@ pub fn health<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     warp::path!("healthz")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .then(handlers::health::health::<S>)
 }

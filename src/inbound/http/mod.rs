@@ -22,7 +22,7 @@ mod responses;
 mod server;
 mod unique_keys;
 
-pub use filters::{api, routes};
+pub use filters::{api, routes, with_shared};
 pub use server::{ConnectionLimits, serve};
 
 /// Largest request body accepted.

@@ -15,6 +15,7 @@ use super::form::form_body;
 use super::page::{see_other, stylesheet};
 use super::pages::{act_as, decision, errors, inbox, instance, templates};
 use crate::domain::ports::WorkflowUseCases;
+use crate::inbound::http::with_shared;
 
 /// Every page under `/ui`.
 pub fn routes<S: WorkflowUseCases>(service: Arc<S>) -> BoxedFilter<(Response,)> {
@@ -48,12 +49,6 @@ pub fn routes<S: WorkflowUseCases>(service: Arc<S>) -> BoxedFilter<(Response,)> 
     warp::path("ui").and(pages).boxed()
 }
 
-fn with_service<S: WorkflowUseCases>(
-    service: Arc<S>,
-) -> impl Filter<Extract = (Arc<S>,), Error = std::convert::Infallible> + Clone {
-    warp::any().map(move || Arc::clone(&service))
-}
-
 /// `GET /ui`: to the inbox (which sends a browser that acts as nobody to the picker).
 fn home() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path::end()
@@ -72,7 +67,7 @@ fn act_as_page<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("act-as")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(browser())
         .then(act_as::page::<S>)
 }
@@ -83,7 +78,7 @@ fn act_as<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("act-as")
         .and(warp::post())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(browser())
         .and(form_body())
         .then(act_as::choose::<S>)
@@ -95,7 +90,7 @@ fn inbox_page<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("inbox")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(browser())
         .then(inbox::page::<S>)
 }
@@ -106,7 +101,7 @@ fn instance_page<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("instances" / String)
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(browser())
         .then(instance::page::<S>)
 }
@@ -117,7 +112,7 @@ fn decide<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("steps" / String / "decision")
         .and(warp::post())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(browser())
         .and(form_body())
         .then(decision::decide::<S>)
@@ -129,7 +124,7 @@ fn templates_page<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::path!("templates")
         .and(warp::get())
-        .and(with_service(service))
+        .and(with_shared(service))
         .and(browser())
         .then(templates::page::<S>)
 }

@@ -19,7 +19,7 @@ use diesel::sql_types::{Array, BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::errors::TxError;
-use super::idempotency::once_in;
+use super::idempotency::once_before_commit;
 use super::outbox::payload;
 use super::rows::{AuditRow, InstanceRow, StepRow};
 use super::schema::{users, workflow_audit_log, workflow_instance_steps, workflow_instances};
@@ -93,14 +93,14 @@ async fn run(
     detached("decision", async move {
         store
             .with_write(async |conn, sent| {
+                // A key is claimed before the row locks, so a retry waits for its first attempt
+                // on the key and replays it, rather than queueing on the locks and being refused
+                // by the state the first attempt left.
                 conn.transaction::<_, TxError, _>(async |conn| {
-                    // A key is claimed before the row locks, so a retry waits for its first
-                    // attempt on the key and replays it, rather than queueing on the locks and
-                    // being refused by the state the first attempt left.
-                    let done =
-                        once_in(conn, once, async |conn| decide_locked(conn, work).await).await?;
-                    sent.mark();
-                    Ok(done)
+                    once_before_commit(conn, sent, once, async |conn| {
+                        decide_locked(conn, work).await
+                    })
+                    .await
                 })
                 .await
             })

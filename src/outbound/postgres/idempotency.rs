@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use super::errors::TxError;
 use super::schema::idempotency_keys;
-use super::{Conn, PgStore};
+use super::{Conn, PgStore, Sent};
 use crate::domain::WorkflowError;
 use crate::domain::model::{Answer, Done, IdempotencyKey, KeptAnswer, Once};
 
@@ -43,6 +43,22 @@ where
         .execute(conn)
         .await?;
     Ok(Done::Fresh(value))
+}
+
+/// [`once_in`] for a write about to commit: marks it as sent (see [`Sent`]) once `work` has
+/// succeeded, since the caller's `COMMIT` follows. Runs inside the caller's transaction.
+pub(super) async fn once_before_commit<T, F>(
+    conn: &mut Conn,
+    sent: &Sent,
+    once: Option<Once<T>>,
+    work: F,
+) -> Result<Done<T>, TxError>
+where
+    F: for<'c> AsyncFnOnce(&'c mut Conn) -> Result<T, TxError>,
+{
+    let done = once_in(conn, once, work).await?;
+    sent.mark();
+    Ok(done)
 }
 
 /// Claims the key; `Some` with the kept answer if a committed request already holds it.

@@ -12,7 +12,7 @@ use diesel::sql_types::{Array, BigInt, Bytea, Integer, Jsonb, Nullable, Text, Ti
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::errors::{TxError, unique_violation_of};
-use super::idempotency::once_in;
+use super::idempotency::once_before_commit;
 use super::rows::{AuditRow, InstanceRow, StepRow, approver_columns};
 use super::schema::{workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
@@ -44,12 +44,10 @@ pub(super) async fn create_instance(
                 }
                 Some(once) => {
                     conn.transaction::<_, TxError, _>(async |conn| {
-                        let done = once_in(conn, Some(once), async |conn| {
+                        once_before_commit(conn, sent, Some(once), async |conn| {
                             write_instance(conn, &new).await
                         })
-                        .await?;
-                        sent.mark();
-                        Ok(done)
+                        .await
                     })
                     .await
                 }
