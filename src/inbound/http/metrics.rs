@@ -24,6 +24,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/workflow/instances"),
     ("GET", "/api/v1/workflow/instances"),
     ("GET", "/api/v1/workflow/instances/{id}"),
+    ("GET", "/api/v1/workflow/instances/{id}/audit/verify"),
     ("POST", "/api/v1/workflow/instances/{id}/cancel"),
     ("GET", "/api/v1/workflow/templates"),
     ("POST", "/api/v1/workflow/templates"),

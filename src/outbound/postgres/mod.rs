@@ -73,12 +73,11 @@ impl PgStore {
         })
     }
 
-    /// A pooled connection, counted in `waiting` while it is awaited.
+    /// A pooled connection, counted in `waiting` while it is awaited (also when the wait is
+    /// abandoned: a dropped request must not stay counted).
     async fn connection(&self) -> Result<PooledConnection<'_, AsyncPgConnection>, WorkflowError> {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let conn = self.pool.get().await.map_err(pool_error);
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        conn
+        let _waiting = Waiting::start(&self.waiting);
+        self.pool.get().await.map_err(pool_error)
     }
 
     /// The pool's use now.
@@ -91,18 +90,30 @@ impl PgStore {
         }
     }
 
-    /// Runs `work` on a pooled connection within the operation deadline.
+    /// Runs `work` on a pooled connection within the operation deadline: a unit of work that
+    /// sends nothing that commits (a read, or a write whose one transaction is its own affair),
+    /// so giving up on it is `Unavailable`.
     async fn with_conn<T, F>(&self, work: F) -> Result<T, WorkflowError>
     where
         F: for<'c> AsyncFnOnce(&'c mut Conn) -> Result<T, TxError>,
     {
-        let run = async {
-            let mut conn = self.connection().await?;
-            work(&mut conn).await.map_err(WorkflowError::from)
-        };
-        tokio::time::timeout(self.operation_timeout, run)
-            .await
-            .unwrap_or_else(|_| Err(WorkflowError::Unavailable("operation timed out".to_owned())))
+        self.with_write(async |conn, _| work(conn).await).await
+    }
+}
+
+/// One unit of `PgStore::waiting`, given back when dropped.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl<'a> Waiting<'a> {
+    fn start(count: &'a AtomicU32) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -11,7 +11,7 @@ use diesel::result::Error as DieselError;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::errors::{TxError, unique_violation_of};
-use super::idempotency::once_in;
+use super::idempotency::once_before_commit;
 use super::rows::{TemplateRow, TemplateStepRow};
 use super::schema::{workflow_instances, workflow_template_steps, workflow_templates};
 use super::template_versions::record_version;
@@ -90,9 +90,12 @@ pub(super) async fn create_template(
     let store = store.clone();
     detached("create template", async move {
         store
-            .with_conn(async |conn| {
+            .with_write(async |conn, sent| {
                 conn.transaction::<_, TxError, _>(async |conn| {
-                    once_in(conn, once, async |conn| insert_template(conn, &new).await).await
+                    once_before_commit(conn, sent, once, async |conn| {
+                        insert_template(conn, &new).await
+                    })
+                    .await
                 })
                 .await
             })
@@ -145,9 +148,9 @@ pub(super) async fn change(
     let store = store.clone();
     detached("change template", async move {
         store
-            .with_conn(async |conn| {
+            .with_write(async |conn, sent| {
                 conn.transaction::<_, TxError, _>(async |conn| {
-                    once_in(conn, once, async |conn| {
+                    once_before_commit(conn, sent, once, async |conn| {
                         change_in(conn, id, &update, while_in_use).await
                     })
                     .await
