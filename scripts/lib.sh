@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared helpers for the project's scripts; source it, don't run it.
 # Provides: log, die, need_tools, target_dir (sets TARGET_DIR), release_bin, pg_provision (sets
-# PG_ADMIN_URL), pg_url_for, on_exit, pg_create_db, start_server, free_port, check, check_summary.
+# PG_ADMIN_URL), pg_private, pg_private_ctl, pg_url_for, on_exit, pg_create_db, start_server, free_port, check, check_summary.
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -107,25 +107,35 @@ pg_provision() {
     log "using PostgreSQL on 127.0.0.1:5432"
     return
   fi
-  local bin dir port run_as=(env)
+  pg_private
+}
+
+# pg_private: starts a private PostgreSQL cluster, removed on exit, and sets PG_ADMIN_URL to it;
+# pg_private_ctl ARGS... runs its pg_ctl (e.g. `pg_private_ctl -m fast -w restart`).
+PG_PRIVATE_DIR=""
+_pg_run_as=(env)
+pg_private() {
+  local bin port
   bin=$(_pg_bin)
-  dir=$(mktemp -d /tmp/approvals-pg.XXXXXX)
+  PG_PRIVATE_DIR=$(mktemp -d /tmp/approvals-pg.XXXXXX)
+  _PG_CTL="$bin/pg_ctl"
   port=$(free_port)
   if [ "$(id -u)" -eq 0 ]; then
     # initdb refuses to run as root: the cluster belongs to the postgres user.
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
-    chown postgres "$dir"
-    run_as=(runuser -u postgres --)
+    chown postgres "$PG_PRIVATE_DIR"
+    _pg_run_as=(runuser -u postgres --)
   fi
-  log "starting a private PostgreSQL cluster in $dir on port $port"
-  "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
-    || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
-  on_exit "${run_as[*]} '$bin/pg_ctl' -D '$dir/data' -m immediate -w stop >/dev/null 2>&1; rm -rf '$dir'"
-  "${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null \
-    || { cat "$dir/server.log" >&2; die "the private PostgreSQL cluster did not start"; }
+  log "starting a private PostgreSQL cluster in $PG_PRIVATE_DIR on port $port"
+  "${_pg_run_as[@]}" "$bin/initdb" -D "$PG_PRIVATE_DIR/data" -U postgres --auth=trust -E UTF8 \
+    >"$PG_PRIVATE_DIR/initdb.log" 2>&1 || { cat "$PG_PRIVATE_DIR/initdb.log" >&2; die "initdb failed"; }
+  on_exit "${_pg_run_as[*]} '$_PG_CTL' -D '$PG_PRIVATE_DIR/data' -m immediate -w stop >/dev/null 2>&1; rm -rf '$PG_PRIVATE_DIR'"
+  pg_private_ctl -l "$PG_PRIVATE_DIR/server.log" -w \
+    -o "-p $port -k $PG_PRIVATE_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null \
+    || { cat "$PG_PRIVATE_DIR/server.log" >&2; die "the private PostgreSQL cluster did not start"; }
   PG_ADMIN_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
+pg_private_ctl() { "${_pg_run_as[@]}" "$_PG_CTL" -D "$PG_PRIVATE_DIR/data" "$@"; }
 
 # pg_create_db PREFIX: creates a uniquely named database, drops it on exit; sets DB_NAME, DB_URL.
 pg_create_db() {

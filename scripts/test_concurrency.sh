@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+# shellcheck source=scripts/invariants.sh
+source scripts/invariants.sh
 
 ROUNDS=5         # approval-only rounds
 MIXED_ROUNDS=2   # approvals and rejections racing
@@ -319,50 +321,7 @@ for ((round = 1; round <= CANCEL_ROUNDS; round++)); do
   fi
 done
 
-log "invariants over the whole database"
-check "at most one awaiting_action step per instance" 0 \
-  "$(sql "SELECT count(*) FROM (SELECT instance_id FROM workflow_instance_steps
-          WHERE status = 'awaiting_action' GROUP BY instance_id HAVING count(*) > 1) x")"
-check "no awaiting_action step under an ended instance" 0 \
-  "$(sql "SELECT count(*) FROM workflow_instance_steps s JOIN workflow_instances i ON i.id = s.instance_id
-          WHERE s.status = 'awaiting_action' AND i.status NOT IN ('pending', 'in_progress')")"
-check "every decided step has exactly one matching audit entry" 0 \
-  "$(sql "SELECT count(*) FROM workflow_instance_steps s WHERE s.status IN ('approved', 'rejected')
-          AND (SELECT count(*) FROM workflow_audit_log a
-               WHERE a.step_id = s.id AND a.action = 'step_' || s.status) <> 1")"
-check "no decision audit entry contradicts its step (action or actor)" 0 \
-  "$(sql "SELECT count(*) FROM workflow_audit_log a JOIN workflow_instance_steps s ON s.id = a.step_id
-          WHERE a.action IN ('step_approved', 'step_rejected')
-          AND (a.action <> 'step_' || s.status OR a.actor_user_id IS DISTINCT FROM s.acted_by_user_id)")"
-check "no approved instance with an undecided step" 0 \
-  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status = 'approved'
-          AND EXISTS (SELECT 1 FROM workflow_instance_steps s WHERE s.instance_id = i.id AND s.status <> 'approved')")"
-check "every step activated at most once" 0 \
-  "$(sql "SELECT count(*) FROM (SELECT step_id FROM workflow_audit_log WHERE action = 'step_activated'
-          GROUP BY step_id HAVING count(*) > 1) x")"
-check "every ended instance has exactly one ending audit entry, matching its status" 0 \
-  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status IN ('approved', 'rejected', 'cancelled')
-          AND ((SELECT count(*) FROM workflow_audit_log a WHERE a.instance_id = i.id
-                AND a.action IN ('instance_approved', 'instance_rejected', 'instance_cancelled')) <> 1
-               OR NOT EXISTS (SELECT 1 FROM workflow_audit_log a WHERE a.instance_id = i.id
-                              AND a.action = 'instance_' || i.status))")"
-check "no active instance has an ending audit entry" 0 \
-  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status IN ('pending', 'in_progress')
-          AND EXISTS (SELECT 1 FROM workflow_audit_log a WHERE a.instance_id = i.id
-                      AND a.action IN ('instance_approved', 'instance_rejected', 'instance_cancelled'))")"
-check "every ended instance has exactly one outbox row, of its outcome's kind" 0 \
-  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status IN ('approved', 'rejected', 'cancelled')
-          AND (SELECT count(*) || ' ' || coalesce(string_agg(kind, ','), '-') FROM workflow_callback_outbox o
-               WHERE o.instance_id = i.id) <> '1 on_' || i.status")"
-check "no outbox row for an active instance" 0 \
-  "$(sql "SELECT count(*) FROM workflow_callback_outbox o JOIN workflow_instances i ON i.id = o.instance_id
-          WHERE i.status IN ('pending', 'in_progress')")"
-check "no cancelled instance with an open step, nor an approval after its cancel" 0 \
-  "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status = 'cancelled'
-          AND (EXISTS (SELECT 1 FROM workflow_instance_steps s WHERE s.instance_id = i.id
-                       AND s.status IN ('pending', 'awaiting_action'))
-               OR EXISTS (SELECT 1 FROM workflow_audit_log a WHERE a.instance_id = i.id
-                          AND a.action IN ('step_approved', 'step_rejected') AND a.at > i.completed_at))")"
+check_invariants
 
 for n in 1 2; do
   grep -q 'panicked' "$WORK/server$n.log" && panicked=yes || panicked=no
