@@ -98,6 +98,15 @@ call GET "$API/steps/pending?user_id=1"
 expect "pending steps of user 1" 200
 field "[.items[] | select(.step_id == $B_S1) | [.instance_id, .event, .entity_type, .entity_id, .step_order]]" \
   "[[$B_INST,\"booking.cancellation_requested\",\"booking\",2,1]]"
+call GET "$API/steps/pending?user_id=1&limit=1"
+expect "the first page of user 1's inbox, one step a page" 200
+field '[(.items | length), (.next | type)]' '[1,"string"]'
+FIRST_STEP=$(j ".items[0].step_id")
+call GET "$API/steps/pending?user_id=1&limit=1&after=$(j .next)"
+expect "the next page of user 1's inbox" 200
+field "[(.items | length), (.items[0].step_id != $FIRST_STEP)]" "[1,true]"
+call GET "$API/steps/pending?user_id=1&after=bm90LWEtY3Vyc29y"
+expect_error "pending steps with an after that is no cursor" 422 validation_failed
 call GET "$API/steps/pending?user_id=2"
 expect "pending steps of user 2 before step 1 is decided" 200
 field "[.items[] | select(.step_id == $B_S2)] | length" 0

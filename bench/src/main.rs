@@ -31,6 +31,8 @@ pub struct Plan {
     pub decision_range: i64,
     pub inbox_instances: i64,
     pub inbox_requests: usize,
+    /// Steps awaiting the busiest approver, whose inbox page is timed.
+    pub busy_inbox_steps: i64,
     /// Entity searches (`GET /instances?entity_type=..&entity_id=..`) timed, one client.
     pub search_requests: usize,
     pub contention_rounds: usize,
@@ -44,6 +46,7 @@ impl Plan {
             decision_range: 100_000,
             inbox_instances: 1_000_000,
             inbox_requests: 5_000,
+            busy_inbox_steps: 10_000,
             search_requests: 5_000,
             contention_rounds: 10,
         }
@@ -57,6 +60,7 @@ impl Plan {
             decision_range: 20_000,
             inbox_instances: 10_000,
             inbox_requests: 200,
+            busy_inbox_steps: 10_000,
             search_requests: 200,
             contention_rounds: 2,
         }

@@ -175,3 +175,34 @@ pub async fn inbox(conn: &mut AsyncPgConnection, instances: i64) -> Result<(), S
     )
     .await
 }
+
+/// The busiest approver: user `BUSY_APPROVER`, the direct approver of `steps` one-step requests
+/// all awaiting them, activated a second apart (the inbox trigger writes their inbox rows).
+pub async fn busy_approver(conn: &mut AsyncPgConnection, steps: i64) -> Result<(), String> {
+    exec(
+        conn,
+        &format!(
+            "INSERT INTO users (id, name) VALUES ({BUSY_APPROVER}, 'Busy approver');
+             INSERT INTO workflow_templates (id, name, event, entity_type, version, is_active)
+                 VALUES (103, 'Bench busy approver', 'bench.busy', 'unit', 1, true);
+             INSERT INTO workflow_template_steps (template_id, step_order, name, approver_user_id)
+                 VALUES (103, 1, 'Sign-off', {BUSY_APPROVER});
+             INSERT INTO workflow_instances
+                 (template_id, template_version, event, entity_type, entity_id, initiated_by,
+                  status, created_at, updated_at)
+             SELECT 103, 1, 'bench.busy', 'unit', g, 1, 'in_progress',
+                    now() - make_interval(secs => g), now() - make_interval(secs => g)
+             FROM generate_series(1, {steps}) AS g ORDER BY g;
+             INSERT INTO workflow_instance_steps
+                 (instance_id, step_order, name, approver_user_id, eligible_user_ids, status, activated_at)
+             SELECT i.id, 1, 'Sign-off', {BUSY_APPROVER}, ARRAY[{BUSY_APPROVER}]::bigint[],
+                    'awaiting_action', i.created_at
+             FROM workflow_instances AS i WHERE i.event = 'bench.busy' ORDER BY i.id;
+             ANALYZE;"
+        ),
+    )
+    .await
+}
+
+/// The user whose inbox holds the busy approver's steps.
+pub const BUSY_APPROVER: i64 = 12001;

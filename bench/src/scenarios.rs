@@ -288,28 +288,71 @@ pub async fn inbox(
         ceiling: None,
     });
 
-    // The approver's inbox page (/ui/inbox, HTML, its first page of 50), as user 10001.
+    // The approver's inbox page (/ui/inbox, HTML, a page of 50) for the busiest approver:
+    // the first page, then the page that starts after their 5,000th step (its cursor found by
+    // paging through the API), so that the page's cost shows not to grow with its depth.
+    preload::busy_approver(conn, plan.busy_inbox_steps).await?;
+    let busy = preload::BUSY_APPROVER;
     let waiting = scalar(
         conn,
-        "SELECT count(*) AS v FROM workflow_inbox WHERE user_id = 10001",
+        &format!("SELECT count(*) AS v FROM workflow_inbox WHERE user_id = {busy}"),
     )
     .await?;
-    let base = server.base.clone();
-    let page = drive(1, 3600.0, 200, move |client, n| {
-        (n < requests).then(|| {
-            client
-                .get(format!("{base}/ui/inbox"))
-                .header("cookie", "approvals_user=10001")
+    let deep = cursor_after(server, busy, plan.busy_inbox_steps / 2).await?;
+    for (label, query) in [("first", String::new()), ("deep", format!("?after={deep}"))] {
+        let url = format!("{}/ui/inbox{query}", server.base);
+        let page = drive(1, 3600.0, 200, move |client, n| {
+            (n < requests).then(|| {
+                client
+                    .get(&url)
+                    .header("cookie", format!("approvals_user={busy}"))
+            })
         })
-    })
-    .await;
-    tally.errors += page.errors;
-    tally.rows.push(Row {
-        label: "ui inbox page, 1 client".into(),
-        note: format!("user 10001 with {waiting} steps waiting; {} pages", page.ok),
-        service: Some(page),
-        same_sql: None,
-        ceiling: None,
-    });
+        .await;
+        tally.errors += page.errors;
+        let which = match label {
+            "first" => "its first page".to_owned(),
+            _ => format!("the page after step {}", plan.busy_inbox_steps / 2),
+        };
+        tally.rows.push(Row {
+            label: format!("ui inbox page ({label}), 1 client"),
+            note: format!(
+                "user {busy} with {waiting} steps waiting, {which}; {} pages",
+                page.ok
+            ),
+            service: Some(page),
+            same_sql: None,
+            ceiling: None,
+        });
+    }
     Ok(())
+}
+
+/// The cursor of `user`'s inbox just after their `steps`-th step, by paging through the API.
+async fn cursor_after(server: &Server, user: i64, steps: i64) -> Result<String, String> {
+    let client = reqwest::Client::new();
+    let mut after: Option<String> = None;
+    for _ in 0..steps / 500 {
+        let mut url = format!(
+            "{}/api/v1/workflow/steps/pending?user_id={user}&limit=500",
+            server.base
+        );
+        if let Some(cursor) = &after {
+            url.push_str(&format!("&after={cursor}"));
+        }
+        let page: serde_json::Value = client
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("inbox page: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("inbox page: {e}"))?;
+        after = page["next"].as_str().map(str::to_owned);
+        if after.is_none() {
+            return Err(format!("user {user}'s inbox ended before step {steps}"));
+        }
+    }
+    after.ok_or_else(|| format!("no cursor for user {user}'s inbox"))
 }

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use super::error::WorkflowError;
 use super::model::{
     Approver, AuditVerification, CallbackEvent, CancelRequest, Decided, DecisionRequest, Done,
-    EventName, IdempotencyKey, Instance, InstanceId, KeptAnswer, NewInstance, NewTemplate, Once,
-    OutboxItem, PendingStep, RoleName, StepId, StoreLoad, Template, TemplateFilter, TemplateId,
-    TemplateUpdate, TriggerRequest, User, UserId,
+    EventName, IdempotencyKey, InboxCursor, InboxPage, Instance, InstanceId, KeptAnswer,
+    NewInstance, NewTemplate, Once, OutboxItem, PendingStep, RoleName, StepId, StoreLoad, Template,
+    TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
 };
 
 /// The use cases of the engine: the driving port that inbound adapters depend on.
@@ -116,12 +116,14 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
         version: i32,
     ) -> impl Future<Output = Result<Template, WorkflowError>> + Send;
 
-    /// The steps awaiting `user`, oldest first, at most `limit`. `Validation` (field `limit`).
+    /// A page of the steps awaiting `user`, oldest activation first, at most `limit`, starting
+    /// after `after` (the `next` of the previous page) when given. `Validation` (field `limit`).
     fn pending_steps(
         &self,
         user: UserId,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<PendingStep>, WorkflowError>> + Send;
+        after: Option<InboxCursor>,
+    ) -> impl Future<Output = Result<InboxPage, WorkflowError>> + Send;
 
     /// The instances matching `filter`, newest first (by id, descending), at most `limit`
     /// (1 to `MAX_SEARCH_LIMIT`), starting below `after` when given (the `next` of the previous
@@ -279,11 +281,14 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         before: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, WorkflowError>> + Send;
 
-    /// Steps awaiting `user`'s action (by snapshot), oldest activation first, at most `limit`.
+    /// Steps awaiting `user`'s action (by snapshot), oldest activation first (then by step id),
+    /// at most `limit`, only those after `after` when given. Served by one index range scan
+    /// however long the inbox is.
     fn pending_steps(
         &self,
         user: UserId,
         limit: u32,
+        after: Option<InboxCursor>,
     ) -> impl Future<Output = Result<Vec<PendingStep>, WorkflowError>> + Send;
 
     /// The newest instances matching `filter` whose id is below `after` (all, when `None`), by

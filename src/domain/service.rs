@@ -11,9 +11,9 @@ use super::audit_chain;
 use super::error::WorkflowError;
 use super::machine;
 use super::model::{
-    AuditVerification, CancelRequest, DecisionRequest, Done, Instance, InstanceId, NewTemplate,
-    Once, PendingStep, RoleName, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
-    TriggerRequest, User, UserId,
+    AuditVerification, CancelRequest, DecisionRequest, Done, InboxCursor, InboxPage, Instance,
+    InstanceId, NewTemplate, Once, RoleName, StoreLoad, Template, TemplateFilter, TemplateId,
+    TemplateUpdate, TriggerRequest, User, UserId,
 };
 use super::ports::{Clock, RoleResolver, WorkflowRepository, WorkflowUseCases};
 
@@ -246,19 +246,28 @@ where
         self.repo.template_version(id, version).await
     }
 
-    /// The steps awaiting `user`, oldest first.
+    /// A page of the steps awaiting `user`, oldest first. As for a search, one more step than
+    /// the page holds is asked for, so the last page has no `next`.
     async fn pending_steps(
         &self,
         user: UserId,
         limit: u32,
-    ) -> Result<Vec<PendingStep>, WorkflowError> {
+        after: Option<InboxCursor>,
+    ) -> Result<InboxPage, WorkflowError> {
         if limit == 0 || limit > MAX_PENDING_LIMIT {
             return Err(WorkflowError::validation(
                 "limit",
                 format!("must be between 1 and {MAX_PENDING_LIMIT}"),
             ));
         }
-        self.repo.pending_steps(user, limit).await
+        let mut items = self.repo.pending_steps(user, limit + 1, after).await?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().and_then(InboxCursor::after)
+        } else {
+            None
+        };
+        Ok(InboxPage { items, next })
     }
 
     /// A page of the instances matching `filter`, newest first. One more instance than the page

@@ -12,6 +12,7 @@
 
 mod body;
 mod connections;
+mod cursor;
 pub mod errors;
 mod filters;
 mod handlers;
@@ -23,6 +24,9 @@ mod server;
 mod unique_keys;
 
 pub use filters::{api, routes, with_shared};
+pub use handlers::inbox::{
+    decode_cursor as decode_inbox_cursor, encode_cursor as encode_inbox_cursor,
+};
 pub use server::{ConnectionLimits, serve};
 
 /// Largest request body accepted.

@@ -241,6 +241,8 @@ impl From<&PendingStep> for PendingStepDto {
 #[derive(Serialize)]
 pub struct InboxDto {
     pub items: Vec<PendingStepDto>,
+    /// Where the next page starts (pass it as `after`); `null` on the last page.
+    pub next: Option<String>,
 }
 
 /// The health answer.

@@ -92,6 +92,7 @@ fn inbox_page<S: WorkflowUseCases>(
         .and(warp::get())
         .and(with_shared(service))
         .and(browser())
+        .and(warp::query::<Vec<(String, String)>>())
         .then(inbox::page::<S>)
 }
 

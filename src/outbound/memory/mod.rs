@@ -21,10 +21,10 @@ use chrono::{DateTime, Utc};
 use crate::domain::audit_chain;
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{
-    AuditEntry, Decided, Done, EntityId, EntityType, EventName, IdempotencyKey, Instance,
-    InstanceId, InstanceStep, KeptAnswer, NewInstance, NewTemplate, Once, OutboxItem, PendingStep,
-    RoleName, StepId, StepStatus, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
-    UserId,
+    AuditEntry, Decided, Done, EntityId, EntityType, EventName, IdempotencyKey, InboxCursor,
+    Instance, InstanceId, InstanceStep, KeptAnswer, NewInstance, NewTemplate, Once, OutboxItem,
+    PendingStep, RoleName, StepId, StepStatus, StoreLoad, Template, TemplateFilter, TemplateId,
+    TemplateUpdate, UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
@@ -246,7 +246,12 @@ impl State {
         Ok(instance)
     }
 
-    fn pending_steps(&self, user: UserId, limit: u32) -> Vec<PendingStep> {
+    fn pending_steps(
+        &self,
+        user: UserId,
+        limit: u32,
+        after: Option<InboxCursor>,
+    ) -> Vec<PendingStep> {
         let mut found: Vec<PendingStep> = self
             .instances
             .values()
@@ -270,6 +275,7 @@ impl State {
                         entity_id: instance.entity_id,
                     })
             })
+            .filter(|p| after.is_none_or(|cursor| cursor.precedes(p)))
             .collect();
         found.sort_by_key(|p| (p.activated_at, p.step_id));
         found.truncate(limit as usize);
@@ -378,8 +384,9 @@ impl WorkflowRepository for MemoryStore {
         &self,
         user: UserId,
         limit: u32,
+        after: Option<InboxCursor>,
     ) -> Result<Vec<PendingStep>, WorkflowError> {
-        Ok(self.lock().pending_steps(user, limit))
+        Ok(self.lock().pending_steps(user, limit, after))
     }
 
     async fn search_instances(

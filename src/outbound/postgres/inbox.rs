@@ -11,18 +11,32 @@ use super::PgStore;
 use super::rows::PendingRow;
 use super::schema::{workflow_inbox, workflow_instance_steps, workflow_instances};
 use crate::domain::WorkflowError;
-use crate::domain::model::{PendingStep, UserId};
+use crate::domain::model::{InboxCursor, PendingStep, UserId};
 
 pub(super) async fn pending_steps(
     store: &PgStore,
     user: UserId,
     limit: u32,
+    after: Option<InboxCursor>,
 ) -> Result<Vec<PendingStep>, WorkflowError> {
     store
         .with_conn(async |conn| {
-            let rows: Vec<PendingRow> = workflow_inbox::table
+            let mut query = workflow_inbox::table
                 .inner_join(workflow_instance_steps::table.inner_join(workflow_instances::table))
                 .filter(workflow_inbox::user_id.eq(user.get()))
+                .into_boxed();
+            if let Some(cursor) = after {
+                // `>=` on the time bounds the index range; the rest breaks the tie on step id.
+                let (at, step) = (cursor.activated_at, cursor.step_id.get());
+                query = query.filter(
+                    workflow_inbox::activated_at.ge(at).and(
+                        workflow_inbox::activated_at
+                            .gt(at)
+                            .or(workflow_inbox::step_id.gt(step)),
+                    ),
+                );
+            }
+            let rows: Vec<PendingRow> = query
                 .order((workflow_inbox::activated_at, workflow_inbox::step_id))
                 .limit(i64::from(limit))
                 .select((
@@ -31,7 +45,9 @@ pub(super) async fn pending_steps(
                     workflow_instance_steps::name,
                     workflow_instance_steps::approver_user_id,
                     workflow_instance_steps::approver_role,
-                    workflow_instance_steps::activated_at,
+                    // The inbox's copy of the activation time: what the page is ordered by,
+                    // so the cursor made from it is exact.
+                    workflow_inbox::activated_at.nullable(),
                     workflow_instances::id,
                     workflow_instances::event,
                     workflow_instances::entity_type,

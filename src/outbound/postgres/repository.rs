@@ -9,9 +9,9 @@ use super::{
 };
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Done, EventName, IdempotencyKey, Instance, InstanceId, KeptAnswer, NewInstance, NewTemplate,
-    Once, OutboxItem, PendingStep, StepId, StoreLoad, Template, TemplateFilter, TemplateId,
-    TemplateUpdate, UserId,
+    Done, EventName, IdempotencyKey, InboxCursor, Instance, InstanceId, KeptAnswer, NewInstance,
+    NewTemplate, Once, OutboxItem, PendingStep, StepId, StoreLoad, Template, TemplateFilter,
+    TemplateId, TemplateUpdate, UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
@@ -104,8 +104,9 @@ impl WorkflowRepository for PgStore {
         &self,
         user: UserId,
         limit: u32,
+        after: Option<InboxCursor>,
     ) -> Result<Vec<PendingStep>, WorkflowError> {
-        inbox::pending_steps(self, user, limit).await
+        inbox::pending_steps(self, user, limit, after).await
     }
 
     async fn search_instances(

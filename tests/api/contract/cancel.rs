@@ -61,7 +61,10 @@ async fn case_the_initiator_cancels_an_active_instance<S: ContractStore>(store: 
         .await
         .unwrap();
     let (s1, s2) = step_ids(&created);
-    assert_eq!(store.pending_steps(uid(1), 50).await.unwrap().len(), 1);
+    assert_eq!(
+        store.pending_steps(uid(1), 50, None).await.unwrap().len(),
+        1
+    );
 
     // Refusals write nothing: an approver is not the initiator, an unknown id is not found.
     assert_eq!(
@@ -125,8 +128,8 @@ async fn case_the_initiator_cancels_an_active_instance<S: ContractStore>(store: 
     assert_eq!(store.instance(created.id).await.unwrap(), cancelled);
 
     // The cancelled steps left the inbox.
-    assert_eq!(store.pending_steps(uid(1), 50).await.unwrap(), vec![]);
-    assert_eq!(store.pending_steps(uid(2), 50).await.unwrap(), vec![]);
+    assert_eq!(store.pending_steps(uid(1), 50, None).await.unwrap(), vec![]);
+    assert_eq!(store.pending_steps(uid(2), 50, None).await.unwrap(), vec![]);
 
     // One outcome event, on_cancelled, by the initiator with the reason.
     let claimed = store
@@ -194,7 +197,10 @@ async fn case_cancel_keeps_decided_steps_and_refuses_ended_instances<S: Contract
     let after_first = approve(&*store, s1, 1, Some("fine"), at(17, 1, 0))
         .await
         .unwrap();
-    assert_eq!(store.pending_steps(uid(2), 50).await.unwrap().len(), 1);
+    assert_eq!(
+        store.pending_steps(uid(2), 50, None).await.unwrap().len(),
+        1
+    );
     let cancelled = cancel(&*store, created.id, 3, None, at(17, 2, 0))
         .await
         .unwrap();
@@ -204,7 +210,7 @@ async fn case_cancel_keeps_decided_steps_and_refuses_ended_instances<S: Contract
     );
     assert_eq!(cancelled.steps[0], after_first.steps[0]);
     assert_eq!(cancelled.audit.last().unwrap().comment, None);
-    assert_eq!(store.pending_steps(uid(2), 50).await.unwrap(), vec![]);
+    assert_eq!(store.pending_steps(uid(2), 50, None).await.unwrap(), vec![]);
 
     // Approved and rejected instances have ended: refused, nothing written.
     let approved = start(&*store, CANCELLATION, "booking", 6, 3, at(17, 10, 0))

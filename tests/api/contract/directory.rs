@@ -156,7 +156,7 @@ async fn case_put_user_creates_then_replaces<S: ContractStore>(store: Arc<S>) {
     // The instance keeps its snapshot, and so does the inbox.
     assert_eq!(store.instance(instance.id).await.unwrap(), instance);
     assert_eq!(
-        store.pending_steps(uid(20), 50).await.unwrap(),
+        store.pending_steps(uid(20), 50, None).await.unwrap(),
         vec![pending_line(&instance, 1)]
     );
 

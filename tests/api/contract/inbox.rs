@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
-use approvals::domain::model::StepStatus;
+use approvals::domain::model::{InboxCursor, StepStatus};
 
 use super::{ContractStore, approve, pending_line, start};
 use crate::fixtures::{CANCELLATION, COMMISSION, PRICE_UPDATE, at, by_role, role, uid};
@@ -12,6 +12,62 @@ use crate::fixtures::{CANCELLATION, COMMISSION, PRICE_UPDATE, at, by_role, role,
 contract_tests! {
     case_pending_steps_follow_the_snapshot =>
         memory_pending_steps_follow_the_snapshot, postgres_pending_steps_follow_the_snapshot;
+    case_pages_start_after_the_cursor =>
+        memory_pages_start_after_the_cursor, postgres_pages_start_after_the_cursor;
+}
+
+/// A page starts just after its cursor, in (activation time, step id) order: steps activated at
+/// the same instant are told apart by id, and a step decided between two pages neither shifts
+/// the next page nor is repeated.
+async fn case_pages_start_after_the_cursor<S: ContractStore>(store: Arc<S>) {
+    // Two pairs activated at the same instant, one later.
+    let a = start(&*store, CANCELLATION, "booking", 1, 3, at(9, 0, 0))
+        .await
+        .unwrap();
+    let b = start(&*store, CANCELLATION, "booking", 2, 3, at(9, 0, 0))
+        .await
+        .unwrap();
+    let c = start(&*store, PRICE_UPDATE, "unit", 1, 3, at(9, 5, 0))
+        .await
+        .unwrap();
+    let d = start(&*store, PRICE_UPDATE, "unit", 2, 3, at(9, 5, 0))
+        .await
+        .unwrap();
+    let e = start(&*store, CANCELLATION, "booking", 3, 3, at(9, 9, 0))
+        .await
+        .unwrap();
+    let all = vec![
+        pending_line(&a, 1),
+        pending_line(&b, 1),
+        pending_line(&c, 1),
+        pending_line(&d, 1),
+        pending_line(&e, 1),
+    ];
+    let page = |after: Option<InboxCursor>, limit: u32| {
+        let store = Arc::clone(&store);
+        async move { store.pending_steps(uid(1), limit, after).await.unwrap() }
+    };
+    assert_eq!(page(None, 50).await, all);
+
+    // After each step in turn, whatever the page size: exactly the steps that follow it.
+    for (i, step) in all.iter().enumerate() {
+        let cursor = InboxCursor::after(step);
+        assert!(cursor.is_some(), "an awaiting step has its activation time");
+        assert_eq!(page(cursor, 50).await, all[i + 1..], "after step {i}");
+        assert_eq!(
+            page(cursor, 1).await,
+            all[i + 1..].iter().take(1).cloned().collect::<Vec<_>>(),
+            "one after step {i}"
+        );
+    }
+
+    // Step b is decided between the first page (a, b) and the second: the second is still c, d.
+    let first = page(None, 2).await;
+    assert_eq!(first, all[..2]);
+    approve(&*store, b.steps[0].id, 1, None, at(9, 30, 0))
+        .await
+        .unwrap();
+    assert_eq!(page(InboxCursor::after(&first[1]), 2).await, all[2..4]);
 }
 
 async fn case_pending_steps_follow_the_snapshot<S: ContractStore>(store: Arc<S>) {
@@ -33,7 +89,7 @@ async fn case_pending_steps_follow_the_snapshot<S: ContractStore>(store: Arc<S>)
 
     let inbox = |user: i64, limit: u32| {
         let store = Arc::clone(&store);
-        async move { store.pending_steps(uid(user), limit).await.unwrap() }
+        async move { store.pending_steps(uid(user), limit, None).await.unwrap() }
     };
 
     assert_eq!(

@@ -70,7 +70,7 @@ async fn case_concurrent_creates_have_one_winner<S: ContractStore>(store: Arc<S>
     }
     assert_eq!(&store.instance(winner.id).await.unwrap(), winner);
     assert_eq!(
-        store.pending_steps(uid(1), 50).await.unwrap(),
+        store.pending_steps(uid(1), 50, None).await.unwrap(),
         vec![pending_line(winner, 1)],
         "only the winner's steps were stored"
     );

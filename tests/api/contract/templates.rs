@@ -192,7 +192,7 @@ async fn case_stale_template_version_is_refused<S: ContractStore>(store: Arc<S>)
     ));
     assert!(
         store
-            .pending_steps(uid(1), 50)
+            .pending_steps(uid(1), 50, None)
             .await
             .unwrap()
             .iter()

@@ -158,7 +158,7 @@ async fn case_one_active_instance_per_entity<S: ContractStore>(store: Arc<S>) {
     );
     // The refused creation wrote nothing: the sales manager's inbox holds one step.
     assert_eq!(
-        store.pending_steps(uid(1), 50).await.unwrap(),
+        store.pending_steps(uid(1), 50, None).await.unwrap(),
         vec![pending_line(&first, 1)]
     );
 

@@ -143,7 +143,7 @@ async fn case_inactive_users_are_left_out_of_new_snapshots<S: ContractStore>(sto
     // The earlier instance keeps its snapshot, and so does the inbox.
     assert_eq!(store.instance(before.id).await.unwrap(), before);
     assert_eq!(
-        store.pending_steps(uid(1), 50).await.unwrap(),
+        store.pending_steps(uid(1), 50, None).await.unwrap(),
         vec![pending_line(&before, 1)]
     );
 

@@ -5,7 +5,10 @@ use mockall::predicate::eq;
 
 use super::fixtures::{assert_validation, clock, repo, service, stored_instance, uid};
 use crate::domain::error::WorkflowError;
-use crate::domain::model::InstanceId;
+use crate::domain::model::{
+    Approver, EntityId, EntityType, EventName, InboxCursor, InboxPage, InstanceId, PendingStep,
+    StepId,
+};
 use crate::domain::ports::{MockRoleResolver, WorkflowUseCases};
 use crate::domain::service::MAX_PENDING_LIMIT;
 
@@ -18,27 +21,100 @@ async fn pending_steps_refuses_a_limit_out_of_range_without_asking_the_store() {
     let (service, _signal) = service(repo, MockRoleResolver::new(), clock(0));
 
     for limit in [0, MAX_PENDING_LIMIT + 1] {
-        let err = service.pending_steps(uid(1), limit).await.unwrap_err();
+        let err = service
+            .pending_steps(uid(1), limit, None)
+            .await
+            .unwrap_err();
         assert_validation(err, "limit");
     }
 }
 
 #[tokio::test]
-async fn pending_steps_passes_limits_in_range_to_the_store() {
+async fn pending_steps_asks_the_store_for_one_more_than_the_page() {
     let mut repo = repo();
     for limit in [1, MAX_PENDING_LIMIT] {
         repo.expect_pending_steps()
-            .with(eq(uid(1)), eq(limit))
+            .with(eq(uid(1)), eq(limit + 1), eq(None))
             .times(1)
-            .returning(|_, _| Box::pin(async { Ok(Vec::new()) }));
+            .returning(|_, _, _| Box::pin(async { Ok(Vec::new()) }));
     }
     let (service, _signal) = service(repo, MockRoleResolver::new(), clock(0));
 
-    assert_eq!(service.pending_steps(uid(1), 1).await, Ok(Vec::new()));
+    let empty = InboxPage {
+        items: Vec::new(),
+        next: None,
+    };
     assert_eq!(
-        service.pending_steps(uid(1), MAX_PENDING_LIMIT).await,
-        Ok(Vec::new())
+        service.pending_steps(uid(1), 1, None).await,
+        Ok(empty.clone())
     );
+    assert_eq!(
+        service.pending_steps(uid(1), MAX_PENDING_LIMIT, None).await,
+        Ok(empty)
+    );
+}
+
+#[tokio::test]
+async fn pending_steps_has_a_next_page_only_when_the_store_had_more() {
+    let steps: Vec<PendingStep> = (1..=3).map(|n| pending(n, n * 60)).collect();
+    let after = InboxCursor::after(&steps[0]);
+    let mut repo = repo();
+    let full = steps.clone();
+    repo.expect_pending_steps()
+        .with(eq(uid(1)), eq(3), eq(after))
+        .times(1)
+        .returning(move |_, _, _| {
+            let full = full.clone();
+            Box::pin(async move { Ok(full) })
+        });
+    let two = steps[..2].to_vec();
+    repo.expect_pending_steps()
+        .with(eq(uid(1)), eq(4), eq(None))
+        .times(1)
+        .returning(move |_, _, _| {
+            let two = two.clone();
+            Box::pin(async move { Ok(two) })
+        });
+    let (service, _signal) = service(repo, MockRoleResolver::new(), clock(0));
+
+    // Three found for a page of two: the page ends on the second, and says so.
+    let page = service.pending_steps(uid(1), 2, after).await.unwrap();
+    assert_eq!(page.items, steps[..2]);
+    assert_eq!(page.next, InboxCursor::after(&steps[1]));
+    assert!(page.next.is_some());
+    // Two found for a page of three: the last page.
+    let page = service.pending_steps(uid(1), 3, None).await.unwrap();
+    assert_eq!(page.items, steps[..2]);
+    assert_eq!(page.next, None);
+}
+
+#[test]
+fn a_cursor_precedes_what_comes_after_it_in_inbox_order() {
+    let cursor = InboxCursor::after(&pending(5, 60)).unwrap();
+    assert!(!cursor.precedes(&pending(5, 60)), "not itself");
+    assert!(cursor.precedes(&pending(6, 60)), "same time, later id");
+    assert!(!cursor.precedes(&pending(4, 60)), "same time, earlier id");
+    assert!(cursor.precedes(&pending(1, 61)), "later time, earlier id");
+    assert!(!cursor.precedes(&pending(9, 59)), "earlier time");
+    let mut never = pending(9, 99);
+    never.activated_at = None;
+    assert!(!cursor.precedes(&never));
+    assert_eq!(InboxCursor::after(&never), None);
+}
+
+/// Step `id`, activated `secs` seconds after the epoch.
+fn pending(id: i64, secs: i64) -> PendingStep {
+    PendingStep {
+        step_id: StepId::new(id).unwrap(),
+        step_order: 1,
+        name: "Review".to_owned(),
+        approver: Approver::User { user_id: uid(2) },
+        activated_at: chrono::DateTime::from_timestamp(secs, 0),
+        instance_id: InstanceId::new(id).unwrap(),
+        event: EventName::new("booking.cancellation_requested".to_owned()).unwrap(),
+        entity_type: EntityType::new("booking".to_owned()).unwrap(),
+        entity_id: EntityId::new(id).unwrap(),
+    }
 }
 
 // ----- instance and health -----

@@ -1,4 +1,6 @@
-//! Driving adapter, HTTP: `GET /api/v1/workflow/steps/pending?user_id=N&limit=M`, a user's inbox.
+//! Driving adapter, HTTP: `GET /api/v1/workflow/steps/pending?user_id=N&limit=M&after=C`, a
+//! user's inbox, a page at a time. The cursor is [`cursor`]'s; its position is the last step's
+//! activation time (in nanoseconds, exact for either store) and id.
 
 use std::sync::Arc;
 
@@ -6,9 +8,12 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::finish;
-use crate::domain::model::UserId;
+use chrono::DateTime;
+
+use crate::domain::model::{InboxCursor, InboxPage, StepId, UserId};
 use crate::domain::ports::WorkflowUseCases;
 use crate::domain::service::MAX_PENDING_LIMIT;
+use crate::inbound::http::cursor;
 use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::responses::{InboxDto, PendingStepDto, json};
 
@@ -20,6 +25,7 @@ const DEFAULT_PENDING_LIMIT: u32 = 50;
 pub struct PendingQuery {
     pub user_id: UserId,
     pub limit: u32,
+    pub after: Option<InboxCursor>,
 }
 
 /// Parsed by hand from the query's pairs rather than derived: `warp::query` drops serde's error
@@ -32,6 +38,7 @@ impl TryFrom<Vec<(String, String)>> for PendingQuery {
     fn try_from(pairs: Vec<(String, String)>) -> Result<Self, ApiError> {
         let mut user_id = None;
         let mut limit = DEFAULT_PENDING_LIMIT;
+        let mut after = None;
         for (key, value) in pairs {
             match key.as_str() {
                 "user_id" => {
@@ -49,17 +56,39 @@ impl TryFrom<Vec<(String, String)>> for PendingQuery {
                         )
                     })?;
                 }
+                "after" => after = Some(decode_cursor(&value)?),
                 other => {
                     return Err(ApiError::validation(
                         other,
-                        "is not a known query parameter (expected: user_id, limit)",
+                        "is not a known query parameter (expected: user_id, limit, after)",
                     ));
                 }
             }
         }
         let user_id = user_id.ok_or_else(|| ApiError::validation("user_id", "is required"))?;
-        Ok(Self { user_id, limit })
+        Ok(Self {
+            user_id,
+            limit,
+            after,
+        })
     }
+}
+
+/// The cursor for the page after the one ending at `last`.
+pub fn encode_cursor(last: InboxCursor) -> String {
+    // Every time either store keeps fits: nanoseconds in an i64 reach the year 2262.
+    let nanos = last.activated_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    cursor::encode(&[nanos, last.step_id.get()])
+}
+
+/// The position inside a cursor this API handed out; anything else is 422 naming `after`.
+pub fn decode_cursor(token: &str) -> Result<InboxCursor, ApiError> {
+    let [nanos, step] = cursor::decode::<2>(token, "after")?;
+    let step_id = StepId::new(step).map_err(|_| cursor::refused("after"))?;
+    Ok(InboxCursor {
+        activated_at: DateTime::from_timestamp_nanos(nanos),
+        step_id,
+    })
 }
 
 /// `GET /api/v1/workflow/steps/pending`
@@ -74,9 +103,14 @@ pub async fn pending_steps<S: WorkflowUseCases>(
 ) -> Response {
     let result: Result<_, ApiError> = async {
         let query = PendingQuery::try_from(query)?;
-        let items = service.pending_steps(query.user_id, query.limit).await?;
-        let items = items.iter().map(PendingStepDto::from).collect();
-        Ok(json(StatusCode::OK, &InboxDto { items }))
+        let page: InboxPage = service
+            .pending_steps(query.user_id, query.limit, query.after)
+            .await?;
+        let dto = InboxDto {
+            items: page.items.iter().map(PendingStepDto::from).collect(),
+            next: page.next.map(encode_cursor),
+        };
+        Ok(json(StatusCode::OK, &dto))
     }
     .await;
     finish(result)
@@ -102,7 +136,15 @@ mod tests {
         Ok(PendingQuery {
             user_id: UserId::new(user).unwrap(),
             limit,
+            after: None,
         })
+    }
+
+    fn position(nanos: i64, step: i64) -> InboxCursor {
+        InboxCursor {
+            activated_at: DateTime::from_timestamp_nanos(nanos),
+            step_id: StepId::new(step).unwrap(),
+        }
     }
 
     #[test]
@@ -132,12 +174,12 @@ mod tests {
             ),
             (
                 "user_id=1&page=2",
-                "Field 'page' is not a known query parameter (expected: user_id, limit).",
+                "Field 'page' is not a known query parameter (expected: user_id, limit, after).",
             ),
             // Faults are reported in the order the client wrote them.
             (
                 "page=2&user_id=x",
-                "Field 'page' is not a known query parameter (expected: user_id, limit).",
+                "Field 'page' is not a known query parameter (expected: user_id, limit, after).",
             ),
             (
                 "user_id=x&user_id=1",
@@ -146,6 +188,49 @@ mod tests {
         ];
         for (text, message) in cases {
             assert_eq!(query(text), Err(message.to_owned()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_round_trips_to_the_nanosecond() {
+        for (nanos, step) in [
+            (1_795_720_209_775_908_522, 1),
+            (0, 7),
+            (-1, i64::MAX),
+            (i64::MAX, 3),
+        ] {
+            let token = encode_cursor(position(nanos, step));
+            assert_eq!(decode_cursor(&token), Ok(position(nanos, step)));
+            let pairs = vec![
+                ("user_id".to_owned(), "3".to_owned()),
+                ("after".to_owned(), token),
+            ];
+            assert_eq!(
+                PendingQuery::try_from(pairs).map(|q| q.after),
+                Ok(Some(position(nanos, step)))
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_of_another_kind_or_no_step_is_refused_naming_after() {
+        let refused = [
+            "x".to_owned(),
+            // A search's cursor has one field, not two.
+            cursor::encode(&[120]),
+            cursor::encode(&[1, 2, 3]),
+            cursor::encode(&[1_000, 0]),
+            cursor::encode(&[1_000, -4]),
+        ];
+        for token in refused {
+            let error = decode_cursor(&token).unwrap_err();
+            assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{token:?}");
+            assert_eq!(
+                error.message,
+                "Field 'after' is not a cursor this API returned; pass the 'next' of the \
+                 previous page unchanged.",
+                "{token:?}"
+            );
         }
     }
 }

@@ -2,17 +2,10 @@
 //! &status=..&initiated_by=..&limit=..&after=..`, finding instances newest first, a page at a
 //! time.
 //!
-//! The cursor is a wire format, so it lives here: the domain pages by "ids below this one"; the
-//! client gets that id wrapped as an opaque token, URL-safe base64 of `v1:<id>:<check>`, so that
-//! it can't come to depend on what is inside, and the format can change (a new version tag)
-//! without breaking clients that pass `next` back unchanged. The check (FNV-1a of the rest, in
-//! hex) makes a changed or truncated token a clear 422 rather than a silently different page;
-//! it is no secret and needn't be: a cursor grants nothing, it only names a position.
+//! The cursor is [`cursor`]'s, its position the id below which the next page starts.
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -24,14 +17,12 @@ use crate::domain::model::{
 };
 use crate::domain::ports::WorkflowUseCases;
 use crate::domain::service::MAX_SEARCH_LIMIT;
+use crate::inbound::http::cursor;
 use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::responses::{InstanceDto, json};
 
 /// Default page size.
 const DEFAULT_SEARCH_LIMIT: u32 = 50;
-
-/// The version tag inside every cursor this API hands out.
-const CURSOR_VERSION: &str = "v1:";
 
 /// The query parameters, in the order the refusal of an unknown one lists them.
 const PARAMETERS: &str = "entity_type, entity_id, event, status, initiated_by, limit, after";
@@ -117,42 +108,13 @@ fn instance_status(value: &str) -> Result<InstanceStatus, ApiError> {
 
 /// The cursor for the page after the one ending at `last`.
 pub fn encode_cursor(last: InstanceId) -> String {
-    let body = format!("{CURSOR_VERSION}{last}");
-    URL_SAFE_NO_PAD.encode(format!("{body}:{:08x}", fnv1a(&body)))
+    cursor::encode(&[last.get()])
 }
 
-/// The id inside a cursor this API handed out; anything else (not base64, another version, a
-/// changed or truncated token) is 422 naming `after`.
+/// The id inside a cursor this API handed out; anything else is 422 naming `after`.
 pub fn decode_cursor(token: &str) -> Result<InstanceId, ApiError> {
-    let refused = || {
-        ApiError::validation(
-            "after",
-            "is not a cursor this API returned; pass the 'next' of the previous page unchanged",
-        )
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| refused())?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| refused())?;
-    let (body, check) = text.rsplit_once(':').ok_or_else(refused)?;
-    if check != format!("{:08x}", fnv1a(body)) {
-        return Err(refused());
-    }
-    let digits = body.strip_prefix(CURSOR_VERSION).ok_or_else(refused)?;
-    // Only the canonical spelling the encoder writes: no sign, no leading zero, no spaces.
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
-    canonical
-        .then(|| digits.parse::<i64>().ok())
-        .flatten()
-        .and_then(|n| InstanceId::new(n).ok())
-        .ok_or_else(refused)
-}
-
-/// 32-bit FNV-1a: a check value that changes with any byte of `text`.
-fn fnv1a(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5, |hash, byte| {
-        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
-    })
+    let [id] = cursor::decode::<1>(token, "after")?;
+    InstanceId::new(id).map_err(|_| cursor::refused("after"))
 }
 
 /// A page of instances: each without its audit, and the cursor of the next page.

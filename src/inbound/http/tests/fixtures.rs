@@ -283,5 +283,5 @@ pub const INBOX_JSON: &str = concat!(
     r#"{"items":[{"step_id":4,"step_order":2,"name":"Finance sign-off","#,
     r#""approver":{"type":"user","user_id":2},"activated_at":"2024-05-01T10:05:00.123456Z","#,
     r#""instance_id":2,"event":"booking.cancellation_requested","entity_type":"booking","#,
-    r#""entity_id":2}]}"#,
+    r#""entity_id":2}],"next":null}"#,
 );

@@ -5,6 +5,7 @@ use warp::http::StatusCode;
 
 use super::fixtures::{self, INBOX_JSON};
 use super::*;
+use crate::domain::model::InboxPage;
 
 const PENDING: &str = "/api/v1/workflow/steps/pending";
 
@@ -19,8 +20,15 @@ async fn pending_steps_hand_the_port_the_user_and_limit_and_render_the_page() {
             port.expect_pending_steps()
                 .times(1)
                 .in_sequence(&mut sequence)
-                .withf(move |user, l| *user == fixtures::user(2) && *l == limit)
-                .returning(|_, _| answer(vec![fixtures::pending_step()]));
+                .withf(move |user, l, after| {
+                    *user == fixtures::user(2) && *l == limit && after.is_none()
+                })
+                .returning(|_, _, _| {
+                    answer(InboxPage {
+                        items: vec![fixtures::pending_step()],
+                        next: None,
+                    })
+                });
         }
     });
     for query in ["?user_id=2", "?limit=7&user_id=2"] {
@@ -44,6 +52,8 @@ async fn pending_steps_with_bad_query_are_422() {
         ("?user_id=1&limit=-1", "limit"),
         ("?user_id=1&limit=ten", "limit"),
         ("?user_id=1&page=2", "page"),
+        ("?user_id=1&after=", "after"),
+        ("?user_id=1&after=bm9wZQ", "after"),
     ];
     for (query, field) in cases {
         let res = h.get(&format!("{PENDING}{query}")).await;
@@ -84,7 +94,7 @@ async fn pending_steps_list_the_users_inbox() {
     for user in [2, 3, 99] {
         let res = h.get(&format!("{PENDING}?user_id={user}")).await;
         assert_eq!(res.status, StatusCode::OK, "user {user}: {}", res.body);
-        assert_eq!(res.body, json!({"items": []}), "user {user}");
+        assert_eq!(res.body, json!({"items": [], "next": null}), "user {user}");
     }
 }
 
@@ -111,6 +121,39 @@ async fn pending_steps_honour_the_limit() {
     let most = h.get(&format!("{PENDING}?limit=500&user_id=1")).await;
     assert_eq!(most.status, StatusCode::OK, "{}", most.body);
     assert_eq!(array(&most.body["items"]).len(), 2);
+    assert_eq!(most.body["next"], json!(null), "the last page has no next");
+}
+
+#[tokio::test]
+async fn pending_steps_page_on_with_the_cursor_to_the_end() {
+    let h = store().await;
+    for booking in 2..=5 {
+        assert_eq!(
+            h.trigger(&booking_trigger(booking)).await.status,
+            StatusCode::CREATED
+        );
+    }
+    // Five steps awaiting user 1, two a page: 2, 2, 1, each page starting where the last ended.
+    let mut seen = Vec::new();
+    let mut query = format!("{PENDING}?user_id=1&limit=2");
+    let mut pages = 0;
+    loop {
+        let res = h.get(&query).await;
+        assert_eq!(res.status, StatusCode::OK, "{query}: {}", res.body);
+        pages += 1;
+        seen.extend(
+            array(&res.body["items"])
+                .iter()
+                .map(|i| i["step_id"].clone()),
+        );
+        match res.body["next"].as_str() {
+            Some(next) => query = format!("{PENDING}?user_id=1&limit=2&after={next}"),
+            None => break,
+        }
+        assert!(pages < 5, "the pages never end: {seen:?}");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, [json!(1), json!(3), json!(5), json!(7), json!(9)]);
 }
 
 #[tokio::test]

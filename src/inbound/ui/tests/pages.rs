@@ -87,6 +87,77 @@ async fn the_inbox_lists_the_steps_awaiting_the_user_with_a_count() {
 }
 
 #[tokio::test]
+async fn the_inbox_pages_on_from_where_the_last_page_ended() {
+    let ui = ui().await;
+    // Request 1 (booking 1) and 59 more: 60 steps await the sales manager, a page and 10.
+    for booking in 2..=60 {
+        ui.request(booking, json!({})).await;
+    }
+    let mut browser = ui.browser_acting_as(1).await;
+    let first = ui.get(&mut browser, "/ui/inbox").await;
+    assert!(
+        first.text.contains("More than 50 steps wait for you"),
+        "{}",
+        first.text
+    );
+    assert_eq!(
+        first.text.matches("<tr>").count(),
+        51,
+        "a heading row and 50"
+    );
+    assert!(first.text.contains(">booking 50<"), "{}", first.text);
+    assert!(!first.text.contains(">booking 51<"));
+    assert!(
+        !first.text.contains("First page"),
+        "the first page links to no first page"
+    );
+    let next = first
+        .text
+        .split("href=\"/ui/inbox?after=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a next-page link")
+        .to_owned();
+
+    let second = ui
+        .get(&mut browser, &format!("/ui/inbox?after={next}"))
+        .await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert!(
+        second.text.contains("A later page: 10 more steps"),
+        "{}",
+        second.text
+    );
+    for booking in 51..=60 {
+        assert!(
+            second.text.contains(&format!(">booking {booking}<")),
+            "{booking}"
+        );
+    }
+    assert!(!second.text.contains(">booking 50<"));
+    assert!(
+        second.text.contains("href=\"/ui/inbox\""),
+        "a first-page link"
+    );
+    assert!(
+        !second.text.contains("Next page"),
+        "the last page has no next"
+    );
+
+    // A link that names no page: back to the first page, with a message.
+    let bad = ui.get(&mut browser, "/ui/inbox?after=nope").await;
+    assert_eq!(bad.status, StatusCode::SEE_OTHER);
+    assert_eq!(bad.location.as_deref(), Some("/ui/inbox"));
+    let shown = ui.get(&mut browser, "/ui/inbox").await;
+    assert!(
+        shown.text.contains("doesn&#39;t name a page of the inbox")
+            || shown.text.contains("doesn't name a page of the inbox"),
+        "{}",
+        shown.text
+    );
+}
+
+#[tokio::test]
 async fn a_request_shows_its_steps_history_and_context_escaped() {
     let ui = ui().await;
     let instance = ui

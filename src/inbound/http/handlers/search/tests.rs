@@ -1,7 +1,11 @@
 //! Unit tests of the search handler's query parsing and cursor (driving adapter, HTTP).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use super::*;
 use crate::domain::model::EntityFilter;
+use crate::inbound::http::cursor::fnv1a;
 
 fn query(text: &str) -> Result<SearchQuery, String> {
     let pairs: Vec<(String, String)> = text
