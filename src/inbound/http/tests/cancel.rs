@@ -193,7 +193,7 @@ async fn the_initiator_cancels_and_the_instance_ends() {
     assert_instance_times(i);
 
     let inbox = h.get("/api/v1/workflow/steps/pending?user_id=1").await;
-    assert_eq!(inbox.body, json!({"items": []}));
+    assert_eq!(inbox.body, json!({"items": [], "next": null}));
     let fetched = h.get(&format!("{INSTANCES}/1")).await;
     assert_eq!(fetched.body, res.body);
 

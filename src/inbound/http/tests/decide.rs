@@ -243,7 +243,7 @@ async fn approving_every_step_approves_the_instance() {
     );
     assert_instance_times(i);
     let inbox = h.get("/api/v1/workflow/steps/pending?user_id=2").await;
-    assert_eq!(inbox.body, json!({"items": []}));
+    assert_eq!(inbox.body, json!({"items": [], "next": null}));
 }
 
 #[tokio::test]
