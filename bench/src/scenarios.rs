@@ -315,7 +315,7 @@ pub async fn inbox(
             _ => format!("the page after step {}", plan.busy_inbox_steps / 2),
         };
         tally.rows.push(Row {
-            label: format!("ui inbox page ({label}), 1 client"),
+            label: format!("ui inbox {label} page"),
             note: format!(
                 "user {busy} with {waiting} steps waiting, {which}; {} pages",
                 page.ok
