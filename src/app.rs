@@ -44,13 +44,30 @@ where
 }
 
 /// Starts serving on `listener` (within `connections`) and dispatching callbacks to
-/// `callbacks`.
+/// `callbacks`, with metrics on.
 pub fn start<S, K>(
     store: Arc<S>,
     callbacks: Arc<K>,
     listener: TcpListener,
     dispatch: DispatchConfig,
     connections: http::ConnectionLimits,
+) -> App
+where
+    S: WorkflowRepository + RoleResolver,
+    K: Callbacks,
+{
+    let metrics = Arc::new(http::metrics::Metrics::new());
+    start_with_metrics(store, callbacks, listener, dispatch, connections, metrics)
+}
+
+/// As [`start`], counting requests in `metrics` (which may be switched off).
+pub fn start_with_metrics<S, K>(
+    store: Arc<S>,
+    callbacks: Arc<K>,
+    listener: TcpListener,
+    dispatch: DispatchConfig,
+    connections: http::ConnectionLimits,
+    metrics: Arc<http::metrics::Metrics>,
 ) -> App
 where
     S: WorkflowRepository + RoleResolver,
@@ -69,7 +86,6 @@ where
     let dispatcher = tokio::spawn(dispatcher.run(outbox_signal, watcher.clone()));
 
     let mut server_watcher = watcher;
-    let metrics = Arc::new(http::metrics::Metrics::new());
     // The pages answer everything under /ui; the API everything else.
     let routes = ui::routes(Arc::clone(&service)).or(http::api(service, metrics));
     let server = tokio::spawn(http::serve(listener, routes, connections, async move {

@@ -24,6 +24,8 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// Time a connection may sit without a request before it is closed.
     pub idle_timeout: Duration,
+    /// Whether requests are counted for `/metrics` (`METRICS`, `on` or `off`).
+    pub metrics: bool,
 }
 
 /// Default of `HTTP_HEADER_READ_TIMEOUT`.
@@ -128,6 +130,16 @@ impl Config {
                 ),
             }),
         };
+        let metrics = match get("METRICS").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "METRICS",
+                    message: format!("'{other}' is neither 'on' nor 'off'"),
+                });
+            }
+        };
         Ok(Self {
             database_url,
             bind_addr,
@@ -137,6 +149,7 @@ impl Config {
             max_connections,
             header_read_timeout: timeout("HTTP_HEADER_READ_TIMEOUT", DEFAULT_HEADER_READ_TIMEOUT)?,
             idle_timeout: timeout("HTTP_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT)?,
+            metrics,
         })
     }
 }
@@ -182,6 +195,12 @@ mod tests {
         assert_eq!(c.max_connections, None);
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert!(c.metrics);
+        assert!(!config(&[("METRICS", "off")]).unwrap().metrics);
+        assert_eq!(
+            config(&[("METRICS", "no")]).unwrap_err().variable,
+            "METRICS"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use approvals::demo::{self, demo_data};
 use approvals::domain::WorkflowError;
 use approvals::domain::dispatcher::DispatchConfig;
 use approvals::inbound::http::ConnectionLimits;
+use approvals::inbound::http::metrics::Metrics;
 use approvals::outbound::callbacks::LogCallbacks;
 use approvals::outbound::memory::MemoryStore;
 use approvals::outbound::postgres::{self, PgConfig, PgStore};
@@ -143,16 +144,22 @@ async fn serve(config: &Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("BIND_ADDR: can't listen on {}: {e}", config.bind_addr))?;
     let callbacks = Arc::new(LogCallbacks);
+    let metrics = Arc::new(if config.metrics {
+        Metrics::new()
+    } else {
+        Metrics::disabled()
+    });
     let app = match &config.database_url {
         Some(url) => {
             migrate(config).await?;
             let store = connect(config, url).await?;
-            app::start(
+            app::start_with_metrics(
                 store,
                 callbacks,
                 listener,
                 DispatchConfig::default(),
                 limits,
+                metrics,
             )
         }
         None => {
@@ -164,12 +171,13 @@ async fn serve(config: &Config) -> Result<(), String> {
             demo::load(&service, &demo_data())
                 .await
                 .map_err(domain_error("loading the demo data failed"))?;
-            app::start(
+            app::start_with_metrics(
                 store,
                 callbacks,
                 listener,
                 DispatchConfig::default(),
                 limits,
+                metrics,
             )
         }
     };

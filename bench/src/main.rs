@@ -43,7 +43,7 @@ impl Plan {
         Self {
             seconds: 8.0,
             clients: vec![1, 8, 32],
-            decision_range: 100_000,
+            decision_range: 250_000,
             inbox_instances: 1_000_000,
             inbox_requests: 5_000,
             busy_inbox_steps: 10_000,
@@ -116,9 +116,22 @@ async fn run(args: Args) -> Result<bool, String> {
     let layout = preload::decisions(&mut conn, plan.decision_range).await?;
     let max_clients = plan.clients.iter().copied().max().unwrap_or(1);
     let server = Server::start(&args.server_bin, &args.database_url, max_clients.max(8)).await?;
+    // The same server without request metrics, for their overhead at 8 clients.
+    let metrics_off = Server::start_with(
+        &args.server_bin,
+        &args.database_url,
+        max_clients.max(8),
+        &[("METRICS", "off")],
+    )
+    .await?;
     let mut tally = Tally::default();
 
-    scenarios::approvals(&mut tally, &mut conn, &server, &sql, &plan, &layout).await?;
+    let servers = scenarios::Servers {
+        metrics_on: &server,
+        metrics_off: &metrics_off,
+    };
+    scenarios::approvals(&mut tally, &mut conn, servers, &sql, &plan, &layout).await?;
+    drop(metrics_off);
     scenarios::triggers(&mut tally, &server, &sql, &plan).await?;
     let contention_ok = scenarios::contention(&mut tally, &mut conn, &server, &plan).await?;
     scenarios::inbox(&mut tally, &mut conn, &server, &plan).await?;

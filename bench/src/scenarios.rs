@@ -45,12 +45,20 @@ impl Sql<'_> {
     }
 }
 
+/// The server as it runs by default (metrics on), and the same binary with `METRICS=off`.
+#[derive(Clone, Copy)]
+pub struct Servers<'a> {
+    pub metrics_on: &'a Server,
+    pub metrics_off: &'a Server,
+}
+
 /// Approving step 1 of preloaded instances: the service over HTTP, then pgbench on the same
-/// SQL and the ceiling, each on its own range of the layout.
+/// SQL and the ceiling, each on its own range of the layout. At 8 clients also with metrics
+/// off and on, alternately.
 pub async fn approvals(
     tally: &mut Tally,
     conn: &mut AsyncPgConnection,
-    server: &Server,
+    servers: Servers<'_>,
     sql: &Sql<'_>,
     plan: &Plan,
     layout: &DecisionLayout,
@@ -58,6 +66,7 @@ pub async fn approvals(
     // The service takes distinct step-1 ids from the first range, in order, across all client
     // counts: a step approved once can't be approved again.
     let next_service_step = Arc::new(AtomicUsize::new(0));
+    let server = servers.metrics_on;
     for &clients in &plan.clients {
         let service = approve_run(server, layout, &next_service_step, clients, plan, false).await;
         tally.errors += service.errors;
@@ -67,6 +76,26 @@ pub async fn approvals(
             let keyed = approve_run(server, layout, &next_service_step, clients, plan, true).await;
             tally.errors += keyed.errors;
             Some(keyed)
+        } else {
+            None
+        };
+        // The metrics' overhead: off and on in turns (twice each), so that drift in the
+        // machine's load falls on both alike.
+        let overhead = if clients == 8 {
+            let mut off = Vec::new();
+            let mut on = Vec::new();
+            for _ in 0..2 {
+                for (server, runs) in [
+                    (servers.metrics_off, &mut off),
+                    (servers.metrics_on, &mut on),
+                ] {
+                    let run =
+                        approve_run(server, layout, &next_service_step, clients, plan, false).await;
+                    tally.errors += run.errors;
+                    runs.push(run);
+                }
+            }
+            Some((merged(on), merged(off)))
         } else {
             None
         };
@@ -103,8 +132,38 @@ pub async fn approvals(
                 ceiling,
             ));
         }
+        if let Some((on, off)) = overhead {
+            let ratio = on.per_second / off.per_second.max(f64::MIN_POSITIVE);
+            let mut on_row =
+                Row::compared(format!("approve metrics on, {clients}"), on, same, ceiling);
+            on_row.note = format!("{on_row_note}on/off {ratio:.3}", on_row_note = on_row.note);
+            tally.rows.push(Row::compared(
+                format!("approve metrics off, {clients}"),
+                off,
+                same,
+                ceiling,
+            ));
+            tally.rows.push(on_row);
+        }
     }
     Ok(())
+}
+
+/// Runs of one workload as one: every request counted, the mean of their rates.
+fn merged(runs: Vec<Measured>) -> Measured {
+    let count = runs.len().max(1) as f64;
+    let mut runs = runs.into_iter();
+    let mut all = runs.next().expect("at least one run");
+    let mut rate = all.per_second;
+    for run in runs {
+        all.ok += run.ok;
+        all.errors += run.errors;
+        rate += run.per_second;
+        // Both histograms have the same bounds (`load::histogram`).
+        let _ = all.histogram.add(&run.histogram);
+    }
+    all.per_second = rate / count;
+    all
 }
 
 /// One run of approvals by `clients` clients over HTTP, each on the next unused step 1 of the

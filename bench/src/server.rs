@@ -14,6 +14,16 @@ pub struct Server {
 impl Server {
     /// Starts `bin serve` with a pool of `pool` connections and waits up to 10 s for `/healthz`.
     pub async fn start(bin: &str, database_url: &str, pool: usize) -> Result<Self, String> {
+        Self::start_with(bin, database_url, pool, &[]).await
+    }
+
+    /// As [`Server::start`], with the variables `env` set too (e.g. `METRICS=off`).
+    pub async fn start_with(
+        bin: &str,
+        database_url: &str,
+        pool: usize,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         // Let the kernel pick a free port, then hand it to the server. Another process could
         // take it in between; the health check below would then fail the run, not hang it.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
@@ -25,6 +35,7 @@ impl Server {
             .env("BIND_ADDR", addr.to_string())
             .env("DATABASE_POOL_SIZE", pool.to_string())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -11,6 +11,9 @@ macro_rules! status_enum {
         }
 
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             /// The stored and serialised spelling.
             pub fn as_str(self) -> &'static str {
                 match self {

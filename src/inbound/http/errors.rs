@@ -4,24 +4,96 @@
 
 use std::convert::Infallible;
 
+use serde::Serialize;
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
 use crate::domain::WorkflowError;
 
+/// Every error code the API answers with (the README's table of errors): the `code` of the
+/// error body, listed as an enum in the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidJson,
+    NotAnApprover,
+    UserInactive,
+    NotTheInitiator,
+    NotFound,
+    MethodNotAllowed,
+    StepNotActionable,
+    InstanceNotActive,
+    InstanceAlreadyActive,
+    TemplateInUse,
+    TemplateConflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    IdempotencyKeyReused,
+    NoActiveTemplate,
+    UnknownUser,
+    NoEligibleApprover,
+    Internal,
+    Unavailable,
+    OutcomeUnknown,
+}
+
+impl ErrorCode {
+    /// The code as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid_json",
+            Self::NotAnApprover => "not_an_approver",
+            Self::UserInactive => "user_inactive",
+            Self::NotTheInitiator => "not_the_initiator",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::StepNotActionable => "step_not_actionable",
+            Self::InstanceNotActive => "instance_not_active",
+            Self::InstanceAlreadyActive => "instance_already_active",
+            Self::TemplateInUse => "template_in_use",
+            Self::TemplateConflict => "template_conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ValidationFailed => "validation_failed",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::NoActiveTemplate => "no_active_template",
+            Self::UnknownUser => "unknown_user",
+            Self::NoEligibleApprover => "no_eligible_approver",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+            Self::OutcomeUnknown => "outcome_unknown",
+        }
+    }
+}
+
+/// The error body: `{"error":{"code","message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable `code` for programs, a `message` in words for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
 /// An error as the API reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl warp::reject::Reject for ApiError {}
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -31,19 +103,19 @@ impl ApiError {
 
     /// 400: the body is not a JSON object.
     pub fn invalid_json(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_json", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, message)
     }
 
     /// 404 for anything that does not exist.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     /// 413: body over the limit.
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!(
                 "The request body is larger than {} KiB; send a smaller body.",
                 limit / 1024
@@ -55,7 +127,7 @@ impl ApiError {
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "Send the body as JSON with the header 'Content-Type: application/json'.",
         )
     }
@@ -64,7 +136,7 @@ impl ApiError {
     pub fn validation(field: &str, message: &str) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            ErrorCode::ValidationFailed,
             format!("Field '{field}' {message}."),
         )
     }
@@ -73,16 +145,19 @@ impl ApiError {
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "An internal error occurred; it has been logged.",
         )
     }
 
     /// The response with the error body.
     pub fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         warp::reply::with_status(warp::reply::json(&body), self.status).into_response()
     }
 }
@@ -96,64 +171,64 @@ impl From<WorkflowError> for ApiError {
             }
             E::NotAnApprover { user, step } => Self::new(
                 StatusCode::FORBIDDEN,
-                "not_an_approver",
+                ErrorCode::NotAnApprover,
                 format!("User {user} is not an approver of step {step}."),
             ),
             E::StepNotActionable { step, status } => Self::new(
                 StatusCode::CONFLICT,
-                "step_not_actionable",
+                ErrorCode::StepNotActionable,
                 format!(
                     "Step {step} is {status}; only a step that is awaiting_action can be decided."
                 ),
             ),
             E::NotTheInitiator { user, instance } => Self::new(
                 StatusCode::FORBIDDEN,
-                "not_the_initiator",
+                ErrorCode::NotTheInitiator,
                 format!(
                     "User {user} did not start instance {instance}; only its initiator may cancel it."
                 ),
             ),
             E::InstanceNotActive { instance, status } => Self::new(
                 StatusCode::CONFLICT,
-                "instance_not_active",
+                ErrorCode::InstanceNotActive,
                 format!(
                     "Instance {instance} is {status}; only a pending or in_progress instance can be cancelled."
                 ),
             ),
             E::InstanceAlreadyActive { existing } => Self::new(
                 StatusCode::CONFLICT,
-                "instance_already_active",
+                ErrorCode::InstanceAlreadyActive,
                 format!(
                     "Instance {existing} is already active for this event and entity; decide or end it first."
                 ),
             ),
             E::TemplateInUse { template } => Self::new(
                 StatusCode::CONFLICT,
-                "template_in_use",
+                ErrorCode::TemplateInUse,
                 format!(
                     "Template {template} has active instances; it can be changed once they have ended."
                 ),
             ),
             E::TemplateConflict { event } => Self::new(
                 StatusCode::CONFLICT,
-                "template_conflict",
+                ErrorCode::TemplateConflict,
                 format!(
                     "Another template is already active for event '{event}'; deactivate it first, or save this one with is_active false."
                 ),
             ),
             E::NoActiveTemplate { event } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "no_active_template",
+                ErrorCode::NoActiveTemplate,
                 format!("No active template handles event '{event}'."),
             ),
             E::UnknownUser { user, field } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_user",
+                ErrorCode::UnknownUser,
                 format!("Field '{field}': user {user} does not exist."),
             ),
             E::UserInactive { user } => Self::new(
                 StatusCode::FORBIDDEN,
-                "user_inactive",
+                ErrorCode::UserInactive,
                 format!("User {user} is inactive; reactivate the user to let it act."),
             ),
             E::NoEligibleApprover {
@@ -161,7 +236,7 @@ impl From<WorkflowError> for ApiError {
                 step_order,
             } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "no_eligible_approver",
+                ErrorCode::NoEligibleApprover,
                 format!(
                     "Step {step_order} ({approver}) has nobody who could approve it; assign the role or reactivate the user first."
                 ),
@@ -169,7 +244,7 @@ impl From<WorkflowError> for ApiError {
             E::Validation { field, message } => Self::validation(&field, &message),
             E::IdempotencyKeyReused { key } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 format!(
                     "Idempotency-Key '{key}' was already used for a different request; use a new key for a new request."
                 ),
@@ -178,7 +253,7 @@ impl From<WorkflowError> for ApiError {
                 tracing::warn!(%detail, "store unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     "The database can't be reached right now; retry later.",
                 )
             }
@@ -186,7 +261,7 @@ impl From<WorkflowError> for ApiError {
                 tracing::warn!(%detail, "outcome unknown");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "outcome_unknown",
+                    ErrorCode::OutcomeUnknown,
                     "The change may have been applied; retry with the same Idempotency-Key, or read the instance.",
                 )
             }
@@ -218,7 +293,7 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "This method is not allowed on this path.",
         )
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {

@@ -54,13 +54,6 @@ pub fn api<S: WorkflowUseCases>(
                 info.status().as_u16(),
                 info.elapsed(),
             );
-            tracing::debug!(
-                method = %info.method(),
-                path = info.path(),
-                status = info.status().as_u16(),
-                elapsed_us = info.elapsed().as_micros() as u64,
-                "request"
-            );
         }))
 }
 
@@ -288,7 +281,16 @@ fn operations<S: WorkflowUseCases>(
     service: Arc<S>,
     metrics: Arc<Metrics>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    health(Arc::clone(&service)).or(metrics_route(service, metrics))
+    health(Arc::clone(&service))
+        .or(metrics_route(service, metrics))
+        .or(openapi())
+}
+
+/// `GET /api/v1/openapi.json`
+pub fn openapi() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "openapi.json")
+        .and(warp::get())
+        .then(handlers::openapi::openapi)
 }
 
 /// `GET /metrics`

@@ -74,7 +74,7 @@ where
             let error = ApiError::internal();
             Answer {
                 status: error.status.as_u16(),
-                body: serde_json::json!({"error": {"code": error.code, "message": error.message}})
+                body: serde_json::json!({"error": {"code": error.code.as_str(), "message": error.message}})
                     .to_string(),
             }
         }
@@ -194,7 +194,7 @@ mod tests {
                 render_id,
             )
             .unwrap_err();
-            assert_eq!(error.code, "validation_failed", "{values:?}");
+            assert_eq!(error.code.as_str(), "validation_failed", "{values:?}");
             assert!(
                 error.message.contains("Idempotency-Key"),
                 "{}",

@@ -40,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/workflow/users/{id}"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
+    ("GET", "/api/v1/openapi.json"),
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,6 +64,8 @@ struct DecisionLabels {
 
 /// The service's metrics.
 pub struct Metrics {
+    /// Off (`METRICS=off`): requests are not counted; the store's gauges are still sampled.
+    enabled: bool,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
@@ -135,6 +138,7 @@ impl Metrics {
             outbox_oldest_age.clone(),
         );
         Self {
+            enabled: true,
             registry,
             requests,
             latency,
@@ -147,8 +151,20 @@ impl Metrics {
         }
     }
 
+    /// Metrics that count no request (`METRICS=off`): `/metrics` then shows only the store's
+    /// gauges.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::new()
+        }
+    }
+
     /// Records one answered request.
     pub fn observe(&self, method: &str, path: &str, status: u16, elapsed: Duration) {
+        if !self.enabled {
+            return;
+        }
         let route = route_template(method, path);
         self.requests
             .get_or_create(&RequestLabels {
@@ -194,22 +210,41 @@ impl Metrics {
     }
 }
 
-/// The route template `path` belongs to for `method`, or `unmatched`: each segment that is not
-/// a template's literal matches `{id}`.
+/// Whether `path` is an instance of `template`: each segment that is not a literal of the
+/// template matches `{id}`.
+fn matches(template: &str, segments: &[&str]) -> bool {
+    let parts: Vec<&str> = template.split('/').collect();
+    parts.len() == segments.len()
+        && parts
+            .iter()
+            .zip(segments)
+            .all(|(part, segment)| part == segment || (*part == "{id}" && !segment.is_empty()))
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_end_matches('/').split('/').collect()
+}
+
+/// The route template `path` belongs to for `method`, or `unmatched`.
 pub fn route_template(method: &str, path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let segments = segments(path);
     ROUTES
         .iter()
-        .find(|(m, template)| {
-            *m == method && {
-                let parts: Vec<&str> = template.split('/').collect();
-                parts.len() == segments.len()
-                    && parts.iter().zip(&segments).all(|(part, segment)| {
-                        part == segment || (*part == "{id}" && !segment.is_empty())
-                    })
-            }
-        })
+        .find(|(m, template)| *m == method && matches(template, &segments))
         .map_or("unmatched", |(_, template)| template)
+}
+
+/// The methods some route answers on `path` (what a 405's `Allow` header lists).
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let segments = segments(path);
+    let mut methods: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|(_, template)| matches(template, &segments))
+        .map(|(method, _)| *method)
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
 }
 
 #[cfg(test)]
@@ -237,9 +272,29 @@ mod tests {
         );
         assert_eq!(route_template("GET", "/wp-admin/setup.php"), "unmatched");
         assert_eq!(
+            allowed_methods("/api/v1/workflow/templates/3"),
+            ["GET", "PUT"]
+        );
+        assert!(allowed_methods("/nowhere").is_empty());
+        assert_eq!(
             route_template("GET", "/api/v1/workflow/steps/1/approve"),
             "unmatched"
         );
+    }
+
+    #[test]
+    fn switched_off_they_count_nothing() {
+        let metrics = Metrics::disabled();
+        metrics.observe(
+            "POST",
+            "/api/v1/workflow/steps/4/approve",
+            200,
+            Duration::from_millis(3),
+        );
+        let text = metrics.render(&StoreLoad::default(), Utc::now());
+        assert!(!text.contains("approvals_decisions_total{"), "{text}");
+        assert!(!text.contains("approvals_http_requests_total{"), "{text}");
+        assert!(text.contains("approvals_outbox_backlog 0"), "{text}");
     }
 
     #[test]

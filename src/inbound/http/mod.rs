@@ -8,7 +8,8 @@
 //! each module of `handlers` holds a group of routes with its request types; `responses` holds
 //! the wire formats of answers; `errors` maps every failure to a status and error body;
 //! `server` accepts and serves connections, with the time-outs and the cap that `connections`
-//! keeps the books for.
+//! keeps the books for; `openapi` generates the OpenAPI document from the handlers' and wire
+//! types' annotations (`schemas` documents the request field types).
 
 mod body;
 mod connections;
@@ -18,8 +19,11 @@ mod filters;
 mod handlers;
 mod idempotency;
 pub mod metrics;
+pub mod openapi;
+mod request_id;
 mod requests;
 mod responses;
+mod schemas;
 mod server;
 mod unique_keys;
 
@@ -27,6 +31,7 @@ pub use filters::{api, routes, with_shared};
 pub use handlers::inbox::{
     decode_cursor as decode_inbox_cursor, encode_cursor as encode_inbox_cursor,
 };
+pub use request_id::REQUEST_ID;
 pub use server::{ConnectionLimits, serve};
 
 /// Largest request body accepted.

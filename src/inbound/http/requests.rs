@@ -178,8 +178,16 @@ impl<T: PositiveId> TryFrom<Value> for Id<T> {
     type Error = Refusal;
 
     fn try_from(value: Value) -> Result<Self, Refusal> {
-        required(value)?
-            .as_i64()
+        let value = required(value)?;
+        // JSON has one number type: `3.0` is the integer 3 (JSON Schema says so too, and
+        // some encoders write whole numbers that way); `3.5` is not an integer.
+        let whole = value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (1.0..9_223_372_036_854_775_808.0).contains(f))
+                .map(|f| f as i64)
+        });
+        whole
             .and_then(|n| T::new(n).ok())
             .map(Self)
             .ok_or_else(|| Refusal::new("must be a positive integer"))
@@ -293,6 +301,9 @@ mod tests {
         let s = sample(json!({"id": 3, "name": "x", "note": null})).unwrap();
         assert_eq!((s.name.0.as_str(), s.id.0.get()), ("x", 3));
         assert!(s.note.is_none());
+        // A whole number written with a fraction is that integer.
+        let s = sample(json!({"id": 368.0, "name": "x"})).unwrap();
+        assert_eq!(s.id.0.get(), 368);
     }
 
     #[test]
@@ -310,6 +321,14 @@ mod tests {
             (
                 json!({"name": 1, "id": 1}),
                 "Field 'p.name' must be a string.",
+            ),
+            (
+                json!({"name": "x", "id": 1.5}),
+                "Field 'p.id' must be a positive integer.",
+            ),
+            (
+                json!({"name": "x", "id": 1e19}),
+                "Field 'p.id' must be a positive integer.",
             ),
             (
                 json!({"name": "a\u{0}b", "id": 1}),

@@ -5,10 +5,12 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use warp::Reply;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::schemas::{ApproverSchema, AuditActionSchema, InstanceStatusSchema, StepStatusSchema};
 use crate::domain::model::{
     Approver, AuditEntry, Instance, InstanceStep, PendingStep, StepId, Template, UserId,
 };
@@ -31,6 +33,28 @@ pub enum ApproverDto {
     Role { role: String, r#type: &'static str },
 }
 
+/// Documented as the approver of requests: the same two shapes.
+impl utoipa::PartialSchema for ApproverDto {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ApproverSchema::schema()
+    }
+}
+
+impl ToSchema for ApproverDto {
+    fn name() -> std::borrow::Cow<'static, str> {
+        ApproverSchema::name()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        ApproverSchema::schemas(schemas);
+    }
+}
+
 impl From<&Approver> for ApproverDto {
     fn from(approver: &Approver) -> Self {
         match approver {
@@ -47,17 +71,21 @@ impl From<&Approver> for ApproverDto {
 }
 
 /// An instance step.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Step)]
 pub struct StepDto {
     id: i64,
     step_order: i32,
     name: String,
     approver: ApproverDto,
     eligible_user_ids: Vec<i64>,
+    #[schema(value_type = StepStatusSchema)]
     status: &'static str,
     acted_by_user_id: Option<i64>,
     comment: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     acted_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     activated_at: Option<String>,
 }
 
@@ -79,14 +107,17 @@ impl From<&InstanceStep> for StepDto {
 }
 
 /// An audit entry, with its chain hash in hexadecimal.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditDto {
     id: i64,
     instance_id: i64,
     step_id: Option<i64>,
+    #[schema(value_type = AuditActionSchema)]
     action: &'static str,
     actor_user_id: Option<i64>,
     comment: Option<String>,
+    #[schema(format = DateTime)]
     at: String,
     hash: String,
 }
@@ -107,7 +138,8 @@ impl From<&AuditEntry> for AuditDto {
 }
 
 /// An instance, with its steps and audit (a search's items leave the audit key out).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Instance)]
 pub struct InstanceDto {
     id: i64,
     template_id: i64,
@@ -116,13 +148,21 @@ pub struct InstanceDto {
     entity_type: String,
     entity_id: i64,
     initiated_by: i64,
+    #[schema(value_type = InstanceStatusSchema)]
     status: &'static str,
+    /// The free-form context given at trigger time, unchanged; `null` when none was given.
+    #[schema(value_type = Option<Object>)]
     context: Option<Value>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
     completed_at: Option<String>,
     steps: Vec<StepDto>,
+    /// The audit trail, oldest first; left out of a search's items.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<AuditDto>)]
     audit: Option<Vec<AuditDto>>,
 }
 
@@ -158,7 +198,8 @@ impl From<&Instance> for InstanceDto {
 }
 
 /// A template step.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = TemplateStep)]
 pub struct TemplateStepDto {
     step_order: i32,
     name: String,
@@ -166,7 +207,8 @@ pub struct TemplateStepDto {
 }
 
 /// A template, with its steps.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Template)]
 pub struct TemplateDto {
     id: i64,
     name: String,
@@ -179,7 +221,8 @@ pub struct TemplateDto {
 }
 
 /// A list of templates.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = TemplateList)]
 pub struct TemplateListDto {
     pub items: Vec<TemplateDto>,
 }
@@ -208,12 +251,14 @@ impl From<&Template> for TemplateDto {
 }
 
 /// An inbox entry.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PendingStep)]
 pub struct PendingStepDto {
     step_id: i64,
     step_order: i32,
     name: String,
     approver: ApproverDto,
+    #[schema(value_type = Option<String>, format = DateTime)]
     activated_at: Option<String>,
     instance_id: i64,
     event: String,
@@ -238,7 +283,8 @@ impl From<&PendingStep> for PendingStepDto {
 }
 
 /// A page of the inbox.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Inbox)]
 pub struct InboxDto {
     pub items: Vec<PendingStepDto>,
     /// Where the next page starts (pass it as `after`); `null` on the last page.
@@ -246,7 +292,8 @@ pub struct InboxDto {
 }
 
 /// The health answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Health)]
 pub struct HealthDto {
     pub status: &'static str,
 }

@@ -36,6 +36,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::connections::{Book, Connection, Entry, Watched};
+use super::request_id::RequestIds;
 
 /// How many connections the server keeps, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +82,7 @@ pub async fn serve<F>(
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let slots = Arc::new(Semaphore::new(max));
     let book = Book::new();
-    let service = warp::service(routes);
+    let service = RequestIds::new(warp::service(routes));
     let mut accept_errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -14,8 +15,9 @@ use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::responses::json;
 
 /// `{"valid":true,"entries":N}` or `{"valid":false,"first_bad_entry_id":ID}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
+#[schema(as = AuditVerification)]
 pub enum VerificationDto {
     Valid {
         valid: bool,
@@ -43,6 +45,20 @@ impl From<AuditVerification> for VerificationDto {
 }
 
 /// `GET /api/v1/workflow/instances/{id}/audit/verify`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/instances/{id}/audit/verify",
+    tag = "instances",
+    operation_id = "verify_audit",
+    summary = "Check an instance's audit trail against its hash chain",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The instance's id."),
+    ),
+    responses(
+        (status = 200, description = "Whether every entry's hash is what the chain gives; if not, the first entry that differs.", body = VerificationDto),
+        (status = 404, description = "`not_found`: no such instance.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

@@ -4,23 +4,26 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
+use utoipa::ToSchema;
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::{finish, path_id};
-use crate::domain::model::{CancelRequest, Instance, InstanceId, UserId};
+use crate::domain::model::{CancelRequest, Instance, InstanceId};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
-use crate::inbound::http::requests::{CommentText, Id, parse};
+use crate::inbound::http::requests::{CommentText, parse};
 use crate::inbound::http::responses::InstanceDto;
+use crate::inbound::http::schemas::UserIdField;
 
 /// The cancel body: the reason is optional and follows the rules of a comment.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CancelRequest)]
 pub struct CancelBody {
-    acted_by_user_id: Id<UserId>,
+    acted_by_user_id: UserIdField,
     reason: Option<CommentText>,
 }
 
@@ -36,6 +39,25 @@ impl CancelBody {
 }
 
 /// `POST /api/v1/workflow/instances/{id}/cancel`
+#[utoipa::path(
+    post,
+    path = "/api/v1/workflow/instances/{id}/cancel",
+    tag = "instances",
+    operation_id = "cancel_instance",
+    summary = "Withdraw an active instance (its initiator only)",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The instance's id."),
+        ("Idempotency-Key" = Option<crate::inbound::http::schemas::IdempotencyKeySchema>, Header, description = "Makes a retry of this request safe: the same key with the same request gets the first answer again (with `Idempotent-Replayed: true`); with another request, 422 `idempotency_key_reused`."),
+    ),
+    request_body(content = CancelBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The cancelled instance.", body = crate::inbound::http::responses::InstanceDto),
+        (status = 403, description = "`not_the_initiator` or `user_inactive`.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 404, description = "`not_found`: no such instance.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 409, description = "`instance_not_active`: the instance has ended.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 422, description = "`validation_failed`, `unknown_user` or `idempotency_key_reused`.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,
@@ -65,7 +87,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::domain::model::Comment;
+    use crate::domain::model::{Comment, UserId};
 
     fn cancel(body: Value) -> Result<CancelRequest, String> {
         let Value::Object(object) = body else {

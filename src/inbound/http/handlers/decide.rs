@@ -4,23 +4,26 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
+use utoipa::ToSchema;
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::{finish, path_id};
-use crate::domain::model::{Answer, DecisionRequest, Instance, Once, StepId, UserId, Verdict};
+use crate::domain::model::{Answer, DecisionRequest, Instance, Once, StepId, Verdict};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
-use crate::inbound::http::requests::{CommentText, Id, parse};
+use crate::inbound::http::requests::{CommentText, parse};
 use crate::inbound::http::responses::InstanceDto;
+use crate::inbound::http::schemas::UserIdField;
 
 /// The approve body: the comment is optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ApproveRequest)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveBody {
-    acted_by_user_id: Id<UserId>,
+    acted_by_user_id: UserIdField,
     comment: Option<CommentText>,
 }
 
@@ -38,10 +41,11 @@ impl ApproveBody {
 }
 
 /// The reject body: a reason is required.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RejectRequest)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
-    acted_by_user_id: Id<UserId>,
+    acted_by_user_id: UserIdField,
     comment: CommentText,
 }
 
@@ -84,6 +88,25 @@ async fn decide<S: WorkflowUseCases>(
 }
 
 /// `POST /api/v1/workflow/steps/{id}/approve`
+#[utoipa::path(
+    post,
+    path = "/api/v1/workflow/steps/{id}/approve",
+    tag = "steps",
+    operation_id = "approve_step",
+    summary = "Approve a step awaiting action",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The step's id."),
+        ("Idempotency-Key" = Option<crate::inbound::http::schemas::IdempotencyKeySchema>, Header, description = "Makes a retry of this request safe: the same key with the same request gets the first answer again (with `Idempotent-Replayed: true`); with another request, 422 `idempotency_key_reused`."),
+    ),
+    request_body(content = ApproveBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The instance after the decision.", body = crate::inbound::http::responses::InstanceDto),
+        (status = 403, description = "`not_an_approver` or `user_inactive`.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 404, description = "`not_found`: no such step.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 409, description = "`step_not_actionable`: the step is not awaiting action.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 422, description = "`validation_failed`, `unknown_user` or `idempotency_key_reused`.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,
@@ -106,6 +129,25 @@ pub async fn approve<S: WorkflowUseCases>(
 }
 
 /// `POST /api/v1/workflow/steps/{id}/reject`
+#[utoipa::path(
+    post,
+    path = "/api/v1/workflow/steps/{id}/reject",
+    tag = "steps",
+    operation_id = "reject_step",
+    summary = "Reject a step awaiting action (a comment is required)",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The step's id."),
+        ("Idempotency-Key" = Option<crate::inbound::http::schemas::IdempotencyKeySchema>, Header, description = "Makes a retry of this request safe: the same key with the same request gets the first answer again (with `Idempotent-Replayed: true`); with another request, 422 `idempotency_key_reused`."),
+    ),
+    request_body(content = RejectBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The rejected instance.", body = crate::inbound::http::responses::InstanceDto),
+        (status = 403, description = "`not_an_approver` or `user_inactive`.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 404, description = "`not_found`: no such step.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 409, description = "`step_not_actionable`: the step is not awaiting action.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 422, description = "`validation_failed`, `unknown_user` or `idempotency_key_reused`.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

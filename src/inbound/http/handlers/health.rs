@@ -11,6 +11,16 @@ use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::responses::{HealthDto, json};
 
 /// `GET /healthz`
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "health",
+    summary = "Whether the service and its store answer",
+    responses(
+        (status = 200, description = "The store answers.", body = crate::inbound::http::responses::HealthDto),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

@@ -92,6 +92,22 @@ pub fn decode_cursor(token: &str) -> Result<InboxCursor, ApiError> {
 }
 
 /// `GET /api/v1/workflow/steps/pending`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/steps/pending",
+    tag = "steps",
+    operation_id = "pending_steps",
+    summary = "A user's inbox: the steps awaiting its decision, oldest activation first",
+    params(
+        ("user_id" = crate::inbound::http::schemas::PathId, Query, description = "The user whose inbox it is."),
+        ("limit" = Option<crate::inbound::http::schemas::SearchLimit>, Query, description = "Most entries, 1 to 500 (default 50)."),
+        ("after" = Option<String>, Query, description = "The `next` cursor of the previous page, unchanged."),
+    ),
+    responses(
+        (status = 200, description = "The inbox (empty for an unknown user).", body = crate::inbound::http::responses::InboxDto),
+        (status = 422, description = "`validation_failed`: a missing, malformed or unknown parameter.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

@@ -12,6 +12,20 @@ use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::responses::{InstanceDto, json};
 
 /// `GET /api/v1/workflow/instances/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/instances/{id}",
+    tag = "instances",
+    operation_id = "get_instance",
+    summary = "Read an instance with its steps and audit trail",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The instance's id."),
+    ),
+    responses(
+        (status = 200, description = "The instance, one snapshot.", body = crate::inbound::http::responses::InstanceDto),
+        (status = 404, description = "`not_found`: no such instance.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

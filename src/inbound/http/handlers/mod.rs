@@ -10,6 +10,7 @@ pub mod health;
 pub mod inbox;
 pub mod instances;
 pub mod metrics;
+pub mod openapi;
 pub mod search;
 pub mod template_authoring;
 pub mod template_versions;

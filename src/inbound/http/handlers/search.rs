@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -118,9 +119,11 @@ pub fn decode_cursor(token: &str) -> Result<InstanceId, ApiError> {
 }
 
 /// A page of instances: each without its audit, and the cursor of the next page.
-#[derive(Serialize)]
-struct SearchPageDto {
+#[derive(Serialize, ToSchema)]
+#[schema(as = InstancePage)]
+pub(crate) struct SearchPageDto {
     items: Vec<InstanceDto>,
+    /// The cursor of the next page (pass it as `after`), `null` on the last page.
     next: Option<String>,
 }
 
@@ -134,6 +137,26 @@ impl From<&InstancePage> for SearchPageDto {
 }
 
 /// `GET /api/v1/workflow/instances`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/instances",
+    tag = "instances",
+    operation_id = "search_instances",
+    summary = "Find instances, newest first, a page at a time",
+    params(
+        ("entity_type" = Option<crate::inbound::http::schemas::EntityTypeField>, Query, description = "Instances about entities of this kind."),
+        ("entity_id" = Option<crate::inbound::http::schemas::PathId>, Query, description = "Instances about this entity; needs `entity_type`."),
+        ("event" = Option<crate::inbound::http::schemas::EventNameField>, Query, description = "Instances of this event."),
+        ("status" = Option<crate::inbound::http::schemas::InstanceStatusSchema>, Query, description = "Instances in this status."),
+        ("initiated_by" = Option<crate::inbound::http::schemas::PathId>, Query, description = "Instances this user started."),
+        ("limit" = Option<crate::inbound::http::schemas::SearchLimit>, Query, description = "Page size, 1 to 500 (default 50)."),
+        ("after" = Option<String>, Query, description = "The `next` cursor of the previous page, unchanged."),
+    ),
+    responses(
+        (status = 200, description = "A page of instances (without their audit) and the cursor of the next page, `null` on the last.", body = SearchPageDto),
+        (status = 422, description = "`validation_failed`: a malformed or unknown parameter, a limit out of range, `entity_id` without `entity_type`, or a cursor the API did not write.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

@@ -4,29 +4,36 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
+use utoipa::ToSchema;
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::finish;
 use super::templates::parse_steps;
-use crate::domain::model::{EntityType, EventName, NewTemplate, Template, TemplateFilter};
+use crate::domain::model::{EventName, NewTemplate, Template, TemplateFilter};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
-use crate::inbound::http::requests::{Array, Flag, Name, Text, parse};
+use crate::inbound::http::requests::{Array, Flag, Text, parse};
 use crate::inbound::http::responses::{TemplateDto, TemplateListDto, json};
+use crate::inbound::http::schemas::{EntityTypeField, EventNameField};
 
 /// The creation body: `name`, `event`, `entity_type` and `steps` (numbered by position), with
 /// `is_active` (default true) and `forbid_self_approval` (default false). Lengths and step
 /// counts are the domain's rules, checked once there.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewTemplateRequest)]
 pub struct NewTemplateBody {
+    #[schema(value_type = crate::inbound::http::schemas::Label)]
     name: Text,
-    event: Name<EventName>,
-    entity_type: Name<EntityType>,
+    event: EventNameField,
+    entity_type: EntityTypeField,
+    /// The steps in order (numbered by position).
+    #[schema(value_type = crate::inbound::http::schemas::StepList)]
     steps: Array,
+    /// Default true.
     is_active: Option<Flag>,
     forbid_self_approval: Option<Flag>,
 }
@@ -83,6 +90,22 @@ impl TryFrom<Vec<(String, String)>> for TemplateFilterQuery {
 }
 
 /// `POST /api/v1/workflow/templates`
+#[utoipa::path(
+    post,
+    path = "/api/v1/workflow/templates",
+    tag = "templates",
+    operation_id = "create_template",
+    summary = "Create a template (version 1)",
+    params(
+        ("Idempotency-Key" = Option<crate::inbound::http::schemas::IdempotencyKeySchema>, Header, description = "Makes a retry of this request safe: the same key with the same request gets the first answer again (with `Idempotent-Replayed: true`); with another request, 422 `idempotency_key_reused`."),
+    ),
+    request_body(content = NewTemplateBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new template.", body = crate::inbound::http::responses::TemplateDto),
+        (status = 409, description = "`template_conflict`: another template is active for the event.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 422, description = "`validation_failed` or `idempotency_key_reused`.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,
@@ -111,6 +134,21 @@ pub async fn create_template<S: WorkflowUseCases>(
 }
 
 /// `GET /api/v1/workflow/templates`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/templates",
+    tag = "templates",
+    operation_id = "list_templates",
+    summary = "List templates by id",
+    params(
+        ("event" = Option<crate::inbound::http::schemas::EventNameField>, Query, description = "Templates of this event."),
+        ("is_active" = Option<bool>, Query, description = "Only active (or only inactive) templates."),
+    ),
+    responses(
+        (status = 200, description = "The templates, by id, each with its steps.", body = crate::inbound::http::responses::TemplateListDto),
+        (status = 422, description = "`validation_failed`: a malformed or unknown parameter.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,
@@ -135,7 +173,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::domain::model::{Approver, RoleName, TemplateStep, UserId};
+    use crate::domain::model::{Approver, EntityType, RoleName, TemplateStep, UserId};
 
     fn new_template(body: Value) -> Result<NewTemplate, String> {
         let Value::Object(map) = body else {

@@ -27,6 +27,24 @@ fn version_number(raw: i64) -> Result<i32, WorkflowError> {
 }
 
 /// `POST /api/v1/workflow/templates/{id}/versions`
+#[utoipa::path(
+    post,
+    path = "/api/v1/workflow/templates/{id}/versions",
+    tag = "templates",
+    operation_id = "publish_version",
+    summary = "Publish the next version of a template, even while instances run on it",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The template's id."),
+        ("Idempotency-Key" = Option<crate::inbound::http::schemas::IdempotencyKeySchema>, Header, description = "Makes a retry of this request safe: the same key with the same request gets the first answer again (with `Idempotent-Replayed: true`); with another request, 422 `idempotency_key_reused`."),
+    ),
+    request_body(content = crate::inbound::http::handlers::templates::TemplateUpdateBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The template at its new version.", body = crate::inbound::http::responses::TemplateDto),
+        (status = 404, description = "`not_found`: no such template.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 409, description = "`template_conflict`.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 422, description = "`validation_failed` or `idempotency_key_reused`.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,
@@ -52,6 +70,21 @@ pub async fn publish_version<S: WorkflowUseCases>(
 }
 
 /// `GET /api/v1/workflow/templates/{id}/versions/{version}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/templates/{id}/versions/{version}",
+    tag = "templates",
+    operation_id = "get_template_version",
+    summary = "Read one version of a template, as it was",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The template's id."),
+        ("version" = crate::inbound::http::schemas::PathId, Path, description = "The version number."),
+    ),
+    responses(
+        (status = 200, description = "The template as it was at that version.", body = crate::inbound::http::responses::TemplateDto),
+        (status = 404, description = "`not_found`: no such template or version.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

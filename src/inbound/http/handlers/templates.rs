@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -20,11 +21,15 @@ use crate::inbound::http::responses::{TemplateDto, json};
 /// The update body (of `PUT` and of a new version): any of `name`, `is_active`, `steps`
 /// (numbered by position), `forbid_self_approval`. Lengths and step counts are the domain's
 /// rules, checked once there.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TemplateUpdateRequest)]
 pub struct TemplateUpdateBody {
+    #[schema(value_type = Option<crate::inbound::http::schemas::Label>)]
     name: Option<Text>,
     is_active: Option<Flag>,
+    /// The steps in order (numbered by position).
+    #[schema(value_type = Option<crate::inbound::http::schemas::StepList>)]
     steps: Option<Array>,
     forbid_self_approval: Option<Flag>,
 }
@@ -63,10 +68,13 @@ pub(super) fn parse_steps(Array(items): Array) -> Result<Vec<TemplateStep>, ApiE
 }
 
 /// One step of the update body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StepBody {
+#[schema(as = StepRequest)]
+pub(crate) struct StepBody {
+    #[schema(value_type = crate::inbound::http::schemas::Label)]
     name: Text,
+    #[schema(value_type = crate::inbound::http::schemas::ApproverSchema)]
     approver: Object,
 }
 
@@ -132,6 +140,20 @@ impl ApproverBody {
 }
 
 /// `GET /api/v1/workflow/templates/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/templates/{id}",
+    tag = "templates",
+    operation_id = "get_template",
+    summary = "Read a template",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The template's id."),
+    ),
+    responses(
+        (status = 200, description = "The template at its current version.", body = crate::inbound::http::responses::TemplateDto),
+        (status = 404, description = "`not_found`: no such template.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,
@@ -148,6 +170,23 @@ pub async fn template<S: WorkflowUseCases>(raw_id: String, service: Arc<S>) -> R
 }
 
 /// `PUT /api/v1/workflow/templates/{id}`
+#[utoipa::path(
+    put,
+    path = "/api/v1/workflow/templates/{id}",
+    tag = "templates",
+    operation_id = "update_template",
+    summary = "Change a template that no active instance uses (a new version)",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The template's id."),
+    ),
+    request_body(content = TemplateUpdateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The template at its new version.", body = crate::inbound::http::responses::TemplateDto),
+        (status = 404, description = "`not_found`: no such template.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 409, description = "`template_in_use` or `template_conflict`.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 422, description = "`validation_failed`.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

@@ -4,29 +4,34 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use super::finish;
-use crate::domain::model::{EntityId, EntityType, EventName, Instance, TriggerRequest, UserId};
+use crate::domain::model::{Instance, TriggerRequest};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
 use crate::inbound::http::idempotency::{KeyHeader, once, render, respond};
-use crate::inbound::http::requests::{Id, Name, Refusal, parse};
+use crate::inbound::http::requests::{Refusal, parse};
 use crate::inbound::http::responses::InstanceDto;
+use crate::inbound::http::schemas::{EntityIdField, EntityTypeField, EventNameField, UserIdField};
 
 /// Most top-level keys a context object may have (the body limit bounds its size anyway).
-const MAX_CONTEXT_KEYS: usize = 256;
+pub(crate) const MAX_CONTEXT_KEYS: usize = 256;
 
 /// The trigger body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TriggerRequest)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerBody {
-    event: Name<EventName>,
-    entity_type: Name<EntityType>,
-    entity_id: Id<EntityId>,
-    initiated_by: Id<UserId>,
+    event: EventNameField,
+    entity_type: EntityTypeField,
+    entity_id: EntityIdField,
+    initiated_by: UserIdField,
+    /// Free-form, stored and returned unchanged.
+    #[schema(value_type = Option<crate::inbound::http::schemas::ContextSchema>)]
     context: Option<Context>,
 }
 
@@ -79,6 +84,23 @@ fn has_nul(value: &Value) -> bool {
 }
 
 /// `POST /api/v1/workflow/instances`
+#[utoipa::path(
+    post,
+    path = "/api/v1/workflow/instances",
+    tag = "instances",
+    operation_id = "trigger",
+    summary = "Trigger an event: start an instance of the event's active template",
+    params(
+        ("Idempotency-Key" = Option<crate::inbound::http::schemas::IdempotencyKeySchema>, Header, description = "Makes a retry of this request safe: the same key with the same request gets the first answer again (with `Idempotent-Replayed: true`); with another request, 422 `idempotency_key_reused`."),
+    ),
+    request_body(content = TriggerBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new instance, its first step awaiting action.", body = crate::inbound::http::responses::InstanceDto),
+        (status = 403, description = "`user_inactive`: the initiator is inactive.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 409, description = "`instance_already_active`: an active instance exists for this event and entity.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 422, description = "`validation_failed`, `no_active_template`, `unknown_user`, `no_eligible_approver` or `idempotency_key_reused`.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

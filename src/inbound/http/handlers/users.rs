@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -22,11 +23,15 @@ use crate::inbound::http::responses::json;
 /// The body of `PUT /users/{id}`: the user's name, the roles it holds (machine names; one
 /// listed twice is held once) and, optionally, whether it is active (default `true`). The id is
 /// the path's. The name's length and the number of roles are the domain's rules, checked there.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UserRequest)]
 pub struct UserBody {
+    #[schema(value_type = crate::inbound::http::schemas::Label)]
     name: Text,
+    #[schema(value_type = crate::inbound::http::schemas::RoleList)]
     roles: Array,
+    /// Default true.
     active: Option<Flag>,
 }
 
@@ -91,7 +96,8 @@ impl TryFrom<Vec<(String, String)>> for UsersQuery {
 }
 
 /// A user as the API sends it: `{"id","name","roles":[...sorted],"active"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserDto {
     id: i64,
     name: String,
@@ -114,12 +120,30 @@ impl From<&User> for UserDto {
 }
 
 /// The list of users.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = UserList)]
 pub struct UsersDto {
     items: Vec<UserDto>,
 }
 
 /// `PUT /api/v1/workflow/users/{id}`: 201 when the user was created, 200 when it was replaced.
+#[utoipa::path(
+    put,
+    path = "/api/v1/workflow/users/{id}",
+    tag = "users",
+    operation_id = "put_user",
+    summary = "Create or replace a user",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The user's id."),
+    ),
+    request_body(content = UserBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user, replaced.", body = UserDto),
+        (status = 201, description = "The user, created.", body = UserDto),
+        (status = 404, description = "`not_found`: the id is not a positive integer.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 422, description = "`validation_failed`.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,
@@ -146,6 +170,20 @@ pub async fn put_user<S: WorkflowUseCases>(
 }
 
 /// `GET /api/v1/workflow/users/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    summary = "Read a user",
+    params(
+        ("id" = crate::inbound::http::schemas::PathId, Path, description = "The user's id."),
+    ),
+    responses(
+        (status = 200, description = "The user.", body = UserDto),
+        (status = 404, description = "`not_found`: no such user.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,
@@ -162,6 +200,20 @@ pub async fn user<S: WorkflowUseCases>(raw_id: String, service: Arc<S>) -> Respo
 }
 
 /// `GET /api/v1/workflow/users?role=R`
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflow/users",
+    tag = "users",
+    operation_id = "list_users",
+    summary = "List users by id, all or those holding a role",
+    params(
+        ("role" = Option<crate::inbound::http::schemas::RoleNameField>, Query, description = "Users holding this role."),
+    ),
+    responses(
+        (status = 200, description = "The users, by id.", body = UsersDto),
+        (status = 422, description = "`validation_failed`: a malformed or unknown parameter.", body = crate::inbound::http::errors::ErrorBody),
+    )
+)]
 #[tracing::instrument(
     name = "request",
     skip_all,

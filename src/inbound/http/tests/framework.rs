@@ -1,6 +1,8 @@
 //! Route tests: what every route shares. Bodies (415, 413, 400), routing (404, 405), health,
 //! and how each domain error is answered.
 
+use std::collections::BTreeSet;
+
 use serde_json::json;
 use warp::http::StatusCode;
 use warp::test::request;
@@ -503,4 +505,101 @@ async fn an_internal_error_is_logged_with_its_cause_in_the_requests_span() {
         .find(|l| l.contains("close"))
         .unwrap_or_else(|| panic!("no span close line in {text}"));
     assert!(closed.contains("status=500"), "{closed}");
+}
+
+// ----- the list of routes (metrics::ROUTES, which the OpenAPI document is checked against) -----
+
+/// `template` with each `{id}` as `1`.
+fn concrete(template: &str) -> String {
+    template.replace("{id}", "1")
+}
+
+#[tokio::test]
+async fn every_listed_route_is_routed() {
+    let h = store().await;
+    for (method, template) in crate::inbound::http::metrics::ROUTES {
+        let res = h
+            .send(
+                request()
+                    .method(method)
+                    .path(&concrete(template))
+                    .header("content-type", "application/json")
+                    .body("{}"),
+            )
+            .await;
+        assert_ne!(
+            res.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {template}"
+        );
+        assert_ne!(
+            res.body["error"]["message"], "No such resource; check the path.",
+            "{method} {template} is listed in ROUTES but no route answers it"
+        );
+    }
+}
+
+/// Every `warp::path!(..)` of the HTTP adapter's sources with the method filter that follows
+/// it, as `(METHOD, template)`: a `String` segment is `{id}`.
+fn routes_in_sources() -> BTreeSet<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/inbound/http");
+    let mut found = BTreeSet::new();
+    let mut pending = vec![dir];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("the sources are readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                // Tests name routes in their own ways (this one among them).
+                if path.file_name().is_none_or(|name| name != "tests") {
+                    pending.push(path);
+                }
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("warp::path!(") {
+                rest = &rest[start + "warp::path!(".len()..];
+                let Some(end) = rest.find(')') else { break };
+                let template: String = rest[..end]
+                    .split('/')
+                    .map(|segment| {
+                        let segment = segment.trim();
+                        match segment.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                            Some(literal) => literal.to_owned(),
+                            None => "{id}".to_owned(),
+                        }
+                    })
+                    .fold(String::new(), |path, segment| path + "/" + &segment);
+                let after = &rest[end..];
+                let method = ["get", "post", "put", "delete", "patch"]
+                    .into_iter()
+                    .filter_map(|m| after.find(&format!("warp::{m}()")).map(|at| (at, m)))
+                    .min()
+                    .map(|(_, m)| m.to_uppercase())
+                    .expect("every route names its method");
+                found.insert((method, template));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_route_of_the_router_is_listed() {
+    let listed: BTreeSet<(String, String)> = crate::inbound::http::metrics::ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    let routed = routes_in_sources();
+    assert!(routed.len() >= 10, "{routed:?}");
+    let unlisted: Vec<_> = routed.difference(&listed).collect();
+    assert!(
+        unlisted.is_empty(),
+        "routes missing from metrics::ROUTES (and so from the OpenAPI check): {unlisted:?}"
+    );
+    let unrouted: Vec<_> = listed.difference(&routed).collect();
+    assert!(unrouted.is_empty(), "listed but not routed: {unrouted:?}");
 }
