@@ -36,13 +36,20 @@ check_invariants() {
     "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status IN ('pending', 'in_progress')
             AND EXISTS (SELECT 1 FROM workflow_audit_log a WHERE a.instance_id = i.id
                         AND a.action IN ('instance_approved', 'instance_rejected', 'instance_cancelled'))")"
-  check "every ended instance has exactly one outbox row, of its outcome's kind" 0 \
+  check "every ended instance has exactly one outcome event in the outbox, of its outcome's kind" 0 \
     "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status IN ('approved', 'rejected', 'cancelled')
             AND (SELECT count(*) || ' ' || coalesce(string_agg(kind, ','), '-') FROM workflow_callback_outbox o
-                 WHERE o.instance_id = i.id) <> '1 on_' || i.status")"
-  check "no outbox row for an active instance" 0 \
+                 WHERE o.instance_id = i.id AND o.kind LIKE 'on\_%') <> '1 on_' || i.status")"
+  check "no outcome event in the outbox for an active instance" 0 \
     "$(sql "SELECT count(*) FROM workflow_callback_outbox o JOIN workflow_instances i ON i.id = o.instance_id
-            WHERE i.status IN ('pending', 'in_progress')")"
+            WHERE i.status IN ('pending', 'in_progress') AND o.kind LIKE 'on\_%'")"
+  check "every step that awaited action has exactly one step.awaiting_action event" 0 \
+    "$(sql "SELECT count(*) FROM workflow_instance_steps s WHERE s.activated_at IS NOT NULL
+            AND (SELECT count(*) FROM workflow_callback_outbox o WHERE o.instance_id = s.instance_id
+                 AND o.kind = 'step_awaiting_action' AND (o.payload -> 'step' ->> 'id')::bigint = s.id) <> 1")"
+  check "each instance's events are numbered 1 to n without gaps" 0 \
+    "$(sql "SELECT count(*) FROM (SELECT instance_id FROM workflow_callback_outbox GROUP BY instance_id
+            HAVING min(sequence) <> 1 OR max(sequence) <> count(*)) x")"
   check "no cancelled instance with an open step, nor an approval after its cancel" 0 \
     "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status = 'cancelled'
             AND (EXISTS (SELECT 1 FROM workflow_instance_steps s WHERE s.instance_id = i.id

@@ -288,8 +288,8 @@ cancel_race() {
   check "$label: one ending audit entry for the instance" 1 \
     "$(sql "SELECT count(*) FROM workflow_audit_log WHERE instance_id = $INST
             AND action IN ('instance_approved', 'instance_rejected', 'instance_cancelled')")"
-  check "$label: one outbox row for the instance" 1 \
-    "$(sql "SELECT count(*) FROM workflow_callback_outbox WHERE instance_id = $INST")"
+  check "$label: one outcome event in the outbox for the instance" 1 \
+    "$(sql "SELECT count(*) FROM workflow_callback_outbox WHERE instance_id = $INST AND kind LIKE 'on\_%'")"
   check "$label: step 2 left the inbox" 0 \
     "$(sql "SELECT count(*) FROM workflow_inbox WHERE step_id = $STEP2")"
 }
@@ -305,7 +305,7 @@ for ((round = 1; round <= CANCEL_ROUNDS; round++)); do
   state=$(sql "SELECT i.status || ' ' || (i.completed_at IS NOT NULL) || ' ' || s1.status || ' ' || s2.status || ' '
                       || coalesce(s2.acted_by_user_id::text, '-') || ' '
                       || (SELECT count(*) FROM workflow_audit_log a WHERE a.step_id = $STEP2 AND a.action = 'step_approved') || ' '
-                      || (SELECT string_agg(kind, ',') FROM workflow_callback_outbox o WHERE o.instance_id = $INST)
+                      || (SELECT string_agg(kind, ',') FROM workflow_callback_outbox o WHERE o.instance_id = $INST AND o.kind LIKE 'on\_%')
                FROM workflow_instances i
                JOIN workflow_instance_steps s1 ON s1.id = $STEP1
                JOIN workflow_instance_steps s2 ON s2.id = $STEP2

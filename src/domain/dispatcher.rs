@@ -8,9 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt};
 use tokio::sync::{Notify, watch};
 
 use super::error::WorkflowError;
+use super::model::{FailedDelivery, Lease};
 use super::ports::{Callbacks, Clock, WorkflowRepository};
 
 /// Tuning of the dispatcher.
@@ -18,6 +20,8 @@ use super::ports::{Callbacks, Clock, WorkflowRepository};
 pub struct DispatchConfig {
     /// Events claimed per round.
     pub batch: u32,
+    /// Events of a round delivered at once.
+    pub concurrency: usize,
     /// How long a claim keeps other dispatchers off an event.
     pub lease: Duration,
     /// Delay before the first retry; doubles with each failure.
@@ -32,6 +36,7 @@ impl Default for DispatchConfig {
     fn default() -> Self {
         Self {
             batch: 100,
+            concurrency: 16,
             lease: Duration::from_secs(60),
             first_retry: Duration::from_secs(1),
             max_retry: Duration::from_secs(300),
@@ -64,7 +69,10 @@ where
         }
     }
 
-    /// One round: claims due events and tries each once. Returns how many were delivered.
+    /// One round: claims due events, tries each once (up to `concurrency` at a time), then
+    /// records the outcomes in two writes (the delivered ones, the failed ones), so that the
+    /// store sees a few statements per round rather than one per event. Returns how many events
+    /// were claimed.
     pub async fn run_once(&self) -> Result<usize, WorkflowError> {
         let now = self.clock.now();
         let lease_until = now + to_chrono(self.config.lease);
@@ -72,25 +80,46 @@ where
             .repo
             .claim_callbacks(now, lease_until, self.config.batch)
             .await?;
-        let mut delivered = 0;
-        for item in items {
-            match self.callbacks.deliver(&item.event).await {
-                Ok(()) => {
-                    self.repo
-                        .mark_callback_delivered(item.id, self.clock.now())
-                        .await?;
-                    delivered += 1;
-                }
+        let claimed = items.len();
+        let outcomes: Vec<(Lease, i32, Result<(), String>)> = stream::iter(items)
+            .map(|item| async move {
+                let outcome = self.callbacks.deliver(&item).await;
+                (item.lease(), item.attempts, outcome)
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let mut delivered = Vec::new();
+        let mut failed = Vec::new();
+        let done = self.clock.now();
+        for (lease, attempts, outcome) in outcomes {
+            match outcome {
+                Ok(()) => delivered.push(lease),
                 Err(reason) => {
-                    let retry_at = self.clock.now() + to_chrono(self.backoff(item.attempts));
-                    tracing::warn!(outbox_id = item.id, attempts = item.attempts, %reason, "callback delivery failed; will retry");
-                    self.repo
-                        .mark_callback_failed(item.id, reason, retry_at)
-                        .await?;
+                    tracing::warn!(outbox_id = lease.id, attempts, %reason, "event delivery failed; will retry");
+                    failed.push(FailedDelivery {
+                        lease,
+                        error: reason,
+                        retry_at: done + to_chrono(self.backoff(attempts)),
+                    });
                 }
             }
         }
-        Ok(delivered)
+        if !delivered.is_empty() {
+            let expected = delivered.len() as u64;
+            let marked = self.repo.mark_callbacks_delivered(delivered, done).await?;
+            if marked < expected {
+                // Their lease ran out mid-delivery: another claim will deliver them again.
+                tracing::warn!(
+                    lost = expected - marked,
+                    "delivered events outlived their lease; they will be delivered again"
+                );
+            }
+        }
+        if !failed.is_empty() {
+            self.repo.mark_callbacks_failed(failed, done).await?;
+        }
+        Ok(claimed)
     }
 
     /// Runs rounds until `shutdown` turns true: right away when `wake` is notified, else every
@@ -139,8 +168,8 @@ fn to_chrono(d: Duration) -> chrono::Duration {
 mod tests {
     use super::*;
     use crate::domain::model::{
-        CallbackEvent, CallbackKind, EntityId, EntityType, EventName, InstanceId, OutboxItem,
-        UserId,
+        CallbackEvent, CallbackKind, EntityId, EntityType, EventName, InstanceId, InstanceStatus,
+        OutboxItem, UserId,
     };
     use crate::domain::ports::{MockCallbacks, MockClock, MockWorkflowRepository};
     use chrono::{TimeZone, Utc};
@@ -149,12 +178,16 @@ mod tests {
         OutboxItem {
             id,
             attempts,
+            event_id: format!("evt_{id}"),
+            sequence: 1,
             event: CallbackEvent {
                 kind: CallbackKind::OnApproved,
                 instance_id: InstanceId::new(7).unwrap(),
                 event: EventName::new("unit.price_update_requested").unwrap(),
                 entity_type: EntityType::new("unit").unwrap(),
                 entity_id: EntityId::new(3).unwrap(),
+                status: InstanceStatus::Approved,
+                step: None,
                 decided_by: UserId::new(2).unwrap(),
                 comment: None,
                 at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
@@ -162,45 +195,77 @@ mod tests {
         }
     }
 
+    /// A round marks its outcomes in two writes, each naming the claims' leases.
     #[tokio::test]
-    async fn delivered_events_are_marked_and_failed_ones_rescheduled_with_backoff() {
+    async fn a_round_marks_deliveries_and_failures_in_one_write_each_with_their_leases() {
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now);
         let mut repo = MockWorkflowRepository::new();
         repo.expect_claim_callbacks()
             .times(1)
-            .returning(|_, _, _| Box::pin(async { Ok(vec![item(1, 1), item(2, 3)]) }));
-        repo.expect_mark_callback_delivered()
-            .withf(|id, _| *id == 1)
-            .times(1)
-            .returning(|_, _| Box::pin(async { Ok(()) }));
-        // Third attempt failed: 1s * 2^2 = 4s later.
-        repo.expect_mark_callback_failed()
-            .withf(move |id, reason, at| {
-                *id == 2 && reason == "down" && *at == now + chrono::Duration::seconds(4)
+            .returning(|_, _, _| Box::pin(async { Ok(vec![item(1, 1), item(2, 3), item(3, 2)]) }));
+        repo.expect_mark_callbacks_delivered()
+            .withf(move |leases, at| {
+                let mut leases = leases.clone();
+                leases.sort();
+                leases == vec![Lease { id: 1, attempts: 1 }, Lease { id: 3, attempts: 2 }]
+                    && *at == now
             })
             .times(1)
-            .returning(|_, _, _| Box::pin(async { Ok(()) }));
-        let mut seq = mockall::Sequence::new();
+            .returning(|leases, _| {
+                let n = leases.len() as u64;
+                Box::pin(async move { Ok(n) })
+            });
+        // Third attempt failed: 1s * 2^2 = 4s later.
+        repo.expect_mark_callbacks_failed()
+            .withf(move |failures, at| {
+                failures
+                    == &vec![FailedDelivery {
+                        lease: Lease { id: 2, attempts: 3 },
+                        error: "down".to_owned(),
+                        retry_at: now + chrono::Duration::seconds(4),
+                    }]
+                    && *at == now
+            })
+            .times(1)
+            .returning(|_, _| Box::pin(async { Ok(1) }));
         let mut callbacks = MockCallbacks::new();
-        callbacks
-            .expect_deliver()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Box::pin(async { Ok(()) }));
-        callbacks
-            .expect_deliver()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_| Box::pin(async { Err("down".to_owned()) }));
+        callbacks.expect_deliver().times(3).returning(|item| {
+            let outcome = if item.id == 2 {
+                Err("down".to_owned())
+            } else {
+                Ok(())
+            };
+            Box::pin(async move { outcome })
+        });
         let dispatcher = Dispatcher::new(
             Arc::new(repo),
             Arc::new(callbacks),
             Arc::new(clock),
             DispatchConfig::default(),
         );
-        assert_eq!(dispatcher.run_once().await.unwrap(), 1);
+        assert_eq!(dispatcher.run_once().await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_empty_round_writes_nothing() {
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .return_const(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap());
+        let mut repo = MockWorkflowRepository::new();
+        repo.expect_claim_callbacks()
+            .returning(|_, _, _| Box::pin(async { Ok(vec![]) }));
+        repo.expect_mark_callbacks_delivered().never();
+        repo.expect_mark_callbacks_failed().never();
+        let dispatcher = Dispatcher::new(
+            Arc::new(repo),
+            Arc::new(MockCallbacks::new()),
+            Arc::new(clock),
+            DispatchConfig::default(),
+        );
+        assert_eq!(dispatcher.run_once().await.unwrap(), 0);
     }
 
     #[test]

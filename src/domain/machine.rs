@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use super::error::WorkflowError;
 use super::model::{
     Approver, AuditAction, CallbackEvent, CallbackKind, Decided, DecisionAudit, DecisionRequest,
-    Instance, InstanceStatus, NewAuditEntry, NewInstance, NewStep, NewTemplate, StepId, StepStatus,
-    Template, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId, Verdict, is_blank,
+    EventStep, Instance, InstanceStatus, NewAuditEntry, NewInstance, NewStep, NewTemplate, StepId,
+    StepStatus, Template, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId, Verdict,
+    is_blank,
 };
 
 mod actors;
@@ -193,7 +194,7 @@ pub fn decide(
             None,
             now,
         ));
-        None
+        Some(CallbackKind::StepAwaitingAction)
     } else {
         audit_entries.push(audit(None, AuditAction::InstanceApproved, actor, None, now));
         next.status = InstanceStatus::Approved;
@@ -201,7 +202,12 @@ pub fn decide(
     };
 
     next.updated_at = now;
-    next.completed_at = callback_kind.is_some().then_some(now);
+    let ended = !next.status.is_active();
+    next.completed_at = ended.then_some(now);
+    // The next approvers are told their step awaits them; the outcome ends the instance.
+    let step = (!ended)
+        .then(|| next.steps.get(index + 1).map(EventStep::of))
+        .flatten();
     let callbacks = callback_kind
         .map(|kind| CallbackEvent {
             kind,
@@ -209,8 +215,10 @@ pub fn decide(
             event: instance.event.clone(),
             entity_type: instance.entity_type.clone(),
             entity_id: instance.entity_id,
+            status: next.status,
+            step,
             decided_by: request.acted_by,
-            comment,
+            comment: if ended { comment } else { None },
             at: now,
         })
         .into_iter()
@@ -222,6 +230,29 @@ pub fn decide(
         audit: audit_entries,
         callbacks,
     })
+}
+
+/// The events a freshly stored instance starts with: one `step.awaiting_action` per step it
+/// activated, caused by its initiator. (The PostgreSQL store builds the same rows in the
+/// trigger's statement, as the ids are only known there.)
+pub fn trigger_events(instance: &Instance) -> Vec<CallbackEvent> {
+    instance
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::AwaitingAction)
+        .map(|s| CallbackEvent {
+            kind: CallbackKind::StepAwaitingAction,
+            instance_id: instance.id,
+            event: instance.event.clone(),
+            entity_type: instance.entity_type.clone(),
+            entity_id: instance.entity_id,
+            status: instance.status,
+            step: Some(EventStep::of(s)),
+            decided_by: instance.initiated_by,
+            comment: None,
+            at: instance.created_at,
+        })
+        .collect()
 }
 
 /// Checks a template's step list: at least one step, orders 1..n in sequence, non-blank names.

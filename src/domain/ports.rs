@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, AuditVerification, CallbackEvent, CancelRequest, Decided, DecisionRequest, Done,
-    EventName, IdempotencyKey, InboxCursor, InboxPage, Instance, InstanceId, KeptAnswer,
-    NewInstance, NewTemplate, Once, OutboxItem, PendingStep, RoleName, StepId, StoreLoad, Template,
-    TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
+    Approver, AuditVerification, CancelRequest, Decided, DecisionRequest, Done, EventName,
+    FailedDelivery, IdempotencyKey, InboxCursor, InboxPage, Instance, InstanceId, KeptAnswer,
+    Lease, NewInstance, NewTemplate, Once, OutboxItem, PendingStep, RoleName, StepId, StoreLoad,
+    Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
 };
 
 /// The use cases of the engine: the driving port that inbound adapters depend on.
@@ -301,9 +301,10 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         after: Option<InstanceId>,
     ) -> impl Future<Output = Result<Vec<Instance>, WorkflowError>> + Send;
 
-    /// Claims up to `limit` undelivered callback events due at `now`, leasing them until
-    /// `lease_until` so that no other dispatcher takes them meanwhile. A claimed event that is
-    /// neither delivered nor released comes due again when its lease ends (at-least-once).
+    /// Claims up to `limit` undelivered callback events due at `now`, oldest first, leasing them
+    /// until `lease_until` so that no other dispatcher takes them meanwhile; each claim counts
+    /// one more attempt, which is the claim's [`Lease`]. A claimed event that is neither
+    /// delivered nor released comes due again when its lease ends (at-least-once).
     fn claim_callbacks(
         &self,
         now: DateTime<Utc>,
@@ -311,20 +312,23 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<OutboxItem>, WorkflowError>> + Send;
 
-    /// Marks a claimed callback event delivered; it is never claimed again.
-    fn mark_callback_delivered(
+    /// Marks the claimed events delivered at `now`, in one write; they are never claimed again.
+    /// Fenced: an event whose lease ran out by `now`, or that was claimed again since (its
+    /// attempts differ), is left as it is. Returns how many were marked.
+    fn mark_callbacks_delivered(
         &self,
-        id: i64,
-        at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+        leases: Vec<Lease>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, WorkflowError>> + Send;
 
-    /// Records a failed delivery; the event comes due again at `retry_at`.
-    fn mark_callback_failed(
+    /// Records failed deliveries, in one write: each event comes due again at its `retry_at`,
+    /// with its reason kept. Fenced as [`mark_callbacks_delivered`](Self::mark_callbacks_delivered).
+    /// Returns how many were marked.
+    fn mark_callbacks_failed(
         &self,
-        id: i64,
-        error: String,
-        retry_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+        failures: Vec<FailedDelivery>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, WorkflowError>> + Send;
 
     /// `Ok` when the store answers.
     fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
@@ -379,11 +383,11 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// Where outcome notifications go once their decision has committed.
+/// Where events go once the change that caused them has committed (log, webhooks, NATS...).
 #[cfg_attr(test, mockall::automock)]
 pub trait Callbacks: Send + Sync + 'static {
-    /// Delivers one event. An `Err` (a human-readable reason) makes the dispatcher retry later;
-    /// the same event may be delivered more than once, so receivers must be idempotent on
-    /// `(instance_id, kind)`.
-    fn deliver(&self, event: &CallbackEvent) -> impl Future<Output = Result<(), String>> + Send;
+    /// Delivers one event, or hands it durably to whoever delivers it further. An `Err` (a
+    /// human-readable reason) makes the dispatcher retry later; the same event may be delivered
+    /// more than once, so adapters and receivers must be idempotent on `item.event_id`.
+    fn deliver(&self, item: &OutboxItem) -> impl Future<Output = Result<(), String>> + Send;
 }

@@ -2,23 +2,27 @@
 //! behind the `test-support` feature) a recording sink that observes deliveries and can simulate
 //! a receiver that is down.
 
-use crate::domain::model::CallbackEvent;
+use crate::domain::model::OutboxItem;
 use crate::domain::ports::Callbacks;
 
-/// Writes each outcome to the log.
+/// Writes each event to the log.
 #[derive(Debug, Default)]
 pub struct LogCallbacks;
 
 impl Callbacks for LogCallbacks {
-    async fn deliver(&self, event: &CallbackEvent) -> Result<(), String> {
+    async fn deliver(&self, item: &OutboxItem) -> Result<(), String> {
+        let event = &item.event;
         tracing::info!(
-            kind = %event.kind,
+            event_id = %item.event_id,
+            r#type = event.kind.event_type(),
+            sequence = item.sequence,
             instance_id = %event.instance_id,
             event = %event.event,
             entity_type = %event.entity_type,
             entity_id = %event.entity_id,
+            status = %event.status,
             decided_by = %event.decided_by,
-            "workflow outcome"
+            "workflow event"
         );
         Ok(())
     }
@@ -32,13 +36,13 @@ mod recording {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use crate::domain::model::CallbackEvent;
+    use crate::domain::model::{CallbackEvent, CallbackKind, OutboxItem};
     use crate::domain::ports::Callbacks;
 
     /// Keeps every delivered event in memory; can be told to fail the next deliveries.
     #[derive(Debug, Default)]
     pub struct RecordingCallbacks {
-        delivered: Mutex<Vec<CallbackEvent>>,
+        delivered: Mutex<Vec<OutboxItem>>,
         failures_left: AtomicU32,
     }
 
@@ -55,6 +59,24 @@ mod recording {
 
         /// The events delivered so far, in order.
         pub fn delivered(&self) -> Vec<CallbackEvent> {
+            self.items().into_iter().map(|item| item.event).collect()
+        }
+
+        /// The outcomes (`instance.*` events) delivered so far, in order.
+        pub fn outcomes(&self) -> Vec<CallbackEvent> {
+            self.delivered()
+                .into_iter()
+                .filter(|e| {
+                    !matches!(
+                        e.kind,
+                        CallbackKind::StepAwaitingAction | CallbackKind::StepOverdue
+                    )
+                })
+                .collect()
+        }
+
+        /// The outbox items delivered so far (with their ids and sequence), in order.
+        pub fn items(&self) -> Vec<OutboxItem> {
             self.delivered
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -63,7 +85,7 @@ mod recording {
     }
 
     impl Callbacks for RecordingCallbacks {
-        async fn deliver(&self, event: &CallbackEvent) -> Result<(), String> {
+        async fn deliver(&self, item: &OutboxItem) -> Result<(), String> {
             let failing = self
                 .failures_left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -74,7 +96,7 @@ mod recording {
             self.delivered
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push(event.clone());
+                .push(item.clone());
             Ok(())
         }
     }

@@ -64,6 +64,8 @@ pub fn cancel(
         event: instance.event.clone(),
         entity_type: instance.entity_type.clone(),
         entity_id: instance.entity_id,
+        status: InstanceStatus::Cancelled,
+        step: None,
         decided_by: actor,
         comment: comment.clone(),
         at: now,

@@ -107,7 +107,8 @@ pub struct NewInstance {
     pub audit: Vec<NewAuditEntry>,
 }
 
-/// An outcome notification for the platform, stored in the outbox with the decision.
+/// An event for the platform (an outcome, or a step that awaits its approvers), stored in the
+/// outbox in the transaction of the change that caused it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallbackEvent {
     pub kind: CallbackKind,
@@ -115,9 +116,43 @@ pub struct CallbackEvent {
     pub event: EventName,
     pub entity_type: EntityType,
     pub entity_id: EntityId,
+    /// The instance's status once the change is made.
+    pub status: InstanceStatus,
+    /// The step the event is about (`step.*` events), as it stood then.
+    pub step: Option<EventStep>,
+    /// Who caused the event: the decider, the canceller, or the initiator of a trigger.
     pub decided_by: UserId,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
+}
+
+/// The step a `step.*` event is about: who may act on it (the snapshot) is the notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStep {
+    pub id: StepId,
+    pub step_order: i32,
+    pub name: String,
+    pub eligible_user_ids: Vec<UserId>,
+}
+
+impl EventStep {
+    /// The event's view of `step`.
+    pub fn of(step: &InstanceStep) -> Self {
+        Self {
+            id: step.id,
+            step_order: step.step_order,
+            name: step.name.clone(),
+            eligible_user_ids: step.eligible_user_ids.clone(),
+        }
+    }
+}
+
+/// The lease on a claimed outbox row: `attempts` as the claim left it. A mark names it and
+/// changes the row only if nobody claimed it since and the lease has not run out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Lease {
+    pub id: i64,
+    pub attempts: i32,
 }
 
 /// A callback event taken from the outbox for delivery.
@@ -125,5 +160,27 @@ pub struct CallbackEvent {
 pub struct OutboxItem {
     pub id: i64,
     pub attempts: i32,
+    /// The event's public id (`evt_...`): unique, and the same at every redelivery.
+    pub event_id: String,
+    /// The event's place among its instance's events, from 1, without gaps.
+    pub sequence: i64,
     pub event: CallbackEvent,
+}
+
+impl OutboxItem {
+    /// The lease this claim holds.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            id: self.id,
+            attempts: self.attempts,
+        }
+    }
+}
+
+/// A delivery that failed: the claim it held, why, and when to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDelivery {
+    pub lease: Lease,
+    pub error: String,
+    pub retry_at: DateTime<Utc>,
 }

@@ -74,13 +74,34 @@ status_enum!(
 );
 
 status_enum!(
-    /// Which outcome a callback reports.
+    /// Which event a callback reports (the stored spelling; [`CallbackKind::event_type`] is
+    /// the published one).
     CallbackKind {
         OnApproved => "on_approved",
         OnRejected => "on_rejected",
         OnCancelled => "on_cancelled",
+        StepAwaitingAction => "step_awaiting_action",
+        StepOverdue => "step_overdue",
     }
 );
+
+impl CallbackKind {
+    /// The event's published type, as receivers see it (`instance.approved`, ...).
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Self::OnApproved => "instance.approved",
+            Self::OnRejected => "instance.rejected",
+            Self::OnCancelled => "instance.cancelled",
+            Self::StepAwaitingAction => "step.awaiting_action",
+            Self::StepOverdue => "step.overdue",
+        }
+    }
+
+    /// The kind whose published type is `text`.
+    pub fn from_event_type(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.event_type() == text)
+    }
+}
 
 impl InstanceStatus {
     /// Whether the instance still counts as active (blocks a second trigger, pins its template).

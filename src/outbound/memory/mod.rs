@@ -18,15 +18,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::audit_chain;
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{
-    AuditEntry, Decided, Done, EntityId, EntityType, EventName, IdempotencyKey, InboxCursor,
-    Instance, InstanceId, InstanceStep, KeptAnswer, NewInstance, NewTemplate, Once, OutboxItem,
-    PendingStep, RoleName, StepId, StepStatus, StoreLoad, Template, TemplateFilter, TemplateId,
-    TemplateUpdate, UserId,
+    AuditEntry, Decided, Done, EntityId, EntityType, EventName, FailedDelivery, IdempotencyKey,
+    InboxCursor, Instance, InstanceId, InstanceStep, KeptAnswer, Lease, NewInstance, NewTemplate,
+    Once, OutboxItem, PendingStep, RoleName, StepId, StepStatus, StoreLoad, Template,
+    TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
+use crate::domain::{audit_chain, machine};
 
 use outbox::OutboxRow;
 
@@ -51,6 +51,8 @@ struct State {
     last_step_id: i64,
     last_audit_id: i64,
     last_outbox_id: i64,
+    /// The last event sequence number of each instance.
+    last_sequence: HashMap<InstanceId, i64>,
 }
 
 /// All workflow state in one process's memory.
@@ -172,6 +174,7 @@ impl State {
         if instance.status.is_active() {
             self.active.insert(key, id);
         }
+        self.enqueue_callbacks(machine::trigger_events(&instance));
         self.instances.insert(id, instance.clone());
         Ok(instance)
     }
@@ -407,23 +410,20 @@ impl WorkflowRepository for MemoryStore {
         Ok(self.lock().claim_callbacks(now, lease_until, limit))
     }
 
-    async fn mark_callback_delivered(
+    async fn mark_callbacks_delivered(
         &self,
-        id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), WorkflowError> {
-        self.lock().mark_callback_delivered(id, at);
-        Ok(())
+        leases: Vec<Lease>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, WorkflowError> {
+        Ok(self.lock().mark_callbacks_delivered(&leases, now))
     }
 
-    async fn mark_callback_failed(
+    async fn mark_callbacks_failed(
         &self,
-        id: i64,
-        error: String,
-        retry_at: DateTime<Utc>,
-    ) -> Result<(), WorkflowError> {
-        self.lock().mark_callback_failed(id, error, retry_at);
-        Ok(())
+        failures: Vec<FailedDelivery>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, WorkflowError> {
+        Ok(self.lock().mark_callbacks_failed(failures, now))
     }
 
     async fn health(&self) -> Result<(), WorkflowError> {

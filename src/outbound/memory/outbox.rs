@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::State;
-use crate::domain::model::{CallbackEvent, OutboxItem, StoreLoad};
+use crate::domain::model::{CallbackEvent, FailedDelivery, Lease, OutboxItem, StoreLoad};
 
 pub(super) struct OutboxRow {
     item: OutboxItem,
@@ -20,12 +20,17 @@ impl State {
             self.last_outbox_id += 1;
             let id = self.last_outbox_id;
             let due_at = event.at;
+            let sequence = self.last_sequence.entry(event.instance_id).or_default();
+            *sequence += 1;
+            let sequence = *sequence;
             self.outbox.insert(
                 id,
                 OutboxRow {
                     item: OutboxItem {
                         id,
                         attempts: 0,
+                        event_id: new_event_id(id),
+                        sequence,
                         event,
                     },
                     due_at,
@@ -75,17 +80,50 @@ impl State {
         }
     }
 
-    pub(super) fn mark_callback_delivered(&mut self, id: i64, at: DateTime<Utc>) {
-        if let Some(row) = self.outbox.get_mut(&id) {
-            row.delivered_at = Some(at);
-            row.last_error = None;
-        }
+    /// The row `lease` names, if the lease still holds at `now` (see the port's fencing).
+    fn leased(&mut self, lease: Lease, now: DateTime<Utc>) -> Option<&mut OutboxRow> {
+        self.outbox.get_mut(&lease.id).filter(|row| {
+            row.item.attempts == lease.attempts && row.delivered_at.is_none() && row.due_at > now
+        })
     }
 
-    pub(super) fn mark_callback_failed(&mut self, id: i64, error: String, retry_at: DateTime<Utc>) {
-        if let Some(row) = self.outbox.get_mut(&id) {
-            row.due_at = retry_at;
-            row.last_error = Some(error);
+    pub(super) fn mark_callbacks_delivered(&mut self, leases: &[Lease], now: DateTime<Utc>) -> u64 {
+        let mut marked = 0;
+        for lease in leases {
+            if let Some(row) = self.leased(*lease, now) {
+                row.delivered_at = Some(now);
+                row.last_error = None;
+                marked += 1;
+            }
         }
+        marked
     }
+
+    pub(super) fn mark_callbacks_failed(
+        &mut self,
+        failures: Vec<FailedDelivery>,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        let mut marked = 0;
+        for failure in failures {
+            if let Some(row) = self.leased(failure.lease, now) {
+                row.due_at = failure.retry_at;
+                row.last_error = Some(failure.error);
+                marked += 1;
+            }
+        }
+        marked
+    }
+}
+
+/// A new public event id: `evt_` and 32 hex digits from the operating system's CSPRNG, as
+/// PostgreSQL's `gen_random_uuid` gives. Should the CSPRNG fail, the row id keeps it unique in
+/// this process, which is all an in-memory store lives for.
+fn new_event_id(id: i64) -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        return format!("evt_{id:032x}");
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("evt_{hex}")
 }

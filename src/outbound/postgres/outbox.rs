@@ -1,11 +1,12 @@
 //! Outbound adapter, PostgreSQL: the callback outbox, and the JSON its rows hold.
 //!
-//! Outcome notifications are written with the decision that caused them (see `decisions`) and
-//! claimed here by the dispatcher, under a lease, until delivered.
+//! Events are written with the change that caused them (see `decisions`, and `instances` for a
+//! trigger's, whose payload its SQL builds in this same shape) and claimed here by the
+//! dispatcher, under a lease, until delivered. Every mark is fenced by the claim's lease.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Jsonb, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
@@ -13,18 +14,23 @@ use super::PgStore;
 use super::schema::workflow_callback_outbox;
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    CallbackEvent, CallbackKind, EntityId, EntityType, EventName, InstanceId, OutboxItem,
-    StoreLoad, UserId,
+    CallbackEvent, CallbackKind, EntityId, EntityType, EventName, EventStep, FailedDelivery,
+    InstanceId, InstanceStatus, Lease, OutboxItem, StepId, StoreLoad, UserId,
 };
 
 /// SKIP LOCKED: dispatchers in other processes claim other rows instead of waiting.
 const CLAIM_CALLBACKS_SQL: &str = include_str!("sql/claim_callbacks.sql");
+/// One statement for a round's deliveries, fenced per row.
+const MARK_DELIVERED_SQL: &str = include_str!("sql/mark_callbacks_delivered.sql");
+/// One statement for a round's failures, fenced per row.
+const MARK_FAILED_SQL: &str = include_str!("sql/mark_callbacks_failed.sql");
 
 /// The `payload` column: a callback event as JSON.
 ///
 /// Its shape is a stored format: rows written by earlier versions must stay readable, so it
 /// changes only in ways that can still read the old rows. Ids are plain numbers, names plain
-/// strings, the kind its snake_case spelling and `at` chrono's RFC 3339.
+/// strings, the kind its snake_case spelling and `at` chrono's RFC 3339. Rows from before the
+/// approver notification have no `status` (their kind implies it) and no `step`.
 #[derive(Debug, Serialize, Deserialize)]
 struct CallbackPayload {
     kind: String,
@@ -32,9 +38,22 @@ struct CallbackPayload {
     event: String,
     entity_type: String,
     entity_id: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    step: Option<StepPayload>,
     decided_by: i64,
     comment: Option<String>,
     at: DateTime<Utc>,
+}
+
+/// The `step` of a `step.*` event's payload.
+#[derive(Debug, Serialize, Deserialize)]
+struct StepPayload {
+    id: i64,
+    step_order: i32,
+    name: String,
+    eligible_user_ids: Vec<i64>,
 }
 
 impl From<&CallbackEvent> for CallbackPayload {
@@ -45,6 +64,13 @@ impl From<&CallbackEvent> for CallbackPayload {
             event: event.event.as_str().to_owned(),
             entity_type: event.entity_type.as_str().to_owned(),
             entity_id: event.entity_id.get(),
+            status: Some(event.status.as_str().to_owned()),
+            step: event.step.as_ref().map(|step| StepPayload {
+                id: step.id.get(),
+                step_order: step.step_order,
+                name: step.name.clone(),
+                eligible_user_ids: step.eligible_user_ids.iter().map(|u| u.get()).collect(),
+            }),
             decided_by: event.decided_by.get(),
             comment: event.comment.clone(),
             at: event.at,
@@ -56,14 +82,44 @@ impl TryFrom<CallbackPayload> for CallbackEvent {
     type Error = WorkflowError;
 
     fn try_from(payload: CallbackPayload) -> Result<Self, WorkflowError> {
-        Ok(Self {
-            kind: CallbackKind::parse(&payload.kind).ok_or_else(|| {
-                WorkflowError::validation("kind", format!("unknown kind '{}'", payload.kind))
+        let kind = CallbackKind::parse(&payload.kind).ok_or_else(|| {
+            WorkflowError::validation("kind", format!("unknown kind '{}'", payload.kind))
+        })?;
+        let status = match payload.status {
+            Some(status) => InstanceStatus::parse(&status).ok_or_else(|| {
+                WorkflowError::validation("status", format!("unknown status '{status}'"))
             })?,
+            // Written before events carried the status: only outcomes were stored then.
+            None => match kind {
+                CallbackKind::OnApproved => InstanceStatus::Approved,
+                CallbackKind::OnRejected => InstanceStatus::Rejected,
+                CallbackKind::OnCancelled => InstanceStatus::Cancelled,
+                CallbackKind::StepAwaitingAction | CallbackKind::StepOverdue => {
+                    InstanceStatus::InProgress
+                }
+            },
+        };
+        let step = match payload.step {
+            Some(step) => Some(EventStep {
+                id: StepId::new(step.id)?,
+                step_order: step.step_order,
+                name: step.name,
+                eligible_user_ids: step
+                    .eligible_user_ids
+                    .into_iter()
+                    .map(UserId::new)
+                    .collect::<Result<_, _>>()?,
+            }),
+            None => None,
+        };
+        Ok(Self {
+            kind,
             instance_id: InstanceId::new(payload.instance_id)?,
             event: EventName::new(payload.event)?,
             entity_type: EntityType::new(payload.entity_type)?,
             entity_id: EntityId::new(payload.entity_id)?,
+            status,
+            step,
             decided_by: UserId::new(payload.decided_by)?,
             comment: payload.comment,
             at: payload.at,
@@ -91,6 +147,10 @@ struct ClaimedRow {
     attempts: i32,
     #[diesel(sql_type = Jsonb)]
     payload: serde_json::Value,
+    #[diesel(sql_type = Text)]
+    event_id: String,
+    #[diesel(sql_type = BigInt)]
+    sequence: i64,
 }
 
 pub(super) async fn claim_callbacks(
@@ -113,6 +173,8 @@ pub(super) async fn claim_callbacks(
                     Ok(event) => items.push(OutboxItem {
                         id: row.id,
                         attempts: row.attempts,
+                        event_id: row.event_id,
+                        sequence: row.sequence,
                         event,
                     }),
                     Err(e) => {
@@ -136,41 +198,46 @@ pub(super) async fn claim_callbacks(
         .await
 }
 
-pub(super) async fn mark_callback_delivered(
+pub(super) async fn mark_callbacks_delivered(
     store: &PgStore,
-    id: i64,
-    at: DateTime<Utc>,
-) -> Result<(), WorkflowError> {
+    leases: Vec<Lease>,
+    now: DateTime<Utc>,
+) -> Result<u64, WorkflowError> {
+    let ids: Vec<i64> = leases.iter().map(|l| l.id).collect();
+    let attempts: Vec<i32> = leases.iter().map(|l| l.attempts).collect();
     store
         .with_conn(async |conn| {
-            diesel::update(workflow_callback_outbox::table.find(id))
-                .set((
-                    workflow_callback_outbox::delivered_at.eq(Some(at)),
-                    workflow_callback_outbox::last_error.eq(None::<String>),
-                ))
+            let marked = diesel::sql_query(MARK_DELIVERED_SQL)
+                .bind::<Array<BigInt>, _>(&ids)
+                .bind::<Array<Integer>, _>(&attempts)
+                .bind::<Timestamptz, _>(now)
                 .execute(conn)
                 .await?;
-            Ok(())
+            Ok(marked as u64)
         })
         .await
 }
 
-pub(super) async fn mark_callback_failed(
+pub(super) async fn mark_callbacks_failed(
     store: &PgStore,
-    id: i64,
-    error: String,
-    retry_at: DateTime<Utc>,
-) -> Result<(), WorkflowError> {
+    failures: Vec<FailedDelivery>,
+    now: DateTime<Utc>,
+) -> Result<u64, WorkflowError> {
+    let ids: Vec<i64> = failures.iter().map(|f| f.lease.id).collect();
+    let attempts: Vec<i32> = failures.iter().map(|f| f.lease.attempts).collect();
+    let errors: Vec<&str> = failures.iter().map(|f| f.error.as_str()).collect();
+    let retry_at: Vec<DateTime<Utc>> = failures.iter().map(|f| f.retry_at).collect();
     store
         .with_conn(async |conn| {
-            diesel::update(workflow_callback_outbox::table.find(id))
-                .set((
-                    workflow_callback_outbox::due_at.eq(retry_at),
-                    workflow_callback_outbox::last_error.eq(Some(error.as_str())),
-                ))
+            let marked = diesel::sql_query(MARK_FAILED_SQL)
+                .bind::<Array<BigInt>, _>(&ids)
+                .bind::<Array<Integer>, _>(&attempts)
+                .bind::<Array<Text>, _>(&errors)
+                .bind::<Array<Timestamptz>, _>(&retry_at)
+                .bind::<Timestamptz, _>(now)
                 .execute(conn)
                 .await?;
-            Ok(())
+            Ok(marked as u64)
         })
         .await
 }
@@ -210,6 +277,8 @@ mod tests {
             event: EventName::new("booking.cancellation_requested").unwrap(),
             entity_type: EntityType::new("booking").unwrap(),
             entity_id: EntityId::new(42).unwrap(),
+            status: InstanceStatus::Rejected,
+            step: None,
             decided_by: UserId::new(3).unwrap(),
             comment: Some("not this quarter".to_owned()),
             at: Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0).unwrap()
@@ -233,7 +302,32 @@ mod tests {
 
     #[test]
     fn payload_keeps_the_stored_shape() {
-        assert_eq!(payload(&event()).unwrap(), stored_json());
+        let mut with_status = stored_json();
+        with_status["status"] = json!("rejected");
+        assert_eq!(payload(&event()).unwrap(), with_status);
+    }
+
+    #[test]
+    fn step_events_round_trip() {
+        let awaiting = CallbackEvent {
+            kind: CallbackKind::StepAwaitingAction,
+            status: InstanceStatus::InProgress,
+            step: Some(EventStep {
+                id: StepId::new(12).unwrap(),
+                step_order: 2,
+                name: "Finance".to_owned(),
+                eligible_user_ids: vec![UserId::new(2).unwrap(), UserId::new(5).unwrap()],
+            }),
+            comment: None,
+            ..event()
+        };
+        let stored = payload(&awaiting).unwrap();
+        assert_eq!(
+            stored["step"],
+            json!({"id": 12, "step_order": 2, "name": "Finance", "eligible_user_ids": [2, 5]})
+        );
+        assert_eq!(stored["kind"], json!("step_awaiting_action"));
+        assert_eq!(read_payload(stored), Ok(awaiting));
     }
 
     #[test]
@@ -244,6 +338,11 @@ mod tests {
         approved["comment"] = json!(null);
         let read = read_payload(approved).unwrap();
         assert_eq!(read.kind, CallbackKind::OnApproved);
+        assert_eq!(
+            read.status,
+            InstanceStatus::Approved,
+            "implied by an old row's kind"
+        );
         assert_eq!(read.comment, None);
     }
 

@@ -9,9 +9,9 @@ use super::{
 };
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Done, EventName, IdempotencyKey, InboxCursor, Instance, InstanceId, KeptAnswer, NewInstance,
-    NewTemplate, Once, OutboxItem, PendingStep, StepId, StoreLoad, Template, TemplateFilter,
-    TemplateId, TemplateUpdate, UserId,
+    Done, EventName, FailedDelivery, IdempotencyKey, InboxCursor, Instance, InstanceId, KeptAnswer,
+    Lease, NewInstance, NewTemplate, Once, OutboxItem, PendingStep, StepId, StoreLoad, Template,
+    TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 
@@ -127,21 +127,20 @@ impl WorkflowRepository for PgStore {
         outbox::claim_callbacks(self, now, lease_until, limit).await
     }
 
-    async fn mark_callback_delivered(
+    async fn mark_callbacks_delivered(
         &self,
-        id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), WorkflowError> {
-        outbox::mark_callback_delivered(self, id, at).await
+        leases: Vec<Lease>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, WorkflowError> {
+        outbox::mark_callbacks_delivered(self, leases, now).await
     }
 
-    async fn mark_callback_failed(
+    async fn mark_callbacks_failed(
         &self,
-        id: i64,
-        error: String,
-        retry_at: DateTime<Utc>,
-    ) -> Result<(), WorkflowError> {
-        outbox::mark_callback_failed(self, id, error, retry_at).await
+        failures: Vec<FailedDelivery>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, WorkflowError> {
+        outbox::mark_callbacks_failed(self, failures, now).await
     }
 
     async fn load(&self) -> Result<StoreLoad, WorkflowError> {

@@ -124,6 +124,8 @@ diesel::table! {
         due_at -> Timestamptz,
         delivered_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        event_id -> Text,
+        sequence -> Int8,
     }
 }
 

@@ -65,6 +65,8 @@ fn cancelling_at_the_first_step_cancels_every_step() {
             event: before.event.clone(),
             entity_type: before.entity_type.clone(),
             entity_id: before.entity_id,
+            status: InstanceStatus::Cancelled,
+            step: None,
             decided_by: uid(3),
             comment: Some("Customer changed plans".to_owned()),
             at: now(),

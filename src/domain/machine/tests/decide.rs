@@ -7,8 +7,8 @@ use super::fixtures::{
 };
 use crate::domain::machine::decide;
 use crate::domain::model::{
-    AuditAction, CallbackEvent, CallbackKind, Comment, EntityId, EntityType, EventName, InstanceId,
-    InstanceStatus, StepStatus,
+    AuditAction, CallbackEvent, CallbackKind, Comment, EntityId, EntityType, EventName, EventStep,
+    InstanceId, InstanceStatus, StepStatus,
 };
 
 // ----- approve -----
@@ -22,7 +22,30 @@ fn approving_step_one_of_two_activates_step_two() {
     assert_eq!(decided.instance.status, InstanceStatus::InProgress);
     assert_eq!(decided.instance.updated_at, now());
     assert_eq!(decided.instance.completed_at, None);
-    assert!(decided.callbacks.is_empty());
+    // Step two's approvers are told it awaits them: its snapshot, caused by the approver.
+    assert_eq!(
+        decided.callbacks,
+        vec![CallbackEvent {
+            kind: CallbackKind::StepAwaitingAction,
+            instance_id: instance.id,
+            event: instance.event.clone(),
+            entity_type: instance.entity_type.clone(),
+            entity_id: instance.entity_id,
+            status: InstanceStatus::InProgress,
+            step: Some(EventStep::of(&decided.instance.steps[1])),
+            decided_by: uid(4),
+            comment: None,
+            at: now(),
+        }]
+    );
+    assert_eq!(
+        decided.callbacks[0]
+            .step
+            .as_ref()
+            .unwrap()
+            .eligible_user_ids,
+        instance.steps[1].eligible_user_ids
+    );
 
     let mut approved = instance.steps[0].clone();
     approved.status = StepStatus::Approved;
@@ -102,6 +125,8 @@ fn approving_the_last_step_approves_the_instance() {
             event: EventName::new("booking.cancellation_requested").unwrap(),
             entity_type: EntityType::new("booking").unwrap(),
             entity_id: EntityId::new(42).unwrap(),
+            status: InstanceStatus::Approved,
+            step: None,
             decided_by: uid(2),
             comment: Some("ok".to_owned()),
             at: now(),
@@ -154,6 +179,8 @@ fn rejecting_a_step_cancels_later_steps_and_rejects_the_instance() {
             event: EventName::new("booking.cancellation_requested").unwrap(),
             entity_type: EntityType::new("booking").unwrap(),
             entity_id: EntityId::new(42).unwrap(),
+            status: InstanceStatus::Rejected,
+            step: None,
             decided_by: uid(1),
             comment: Some("price too low".to_owned()),
             at: now(),

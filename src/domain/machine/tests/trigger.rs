@@ -180,3 +180,28 @@ fn trigger_refuses_a_snapshot_count_that_does_not_match_the_steps() {
         WorkflowError::internal("template 7 has 2 steps and 1 snapshots")
     );
 }
+
+#[test]
+fn trigger_events_notify_the_approvers_of_each_awaiting_step() {
+    use crate::domain::machine::trigger_events;
+    use crate::domain::model::{CallbackKind, EventStep};
+
+    let started = super::fixtures::instance();
+    let events = trigger_events(&started);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event.kind, CallbackKind::StepAwaitingAction);
+    assert_eq!(event.kind.event_type(), "step.awaiting_action");
+    assert_eq!(event.instance_id, started.id);
+    assert_eq!(event.status, InstanceStatus::InProgress);
+    assert_eq!(event.step, Some(EventStep::of(&started.steps[0])));
+    assert_eq!(event.decided_by, started.initiated_by);
+    assert_eq!(event.at, started.created_at);
+
+    // Nothing awaits once every step is decided.
+    let mut ended = started.clone();
+    for step in &mut ended.steps {
+        step.status = StepStatus::Approved;
+    }
+    assert!(trigger_events(&ended).is_empty());
+}

@@ -37,7 +37,13 @@ async fn approve_takes_its_time_from_the_clock_and_never_resolves_roles() {
     assert_changed_steps_in_instance(&decided);
     assert_eq!(decided.audit.len(), 2);
     assert!(decided.audit.iter().all(|a| a.at == clock_time()));
-    assert!(decided.callbacks.is_empty());
+    // Only the next step's notification, at the clock's time.
+    assert_eq!(decided.callbacks.len(), 1);
+    assert_eq!(decided.callbacks[0].at, clock_time());
+    assert_eq!(
+        decided.callbacks[0].step.as_ref().map(|s| s.id),
+        Some(decided.changed_steps[1].id)
+    );
 
     assert_eq!(instance.status, InstanceStatus::InProgress);
     assert_eq!(instance.steps[0].status, StepStatus::Approved);

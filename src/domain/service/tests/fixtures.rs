@@ -201,8 +201,8 @@ pub(super) fn repo() -> MockWorkflowRepository {
     repo.expect_create_template().never();
     repo.expect_update_template().never();
     repo.expect_claim_callbacks().never();
-    repo.expect_mark_callback_delivered().never();
-    repo.expect_mark_callback_failed().never();
+    repo.expect_mark_callbacks_delivered().never();
+    repo.expect_mark_callbacks_failed().never();
     repo
 }
 

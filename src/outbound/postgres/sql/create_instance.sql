@@ -29,6 +29,25 @@ WITH template AS (
     LEFT JOIN steps ON steps.step_order = v.step_order
     ORDER BY v.n
     RETURNING *
+), outbox AS (
+    -- The approver notification of each step the trigger activated; the same payload as
+    -- outbox.rs writes for a decision's events (its `CallbackPayload`).
+    INSERT INTO workflow_callback_outbox (instance_id, kind, payload, created_at, due_at, sequence)
+    SELECT instance.id, 'step_awaiting_action',
+           jsonb_build_object(
+               'kind', 'step_awaiting_action', 'instance_id', instance.id,
+               'event', instance.event, 'entity_type', instance.entity_type,
+               'entity_id', instance.entity_id, 'status', instance.status,
+               'step', jsonb_build_object(
+                   'id', steps.id, 'step_order', steps.step_order, 'name', steps.name,
+                   'eligible_user_ids', to_jsonb(steps.eligible_user_ids)),
+               'decided_by', instance.initiated_by, 'comment', NULL,
+               'at', instance.created_at),
+           instance.created_at, instance.created_at,
+           row_number() OVER (ORDER BY steps.step_order)
+    FROM instance JOIN steps ON steps.instance_id = instance.id
+    WHERE steps.status = 'awaiting_action'
+    RETURNING id
 )
 SELECT (SELECT to_jsonb(instance) FROM instance) AS instance,
        (SELECT jsonb_agg(steps ORDER BY step_order) FROM steps) AS steps,

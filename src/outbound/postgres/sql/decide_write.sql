@@ -20,9 +20,12 @@ WITH changed AS (
     ORDER BY v.n
     RETURNING id, instance_id, step_id, action, actor_user_id, comment, at, hash
 ), outbox AS (
-    INSERT INTO workflow_callback_outbox (instance_id, kind, payload, created_at, due_at)
-    SELECT $1, v.kind, v.payload, v.at, v.at
-    FROM unnest($16::text[], $17::jsonb[], $18::timestamptz[]) AS v(kind, payload, at)
+    INSERT INTO workflow_callback_outbox (instance_id, kind, payload, created_at, due_at, sequence)
+    SELECT $1, v.kind, v.payload, v.at, v.at,
+           (SELECT coalesce(max(sequence), 0) FROM workflow_callback_outbox
+            WHERE instance_id = $1) + v.n
+    FROM unnest($16::text[], $17::jsonb[], $18::timestamptz[])
+         WITH ORDINALITY AS v(kind, payload, at, n)
     RETURNING id
 )
 SELECT id, instance_id, step_id, action, actor_user_id, comment, at, hash
