@@ -106,6 +106,13 @@ impl From<WorkflowError> for ApiError {
                     "Step {step} is {status}; only a step that is awaiting_action can be decided."
                 ),
             ),
+            E::AlreadyApproved { user, step } => Self::new(
+                StatusCode::CONFLICT,
+                "already_approved",
+                format!(
+                    "User {user} already approved step {step}; each approver counts once toward its quorum."
+                ),
+            ),
             E::NotTheInitiator { user, instance } => Self::new(
                 StatusCode::FORBIDDEN,
                 "not_the_initiator",

@@ -10,7 +10,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::domain::model::{
-    Approver, AuditEntry, Instance, InstanceStep, PendingStep, StepId, Template, UserId,
+    Approver, AuditEntry, Instance, InstanceStep, PendingStep, Quorum, StepId, Template, UserId,
 };
 
 /// `body` as JSON with `status`.
@@ -59,6 +59,18 @@ pub struct StepDto {
     comment: Option<String>,
     acted_at: Option<String>,
     activated_at: Option<String>,
+    /// Approvals the step needs.
+    quorum: u32,
+    /// Approvals given so far, oldest first.
+    approvals: Vec<ApprovalDto>,
+}
+
+/// One approval recorded on a step.
+#[derive(Serialize)]
+pub struct ApprovalDto {
+    user_id: i64,
+    comment: Option<String>,
+    at: String,
 }
 
 impl From<&InstanceStep> for StepDto {
@@ -74,6 +86,16 @@ impl From<&InstanceStep> for StepDto {
             comment: s.comment.clone(),
             acted_at: s.acted_at.map(time),
             activated_at: s.activated_at.map(time),
+            quorum: s.quorum,
+            approvals: s
+                .approvals
+                .iter()
+                .map(|a| ApprovalDto {
+                    user_id: a.user_id.get(),
+                    comment: a.comment.clone(),
+                    at: time(a.at),
+                })
+                .collect(),
         }
     }
 }
@@ -163,6 +185,15 @@ pub struct TemplateStepDto {
     step_order: i32,
     name: String,
     approver: ApproverDto,
+    /// A number, or `"all"`.
+    quorum: Value,
+}
+
+fn quorum(quorum: Quorum) -> Value {
+    match quorum {
+        Quorum::Count(n) => Value::from(n),
+        Quorum::All => Value::from("all"),
+    }
 }
 
 /// A template, with its steps.
@@ -201,6 +232,7 @@ impl From<&Template> for TemplateDto {
                     step_order: s.step_order,
                     name: s.name.clone(),
                     approver: ApproverDto::from(&s.approver),
+                    quorum: quorum(s.quorum),
                 })
                 .collect(),
         }

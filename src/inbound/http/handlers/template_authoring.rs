@@ -176,6 +176,7 @@ mod tests {
                         approver: Approver::Role {
                             role: RoleName::new("finance_manager").unwrap()
                         },
+                        quorum: Default::default(),
                     },
                     TemplateStep {
                         step_order: 2,
@@ -183,6 +184,7 @@ mod tests {
                         approver: Approver::User {
                             user_id: UserId::new(1).unwrap()
                         },
+                        quorum: Default::default(),
                     },
                 ],
             }
