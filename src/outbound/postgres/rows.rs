@@ -60,6 +60,8 @@ pub struct TemplateRow {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = workflow_template_steps)]
+// `quorum` NULL means "all": it must be written as NULL, not as the column's default (1).
+#[diesel(treat_none_as_default_value = false)]
 pub struct TemplateStepRow {
     pub template_id: i64,
     pub step_order: i32,

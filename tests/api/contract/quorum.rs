@@ -15,6 +15,9 @@ contract_tests! {
     case_a_quorum_step_counts_distinct_approvals =>
         memory_a_quorum_step_counts_distinct_approvals,
         postgres_a_quorum_step_counts_distinct_approvals;
+    case_a_quorum_of_all_is_kept_and_resolved_at_trigger =>
+        memory_a_quorum_of_all_is_kept_and_resolved_at_trigger,
+        postgres_a_quorum_of_all_is_kept_and_resolved_at_trigger;
     case_a_rejection_rejects_a_partly_approved_step =>
         memory_a_rejection_rejects_a_partly_approved_step,
         postgres_a_rejection_rejects_a_partly_approved_step;
@@ -143,4 +146,32 @@ async fn case_a_rejection_rejects_a_partly_approved_step<S: ContractStore>(store
             entries: rejected.audit.len()
         }
     );
+}
+
+async fn case_a_quorum_of_all_is_kept_and_resolved_at_trigger<S: ContractStore>(store: Arc<S>) {
+    board(&*store).await;
+    let mut whole = step(1, "Whole board", by_role("board"));
+    whole.quorum = Quorum::All;
+    let all = template(
+        10,
+        "Whole board",
+        "booking.whole_board_requested",
+        "booking",
+        true,
+        vec![whole, step(2, "Finance", by_user(2))],
+    );
+    store.put_template(all.clone()).await;
+    assert_eq!(store.template(all.id).await.unwrap(), all);
+    let created = start(
+        &*store,
+        "booking.whole_board_requested",
+        "booking",
+        3,
+        3,
+        at(9, 0, 0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.steps[0].quorum, 3);
+    assert_eq!(created.steps[1].quorum, 1);
 }
