@@ -115,6 +115,7 @@ async fn run(args: Args) -> Result<bool, String> {
     let mut tally = Tally::default();
 
     scenarios::approvals(&mut tally, &mut conn, &server, &sql, &plan, &layout).await?;
+    scenarios::quorum(&mut tally, &mut conn, &server, &plan).await?;
     scenarios::triggers(&mut tally, &server, &sql, &plan).await?;
     let contention_ok = scenarios::contention(&mut tally, &mut conn, &server, &plan).await?;
     scenarios::inbox(&mut tally, &mut conn, &server, &plan).await?;
