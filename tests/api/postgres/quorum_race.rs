@@ -199,6 +199,16 @@ async fn twenty_approvers_of_a_quorum_3_step_count_exactly_3() {
         .await
         .body;
     assert_eq!(verified["valid"], true, "{verified}");
+    // The chain as SQL computes it (for tools that check trails in bulk) agrees, partial
+    // approvals included.
+    assert_eq!(
+        count(
+            &mut conn,
+            &format!("SELECT coalesce(workflow_audit_first_bad({id}), 0) AS n")
+        )
+        .await,
+        0
+    );
 
     second.stop().await;
     first.stop().await;
