@@ -877,6 +877,57 @@ done | sort -n | head -n 1)
 check "verifying 1,002 entries takes under 10 ms (best of 7: ${best}s)" yes \
   "$(awk -v s="$best" 'BEGIN { print (s < 0.010) ? "yes" : "no" }')"
 
+log "quorum steps"
+for u in 61 62 63; do
+  put_json "$API/users/$u" "{\"name\":\"Board member $u\",\"roles\":[\"board\"]}"
+  expect "create board member $u" 201
+done
+board_steps() { # QUORUM (JSON): the board's step with that quorum, then user 2
+  printf '[{"name":"Board","approver":{"type":"role","role":"board"},"quorum":%s},{"name":"Finance","approver":{"type":"user","user_id":2}}]' "$1"
+}
+for bad in 0 -1 1.5 '"most"' true '[2]'; do
+  post_json "$API/templates" "{\"name\":\"Board\",\"event\":\"booking.board_x\",\"entity_type\":\"booking\",\"steps\":$(board_steps "$bad")}"
+  expect_error "a template step with quorum $bad" 422 validation_failed
+  names "steps[0].quorum"
+done
+post_json "$API/templates" '{"name":"Board","event":"booking.board_x","entity_type":"booking","steps":[{"name":"Owner","approver":{"type":"user","user_id":2},"quorum":2}]}'
+expect_error "a quorum of 2 on a step approved by one named user" 422 validation_failed
+names "steps[0].quorum"
+post_json "$API/templates" "{\"name\":\"Board of four\",\"event\":\"booking.board_four\",\"entity_type\":\"booking\",\"steps\":$(board_steps 4)}"
+expect "create a template needing 4 of the 3 board members" 201
+post_json "$API/instances" "$(trigger_body booking.board_four booking 1 3)"
+expect_error "trigger it: a quorum larger than the snapshot" 422 no_eligible_approver
+post_json "$API/templates" "{\"name\":\"Whole board\",\"event\":\"booking.board_all\",\"entity_type\":\"booking\",\"steps\":$(board_steps '"all"')}"
+expect "create a template needing the whole board" 201
+field '.steps | map(.quorum)' '["all",1]'
+post_json "$API/instances" "$(trigger_body booking.board_all booking 1 3)"
+expect "trigger the whole-board template" 201
+field '.steps | map(.quorum)' '[3,1]'
+post_json "$API/templates" "{\"name\":\"Board of two\",\"event\":\"booking.board_two\",\"entity_type\":\"booking\",\"steps\":$(board_steps 2)}"
+expect "create a template needing 2 board members" 201
+post_json "$API/instances" "$(trigger_body booking.board_two booking 1 3)"
+expect "trigger the quorum-2 template" 201
+Q_INST=$(j .id)
+Q_STEP=$(j '.steps[0].id')
+approve "$Q_STEP" '{"acted_by_user_id":61,"comment":"yes"}'
+expect "board member 61 approves" 200
+field '[.status, .steps[0].status, (.steps[0].approvals | map([.user_id, .comment])), .audit[-1].action]' \
+  '["in_progress","awaiting_action",[[61,"yes"]],"approval_recorded"]'
+approve "$Q_STEP" '{"acted_by_user_id":61}'
+expect_error "board member 61 approves again" 409 already_approved
+reject "$Q_STEP" '{"acted_by_user_id":61,"comment":"changed my mind"}'
+expect_error "board member 61 rejects after approving" 409 already_approved
+approve "$Q_STEP" '{"acted_by_user_id":62}'
+expect "board member 62 approves: the quorum is reached" 200
+field '[.steps[0].status, .steps[0].acted_by_user_id, (.steps[0].approvals | length), .steps[1].status]' \
+  '["approved",62,2,"awaiting_action"]'
+field '[.audit[-3:][] | .action]' '["approval_recorded","step_approved","step_activated"]'
+approve "$Q_STEP" '{"acted_by_user_id":63}'
+expect_error "board member 63 comes too late" 409 step_not_actionable
+call GET "$API/instances/$Q_INST/audit/verify"
+expect "verify the quorum instance's trail" 200
+field .valid true
+
 # The audit log refuses changes, even from the table owner.
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi
 check "the database refuses DELETE on the audit log" yes "$refused"

@@ -3,6 +3,7 @@
 # checks that the database decides each step exactly once. In each round a psql session holds
 # the instance's row lock while the racers queue behind it, then lets them all go at once.
 # Cancel rounds race the initiator's cancel against approvals of the last step: one outcome.
+# Quorum rounds race every racer's approval of a step that needs 3: exactly 3 count.
 # Prints one line per check and "N passed, M failed" last; exits non-zero when a check fails.
 # Uses $DATABASE_URL (or a local/private server, see lib.sh) only to create and drop its own
 # database; everything it starts is stopped on exit.
@@ -16,6 +17,8 @@ source scripts/invariants.sh
 ROUNDS=5         # approval-only rounds
 MIXED_ROUNDS=2   # approvals and rejections racing
 CANCEL_ROUNDS=2  # the initiator cancelling while approvals of the last step race
+QUORUM_ROUNDS=2  # approvals of a quorum-3 step racing
+QUORUM=3
 RACERS=60        # concurrent decisions per round, spread over both servers
 QUEUE_TIMEOUT=15 # seconds to wait for the racers to queue on the lock
 MAX_POOL=40      # connections per server at most
@@ -104,10 +107,10 @@ fire() {
     >"$out.status" 2>/dev/null || true
 }
 
-trigger() { # ENTITY_ID: creates a booking cancellation; sets INST, STEP1, STEP2.
+trigger() { # ENTITY_ID [EVENT]: creates a booking cancellation (or EVENT); sets INST, STEP1, STEP2.
   local resp
   resp=$(curl -sS --max-time 10 -H 'Content-Type: application/json' \
-    --data-binary "{\"event\":\"booking.cancellation_requested\",\"entity_type\":\"booking\",\"entity_id\":$1,\"initiated_by\":3}" \
+    --data-binary "{\"event\":\"${2:-booking.cancellation_requested}\",\"entity_type\":\"booking\",\"entity_id\":$1,\"initiated_by\":3}" \
     "http://127.0.0.1:${PORTS[0]}/api/v1/workflow/instances")
   INST=$(jq -r '.id // empty' <<<"$resp")
   STEP1=$(jq -r '.steps[0].id // empty' <<<"$resp")
@@ -319,6 +322,80 @@ for ((round = 1; round <= CANCEL_ROUNDS; round++)); do
     check "$label: an approval won: instance approved, both steps approved once, on_approved" \
       "approved true approved approved 2 1 on_approved" "$state"
   fi
+done
+
+# A template whose first step needs QUORUM of the sales managers (every racer is one), then
+# user 2: the racers all approve step 1 at once and exactly QUORUM of them count.
+resp=$(curl -sS --max-time 10 -H 'Content-Type: application/json' \
+  --data-binary "{\"name\":\"Board review\",\"event\":\"booking.board_review_requested\",\"entity_type\":\"booking\",
+                  \"steps\":[{\"name\":\"Sales managers\",\"approver\":{\"type\":\"role\",\"role\":\"sales_manager\"},\"quorum\":$QUORUM},
+                             {\"name\":\"Finance\",\"approver\":{\"type\":\"user\",\"user_id\":2}}]}" \
+  "http://127.0.0.1:${PORTS[0]}/api/v1/workflow/templates")
+check "the quorum template is created with quorum $QUORUM" "$QUORUM" "$(jq -r '.steps[0].quorum' <<<"$resp")"
+
+# quorum_race LABEL: every racer approves step 1 of a fresh quorum instance, all queued on the
+# held instance lock, over both servers.
+quorum_race() {
+  local label=$1 dir i user pids=() queued
+  trigger "$ENTITY" booking.board_review_requested
+  ENTITY=$((ENTITY + 1))
+  dir="$WORK/$label"
+  mkdir -p "$dir"
+  hold_lock "$INST"
+  for ((i = 1; i <= RACERS; i++)); do
+    user=$((100 + i))
+    echo "$user" >"$dir/$i.who"
+    fire "$dir/$i" "${PORTS[$((i % 2))]}" "$STEP1" approve "$user" &
+    pids+=($!)
+  done
+  queued=$(wait_for "$QUEUE_TIMEOUT" "SELECT count(*) FROM pg_stat_activity
+                                       WHERE datname = current_database() AND wait_event_type = 'Lock'" "$RACERS")
+  check "$label: all $RACERS racers queued on the lock" "$RACERS" "$queued"
+  release_lock
+  wait "${pids[@]}"
+
+  local n200=0 n409=0 n5xx=0 n000=0 other=0 status code winners=()
+  for ((i = 1; i <= RACERS; i++)); do
+    status=$(cat "$dir/$i.status" 2>/dev/null || true)
+    case "${status:-000}" in
+      200)
+        n200=$((n200 + 1))
+        winners+=("$(cat "$dir/$i.who")")
+        ;;
+      409)
+        code=$(jq -r '.error.code' "$dir/$i.body" 2>/dev/null || true)
+        if [ "$code" = step_not_actionable ]; then n409=$((n409 + 1)); else other=$((other + 1)); fi
+        ;;
+      5??) n5xx=$((n5xx + 1)) ;;
+      000) n000=$((n000 + 1)) ;;
+      *) other=$((other + 1)) ;;
+    esac
+  done
+  check "$label: exactly $QUORUM answered 200" "$QUORUM" "$n200"
+  check "$label: every other response is 409 step_not_actionable" $((RACERS - QUORUM)) "$n409"
+  check "$label: no 5xx" 0 "$n5xx"
+  check "$label: no timeouts" 0 "$n000"
+  check "$label: no other status" 0 "$other"
+  check "$label: the step records exactly the answered approvals" \
+    "$(printf '%s\n' "${winners[@]}" | sort -n | paste -sd, -)" \
+    "$(sql "SELECT string_agg(e->>'user_id', ',' ORDER BY (e->>'user_id')::int)
+            FROM workflow_instance_steps, jsonb_array_elements(approvals) e WHERE id = $STEP1")"
+  check "$label: $QUORUM approval_recorded audit entries" "$QUORUM" \
+    "$(sql "SELECT count(*) FROM workflow_audit_log WHERE step_id = $STEP1 AND action = 'approval_recorded'")"
+  check "$label: step 1 approved once" "1 approved" \
+    "$(sql "SELECT (SELECT count(*) FROM workflow_audit_log WHERE step_id = $STEP1 AND action = 'step_approved')
+                   || ' ' || (SELECT status FROM workflow_instance_steps WHERE id = $STEP1)")"
+  check "$label: step 2 activated once, awaiting_action" "1 awaiting_action" \
+    "$(sql "SELECT (SELECT count(*) FROM workflow_audit_log WHERE step_id = $STEP2 AND action = 'step_activated')
+                   || ' ' || (SELECT status FROM workflow_instance_steps WHERE id = $STEP2)")"
+  check "$label: the audit trail verifies" true \
+    "$(curl -sS --max-time 10 "http://127.0.0.1:${PORTS[1]}/api/v1/workflow/instances/$INST/audit/verify" | jq -r .valid)"
+}
+
+for ((round = 1; round <= QUORUM_ROUNDS; round++)); do
+  label="quorum round $round"
+  log "$label: $RACERS approvals of a quorum-$QUORUM step over two servers"
+  quorum_race "$label"
 done
 
 check_invariants

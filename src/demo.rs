@@ -6,8 +6,8 @@
 
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Approver, EntityId, EntityType, EventName, NewTemplate, RoleName, TemplateId, TemplateStep,
-    TriggerRequest, User, UserId,
+    Approver, EntityId, EntityType, EventName, NewTemplate, Quorum, RoleName, TemplateId,
+    TemplateStep, TriggerRequest, User, UserId,
 };
 use crate::domain::ports::WorkflowUseCases;
 use crate::outbound::postgres::{Booking, Commission, Project, PropertyRecords, Unit};
@@ -61,6 +61,7 @@ fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         step_order,
         name: name.to_owned(),
         approver,
+        quorum: Quorum::default(),
     }
 }
 

@@ -132,6 +132,7 @@ async fn run(args: Args) -> Result<bool, String> {
     };
     scenarios::approvals(&mut tally, &mut conn, servers, &sql, &plan, &layout).await?;
     drop(metrics_off);
+    scenarios::quorum(&mut tally, &mut conn, &server, &plan).await?;
     scenarios::triggers(&mut tally, &server, &sql, &plan).await?;
     let contention_ok = scenarios::contention(&mut tally, &mut conn, &server, &plan).await?;
     scenarios::inbox(&mut tally, &mut conn, &server, &plan).await?;

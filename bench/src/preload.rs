@@ -96,6 +96,72 @@ pub async fn decisions(conn: &mut AsyncPgConnection, range: i64) -> Result<Decis
     })
 }
 
+/// Where the quorum benchmark's instances are: `range` two-step instances, step 1 of instance
+/// `first_instance + k` being step id `first_step + 2k`, needing the approvals of users 1, 2
+/// and 3.
+pub struct QuorumLayout {
+    pub first_step: i64,
+    pub range: i64,
+}
+
+/// `range` two-step instances waiting on a quorum-3 step 1 (eligible: users 1, 2 and 3).
+pub async fn quorum(conn: &mut AsyncPgConnection, range: i64) -> Result<QuorumLayout, String> {
+    exec(
+        conn,
+        &format!(
+            "INSERT INTO workflow_templates (id, name, event, entity_type, version, is_active)
+                 VALUES (103, 'Bench quorum', 'bench.quorum', 'booking', 1, true);
+             INSERT INTO workflow_template_steps
+                 (template_id, step_order, name, approver_role, approver_user_id, quorum)
+                 VALUES (103, 1, 'Three of three', 'sales_manager', NULL, 3),
+                        (103, 2, 'Finance', NULL, 2, 1);
+             INSERT INTO workflow_instances
+                 (template_id, template_version, event, entity_type, entity_id, initiated_by,
+                  status, created_at, updated_at)
+             SELECT 103, 1, 'bench.quorum', 'booking', g, 3, 'in_progress', now(), now()
+             FROM generate_series(1, {range}) AS g ORDER BY g;
+             INSERT INTO workflow_instance_steps
+                 (instance_id, step_order, name, approver_role, approver_user_id,
+                  eligible_user_ids, status, activated_at, quorum)
+             SELECT i.id, o, 'Step ' || o, CASE o WHEN 1 THEN 'sales_manager' END,
+                    CASE o WHEN 2 THEN 2 END,
+                    CASE o WHEN 1 THEN ARRAY[1, 2, 3] ELSE ARRAY[2] END::bigint[],
+                    CASE o WHEN 1 THEN 'awaiting_action' ELSE 'pending' END,
+                    CASE o WHEN 1 THEN now() END, CASE o WHEN 1 THEN 3 ELSE 1 END
+             FROM workflow_instances AS i CROSS JOIN generate_series(1, 2) AS o
+             WHERE i.event = 'bench.quorum'
+             ORDER BY i.id, o;
+             INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, at, hash)
+             SELECT s.instance_id, CASE a WHEN 2 THEN s.id END,
+                    (ARRAY['instance_created', 'step_activated'])[a], CASE a WHEN 1 THEN 3 END, now(),
+                    sha256(s.instance_id::text::bytea)
+             FROM workflow_instance_steps AS s
+             JOIN workflow_instances AS i ON i.id = s.instance_id AND i.event = 'bench.quorum'
+             CROSS JOIN generate_series(1, 2) AS a
+             WHERE s.step_order = 1
+             ORDER BY s.instance_id, a;
+             ANALYZE;"
+        ),
+    )
+    .await?;
+    let first_step = scalar(
+        conn,
+        "SELECT min(s.id) AS v FROM workflow_instance_steps s
+         JOIN workflow_instances i ON i.id = s.instance_id WHERE i.event = 'bench.quorum'",
+    )
+    .await?;
+    let spread = scalar(
+        conn,
+        "SELECT (max(s.id) - min(s.id) + 1) - count(*) AS v FROM workflow_instance_steps s
+         JOIN workflow_instances i ON i.id = s.instance_id WHERE i.event = 'bench.quorum'",
+    )
+    .await?;
+    if spread != 0 {
+        return Err("preloaded quorum step ids are not contiguous".to_owned());
+    }
+    Ok(QuorumLayout { first_step, range })
+}
+
 /// 64 users sharing one role, and a template whose first step any of them may decide.
 pub async fn contention(conn: &mut AsyncPgConnection) -> Result<(), String> {
     exec(

@@ -196,6 +196,49 @@ async fn approve_run(
     .await
 }
 
+/// Approving quorum-3 steps at 8 clients: users 1, 2 and 3 approve step 1 of each preloaded
+/// instance in turn (the third approval approves the step and activates step 2), so the three
+/// approvals of one step often queue on its instance's lock. Every approval is a request.
+pub async fn quorum(
+    tally: &mut Tally,
+    conn: &mut AsyncPgConnection,
+    server: &Server,
+    plan: &Plan,
+) -> Result<(), String> {
+    const CLIENTS: usize = 8;
+    let layout = preload::quorum(conn, plan.decision_range).await?;
+    let base = server.base.clone();
+    let (first_step, range) = (layout.first_step, layout.range);
+    let measured = drive(CLIENTS, plan.seconds, 200, move |client, n| {
+        let n = n as i64;
+        (n / 3 < range).then(|| {
+            client
+                .post(format!(
+                    "{base}/api/v1/workflow/steps/{}/approve",
+                    first_step + 2 * (n / 3)
+                ))
+                .json(&json!({"acted_by_user_id": 1 + n % 3}))
+        })
+    })
+    .await;
+    tally.errors += measured.errors;
+    let approved = scalar(
+        conn,
+        "SELECT count(*) AS v FROM workflow_instance_steps s
+         JOIN workflow_instances i ON i.id = s.instance_id
+         WHERE i.event = 'bench.quorum' AND s.step_order = 1 AND s.status = 'approved'",
+    )
+    .await?;
+    tally.rows.push(Row {
+        label: format!("approve quorum-3, {CLIENTS} clients"),
+        note: format!("each approval a request; {approved} steps reached their quorum"),
+        service: Some(measured),
+        same_sql: None,
+        ceiling: None,
+    });
+    Ok(())
+}
+
 /// Triggering new instances: the service over HTTP, then pgbench on the same SQL and the
 /// ceiling.
 pub async fn triggers(

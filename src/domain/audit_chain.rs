@@ -7,8 +7,11 @@
 //! instance does not verify. Each entry's hash is SHA-256 over the previous entry's hash and
 //! this entry's fields (the step it names by its order, action, actor, comment, time); a
 //! decision's entry (`step_approved`, `step_rejected`) also covers the decided step's data
-//! (status, who acted, comment, when, who was eligible), so rewriting a decided step breaks the
-//! chain as surely as rewriting the entry.
+//! (status, who acted, comment, when, who was eligible, and the approvals recorded on it when
+//! it has any), so rewriting a decided step breaks the chain as surely as rewriting the entry.
+//! An `approval_recorded` entry (a partial approval of a quorum step) covers the step's record
+//! of that approval (who, comment, when), so a partial approval removed from or rewritten on a
+//! step still waiting breaks the chain too.
 //!
 //! The bytes hashed are fields in a fixed order, each written `<byte length>:<text>;` (`-;` for
 //! none), numbers in decimal and times in microseconds since the Unix epoch: simple enough to
@@ -23,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::WorkflowError;
 use super::model::{
     AuditAction, AuditHash, AuditVerification, Decided, EntityId, EntityType, EventName, Instance,
-    InstanceStep, NewInstance, NewStep, StepId, StepStatus, TemplateId, UserId,
+    InstanceStep, NewInstance, NewStep, StepApproval, StepId, StepStatus, TemplateId, UserId,
 };
 
 /// Names the chain's format: a different format would start from a different seed.
@@ -205,6 +208,7 @@ struct StepFacts<'a> {
     comment: Option<&'a str>,
     acted_at: Option<DateTime<Utc>>,
     eligible: &'a [UserId],
+    approvals: &'a [StepApproval],
 }
 
 fn facts_of(step: &InstanceStep) -> StepFacts<'_> {
@@ -214,6 +218,7 @@ fn facts_of(step: &InstanceStep) -> StepFacts<'_> {
         comment: step.comment.as_deref(),
         acted_at: step.acted_at,
         eligible: &step.eligible_user_ids,
+        approvals: &step.approvals,
     }
 }
 
@@ -224,6 +229,7 @@ fn facts_of_new(step: &NewStep) -> StepFacts<'_> {
         comment: None,
         acted_at: None,
         eligible: &step.eligible_user_ids,
+        approvals: &[],
     }
 }
 
@@ -258,6 +264,21 @@ fn link(previous: &AuditHash, entry: &Link<'_>) -> AuditHash {
         bytes.time(step.acted_at);
         let eligible: Vec<String> = step.eligible.iter().map(|u| u.get().to_string()).collect();
         bytes.text(Some(&eligible.join(",")));
+        // Absent (not even a count) when there are none: the trails stored before steps
+        // recorded approvals keep their hashes.
+        if !step.approvals.is_empty() {
+            bytes.number(i64::try_from(step.approvals.len()).ok());
+            for approval in step.approvals {
+                bytes.approval(Some(approval));
+            }
+        }
+    }
+    if let (AuditAction::ApprovalRecorded, Some(step)) = (entry.action, &entry.decided) {
+        let recorded = step
+            .approvals
+            .iter()
+            .find(|a| Some(a.user_id) == entry.actor);
+        bytes.approval(recorded);
     }
     bytes.digest(Some(previous))
 }
@@ -276,6 +297,18 @@ impl Fields {
                 self.0.push(b';');
             }
             None => self.0.extend_from_slice(b"-;"),
+        }
+    }
+
+    /// An approval as three fields (who, comment, when), or one `-;` for none.
+    fn approval(&mut self, value: Option<&StepApproval>) {
+        match value {
+            Some(approval) => {
+                self.number(Some(approval.user_id.get()));
+                self.text(approval.comment.as_deref());
+                self.time(Some(approval.at));
+            }
+            None => self.text(None),
         }
     }
 

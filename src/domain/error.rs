@@ -23,6 +23,9 @@ pub enum WorkflowError {
     /// The step is not awaiting action.
     #[error("step {step} is {status}, not awaiting_action")]
     StepNotActionable { step: i64, status: StepStatus },
+    /// The user already approved this (quorum) step; each user counts once.
+    #[error("user {user} already approved step {step}")]
+    AlreadyApproved { user: UserId, step: i64 },
     /// Only the user who started an instance may cancel it.
     #[error("user {user} did not initiate instance {instance}")]
     NotTheInitiator { user: UserId, instance: i64 },

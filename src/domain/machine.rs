@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use super::error::WorkflowError;
 use super::model::{
     Approver, AuditAction, CallbackEvent, CallbackKind, Decided, DecisionAudit, DecisionRequest,
-    EventStep, Instance, InstanceStatus, NewAuditEntry, NewInstance, NewStep, NewTemplate, StepId,
-    StepStatus, Template, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId, Verdict,
-    is_blank,
+    EventStep, Instance, InstanceStatus, MAX_QUORUM, NewAuditEntry, NewInstance, NewStep,
+    NewTemplate, Quorum, StepApproval, StepId, StepStatus, Template, TemplateStep, TemplateUpdate,
+    TriggerRequest, User, UserId, Verdict, is_blank,
 };
 
 mod actors;
@@ -69,11 +69,23 @@ pub fn trigger(
                 step_order: step.step_order,
             });
         }
+        let required = step.quorum.required(eligible.len());
+        if required > eligible.len() {
+            return Err(WorkflowError::NoEligibleApprover {
+                approver: format!(
+                    "{}, {} eligible for a quorum of {required}",
+                    describe(&step.approver),
+                    eligible.len()
+                ),
+                step_order: step.step_order,
+            });
+        }
         let first = index == 0;
         steps.push(NewStep {
             step_order: step.step_order,
             name: step.name.clone(),
             approver: step.approver.clone(),
+            quorum: u32::try_from(required).unwrap_or(u32::MAX),
             eligible_user_ids: eligible,
             status: if first {
                 StepStatus::AwaitingAction
@@ -118,7 +130,14 @@ pub fn trigger(
 ///
 /// Refusals, in the order checked: the step is not part of the instance (`NotFound`); the actor
 /// is not in the step's snapshot (`NotAnApprover`); the step is not `awaiting_action`, or the
-/// instance has ended (`StepNotActionable`).
+/// instance has ended (`StepNotActionable`); the actor already approved this step
+/// (`AlreadyApproved`: on a quorum step each user counts once, and may not take it back with a
+/// rejection either).
+///
+/// An approval that does not yet reach the step's quorum is recorded on the step and audited
+/// `approval_recorded`; the step stays `awaiting_action`. The one that reaches it approves the
+/// step as a plain approval does (on a quorum step it is audited `approval_recorded`, then
+/// `step_approved`). One rejection rejects the step and the instance, whatever was approved.
 pub fn decide(
     instance: &Instance,
     request: &DecisionRequest,
@@ -142,6 +161,12 @@ pub fn decide(
             status: step.status,
         });
     }
+    if step.approvals.iter().any(|a| a.user_id == request.acted_by) {
+        return Err(WorkflowError::AlreadyApproved {
+            user: request.acted_by,
+            step: step.id.get(),
+        });
+    }
 
     let actor = Some(request.acted_by);
     let mut next = instance.clone();
@@ -154,6 +179,34 @@ pub fn decide(
         ),
         Verdict::Reject { comment } => (Some(comment.as_str().to_owned()), StepStatus::Rejected),
     };
+    let quorum_step = step.quorum > 1;
+    if action == StepStatus::Approved {
+        next.steps[index].approvals.push(StepApproval {
+            user_id: request.acted_by,
+            comment: comment.clone(),
+            at: now,
+        });
+        if quorum_step {
+            audit_entries.push(audit(
+                Some(step.id),
+                AuditAction::ApprovalRecorded,
+                actor,
+                comment.clone(),
+                now,
+            ));
+        }
+        if next.steps[index].approvals.len() < step.quorum as usize {
+            // Not there yet: the step keeps waiting for the others.
+            next.updated_at = now;
+            let changed_steps = vec![next.steps[index].clone()];
+            return Ok(Decided {
+                instance: next,
+                changed_steps,
+                audit: audit_entries,
+                callbacks: Vec::new(),
+            });
+        }
+    }
     {
         let decided = &mut next.steps[index];
         decided.status = action;
@@ -272,8 +325,28 @@ pub fn validate_template_steps(steps: &[TemplateStep]) -> Result<(), WorkflowErr
             ));
         }
         validate_name(&format!("steps[{index}].name"), &step.name)?;
+        validate_quorum(index, step)?;
     }
     Ok(())
+}
+
+/// A quorum is 1 to [`MAX_QUORUM`] or "all"; a step with one named user can need only one.
+fn validate_quorum(index: usize, step: &TemplateStep) -> Result<(), WorkflowError> {
+    let field = format!("steps[{index}].quorum");
+    match (step.quorum, &step.approver) {
+        (Quorum::Count(n), _) if n == 0 || n > MAX_QUORUM => Err(WorkflowError::validation(
+            field,
+            format!("must be 1 to {MAX_QUORUM}, or \"all\""),
+        )),
+        (Quorum::Count(n), Approver::User { user_id }) if n > 1 => Err(WorkflowError::validation(
+            field,
+            format!(
+                "must be 1 or \"all\": step {} is approved by user {user_id} alone",
+                step.step_order
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Checks a new template: its name and its steps.

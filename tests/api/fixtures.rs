@@ -89,6 +89,7 @@ pub fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         step_order,
         name: name.to_owned(),
         approver,
+        quorum: Default::default(),
     }
 }
 

@@ -34,11 +34,13 @@ fn template() -> Template {
                 approver: Approver::Role {
                     role: RoleName::new("sales_manager").unwrap(),
                 },
+                quorum: Default::default(),
             },
             TemplateStep {
                 step_order: 2,
                 name: "Finance".to_owned(),
                 approver: Approver::User { user_id: uid(2) },
+                quorum: Default::default(),
             },
         ],
     }
@@ -62,6 +64,8 @@ fn store(new: NewInstance) -> Instance {
             comment: None,
             acted_at: None,
             activated_at: s.activated_at,
+            quorum: s.quorum,
+            approvals: Vec::new(),
         })
         .collect();
     let audit = new
@@ -340,6 +344,7 @@ fn the_encoding_is_the_documented_one() {
                 comment: Some("ça va"),
                 acted_at: Some(at(1)),
                 eligible: &[uid(1), uid(4)],
+                approvals: &[],
             }),
         },
     );
@@ -361,3 +366,96 @@ fn the_encoding_is_the_documented_one() {
 const SEED_HEX: &str = "6332d04ade609b0347d24687d227702306a3f49d679ad6bbb9d8189c3a10d2e5";
 const ENTRY_HEX: &str = "60a6733830c2da075d399c6fadfbd3b28eb47696b4396db9e04f86767f2736a0";
 const PLAIN_HEX: &str = "4c3da7f124cf174f2fdcf02269f5533cdb2039ba7a9a539d02ccbcf00db27251";
+
+/// Created with step 11 needing both of users 1 and 4, then approved by user 4 alone: the
+/// step still waits, with one partial approval on it.
+fn partly_approved_instance() -> Instance {
+    let mut template = template();
+    template.steps[0].quorum = crate::domain::model::Quorum::All;
+    let request = TriggerRequest {
+        event: template.event.clone(),
+        entity_type: template.entity_type.clone(),
+        entity_id: EntityId::new(9).unwrap(),
+        initiated_by: uid(3),
+        context: None,
+    };
+    let new = machine::trigger(
+        &template,
+        request,
+        vec![vec![uid(1), uid(4)], vec![uid(2)]],
+        at(0),
+    )
+    .unwrap();
+    let approve = |by: i64, text: &str| DecisionRequest {
+        step_id: StepId::new(11).unwrap(),
+        acted_by: uid(by),
+        verdict: Verdict::Approve {
+            comment: Some(Comment::new(text).unwrap()),
+        },
+    };
+    apply(&store(new), approve(4, "first"), at(1))
+}
+
+#[test]
+fn a_partial_approval_is_chained_and_verifies_through_the_quorum() {
+    let partly = partly_approved_instance();
+    assert_eq!(partly.steps[0].status, StepStatus::AwaitingAction);
+    assert_eq!(partly.steps[0].approvals.len(), 1);
+    let n = partly.audit.len();
+    assert_eq!(verify(&partly), AuditVerification::Valid { entries: n });
+
+    let decided = apply(
+        &partly,
+        DecisionRequest {
+            step_id: StepId::new(11).unwrap(),
+            acted_by: uid(1),
+            verdict: Verdict::Approve { comment: None },
+        },
+        at(2),
+    );
+    assert_eq!(decided.steps[0].status, StepStatus::Approved);
+    let n = decided.audit.len();
+    assert_eq!(verify(&decided), AuditVerification::Valid { entries: n });
+}
+
+#[test]
+fn a_partial_approval_removed_or_rewritten_on_a_waiting_step_breaks_its_entry() {
+    let changes: [fn(&mut InstanceStep); 4] = [
+        |s| s.approvals.clear(),
+        |s| s.approvals[0].comment = Some("rewritten".to_owned()),
+        |s| s.approvals[0].at += chrono::TimeDelta::microseconds(1),
+        |s| s.approvals[0].user_id = uid(1),
+    ];
+    for (n, change) in changes.iter().enumerate() {
+        let mut instance = partly_approved_instance();
+        change(&mut instance.steps[0]);
+        assert_eq!(
+            verify(&instance),
+            AuditVerification::Invalid {
+                first_bad_entry_id: entry_id(&instance, AuditAction::ApprovalRecorded)
+            },
+            "change {n}"
+        );
+    }
+}
+
+#[test]
+fn an_approval_added_to_a_decided_step_breaks_its_decisions_entry() {
+    let mut instance = decided_instance();
+    let step = instance
+        .steps
+        .iter_mut()
+        .find(|s| s.step_order == 1)
+        .unwrap();
+    step.approvals.push(crate::domain::model::StepApproval {
+        user_id: uid(1),
+        comment: None,
+        at: at(1),
+    });
+    assert_eq!(
+        verify(&instance),
+        AuditVerification::Invalid {
+            first_bad_entry_id: entry_id(&instance, AuditAction::StepApproved)
+        }
+    );
+}

@@ -17,11 +17,25 @@ pub struct InstanceStep {
     pub name: String,
     pub approver: Approver,
     pub eligible_user_ids: Vec<UserId>,
+    /// How many distinct approvals approve the step (the template's quorum, resolved against
+    /// the snapshot at trigger time; 1 for a plain step).
+    pub quorum: u32,
+    /// The approvals given so far, oldest first. A step is approved by the one that reaches
+    /// its quorum; the others stay here with it.
+    pub approvals: Vec<StepApproval>,
     pub status: StepStatus,
     pub acted_by_user_id: Option<UserId>,
     pub comment: Option<String>,
     pub acted_at: Option<DateTime<Utc>>,
     pub activated_at: Option<DateTime<Utc>>,
+}
+
+/// One user's approval of a step, recorded whether or not it reached the quorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepApproval {
+    pub user_id: UserId,
+    pub comment: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// One line of the append-only audit log, with the hash that chains it to the line before.
@@ -77,6 +91,8 @@ pub struct NewStep {
     pub name: String,
     pub approver: Approver,
     pub eligible_user_ids: Vec<UserId>,
+    /// Approvals needed, resolved against `eligible_user_ids`.
+    pub quorum: u32,
     pub status: StepStatus,
     pub activated_at: Option<DateTime<Utc>>,
 }

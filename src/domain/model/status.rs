@@ -65,6 +65,7 @@ status_enum!(
     AuditAction {
         InstanceCreated => "instance_created",
         StepActivated => "step_activated",
+        ApprovalRecorded => "approval_recorded",
         StepApproved => "step_approved",
         StepRejected => "step_rejected",
         InstanceApproved => "instance_approved",

@@ -8,6 +8,37 @@ pub struct TemplateStep {
     pub step_order: i32,
     pub name: String,
     pub approver: Approver,
+    /// How many distinct eligible users must approve the step.
+    pub quorum: Quorum,
+}
+
+/// How many distinct approvals a step needs before it is approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Quorum {
+    /// This many (at least 1; 1 is one approver decides, the default).
+    Count(u32),
+    /// Every user of the step's eligible-user snapshot.
+    All,
+}
+
+impl Default for Quorum {
+    fn default() -> Self {
+        Self::Count(1)
+    }
+}
+
+/// Largest numeric quorum a template step may ask for.
+pub const MAX_QUORUM: u32 = 1000;
+
+impl Quorum {
+    /// How many approvals a step whose snapshot holds `eligible` users needs; more than
+    /// `eligible` means the step can never be approved.
+    pub fn required(self, eligible: usize) -> usize {
+        match self {
+            Self::Count(n) => n as usize,
+            Self::All => eligible,
+        }
+    }
 }
 
 /// A workflow template: what to ask, in which order, for one event.

@@ -26,6 +26,7 @@ pub enum ErrorCode {
     StepNotActionable,
     InstanceNotActive,
     InstanceAlreadyActive,
+    AlreadyApproved,
     TemplateInUse,
     TemplateConflict,
     PayloadTooLarge,
@@ -53,6 +54,7 @@ impl ErrorCode {
             Self::StepNotActionable => "step_not_actionable",
             Self::InstanceNotActive => "instance_not_active",
             Self::InstanceAlreadyActive => "instance_already_active",
+            Self::AlreadyApproved => "already_approved",
             Self::TemplateInUse => "template_in_use",
             Self::TemplateConflict => "template_conflict",
             Self::PayloadTooLarge => "payload_too_large",
@@ -179,6 +181,13 @@ impl From<WorkflowError> for ApiError {
                 ErrorCode::StepNotActionable,
                 format!(
                     "Step {step} is {status}; only a step that is awaiting_action can be decided."
+                ),
+            ),
+            E::AlreadyApproved { user, step } => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadyApproved,
+                format!(
+                    "User {user} already approved step {step}; each approver counts once toward its quorum."
                 ),
             ),
             E::NotTheInitiator { user, instance } => Self::new(

@@ -12,7 +12,7 @@ use warp::reply::Response;
 
 use super::schemas::{ApproverSchema, AuditActionSchema, InstanceStatusSchema, StepStatusSchema};
 use crate::domain::model::{
-    Approver, AuditEntry, Instance, InstanceStep, PendingStep, StepId, Template, UserId,
+    Approver, AuditEntry, Instance, InstanceStep, PendingStep, Quorum, StepId, Template, UserId,
 };
 
 /// `body` as JSON with `status`.
@@ -87,6 +87,20 @@ pub struct StepDto {
     acted_at: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     activated_at: Option<String>,
+    /// Approvals the step needs.
+    quorum: u32,
+    /// Approvals given so far, oldest first.
+    approvals: Vec<ApprovalDto>,
+}
+
+/// One approval recorded on a step.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Approval)]
+pub struct ApprovalDto {
+    user_id: i64,
+    comment: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    at: String,
 }
 
 impl From<&InstanceStep> for StepDto {
@@ -102,6 +116,16 @@ impl From<&InstanceStep> for StepDto {
             comment: s.comment.clone(),
             acted_at: s.acted_at.map(time),
             activated_at: s.activated_at.map(time),
+            quorum: s.quorum,
+            approvals: s
+                .approvals
+                .iter()
+                .map(|a| ApprovalDto {
+                    user_id: a.user_id.get(),
+                    comment: a.comment.clone(),
+                    at: time(a.at),
+                })
+                .collect(),
         }
     }
 }
@@ -204,6 +228,16 @@ pub struct TemplateStepDto {
     step_order: i32,
     name: String,
     approver: ApproverDto,
+    /// A number, or `"all"`.
+    #[schema(value_type = crate::inbound::http::schemas::QuorumSchema)]
+    quorum: Value,
+}
+
+fn quorum(quorum: Quorum) -> Value {
+    match quorum {
+        Quorum::Count(n) => Value::from(n),
+        Quorum::All => Value::from("all"),
+    }
 }
 
 /// A template, with its steps.
@@ -244,6 +278,7 @@ impl From<&Template> for TemplateDto {
                     step_order: s.step_order,
                     name: s.name.clone(),
                     approver: ApproverDto::from(&s.approver),
+                    quorum: quorum(s.quorum),
                 })
                 .collect(),
         }

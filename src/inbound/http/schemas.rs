@@ -21,7 +21,7 @@ use super::requests::{CommentText, DomainName, Flag, Id, Name, PositiveId, Text}
 
 use crate::domain::model::{
     AuditAction, EntityId, EntityType, EventName, InstanceStatus, MAX_COMMENT_CHARS,
-    MAX_IDEMPOTENCY_KEY_LEN, RoleName, StepStatus, UserId, is_blank,
+    MAX_IDEMPOTENCY_KEY_LEN, MAX_QUORUM, RoleName, StepStatus, UserId, is_blank,
 };
 use crate::domain::service::MAX_SEARCH_LIMIT;
 
@@ -397,6 +397,37 @@ impl ToSchema for StepList {
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
         schemas.push((StepBody::name().into_owned(), StepBody::schema()));
         StepBody::schemas(schemas);
+    }
+}
+
+/// A step's quorum: how many distinct approvals it needs, 1 to `MAX_QUORUM`, or `"all"` (every
+/// user of its snapshot).
+pub struct QuorumSchema;
+
+impl PartialSchema for QuorumSchema {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_QUORUM)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["all"])),
+            )
+            .description(Some(
+                "How many distinct approvals the step needs: 1 to 1000, or \"all\" (every user of its snapshot).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for QuorumSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Quorum")
     }
 }
 

@@ -59,6 +59,7 @@ pub fn audit_action(action: AuditAction) -> &'static str {
     match action {
         AuditAction::InstanceCreated => "Request created",
         AuditAction::StepActivated => "Step opened for decision",
+        AuditAction::ApprovalRecorded => "Approval recorded",
         AuditAction::StepApproved => "Step approved",
         AuditAction::StepRejected => "Step rejected",
         AuditAction::InstanceApproved => "Request approved",
@@ -104,6 +105,10 @@ pub fn refusal(error: &WorkflowError) -> String {
             "This step can't be decided now: it is {}.",
             step_status(*status).to_lowercase()
         ),
+        E::AlreadyApproved { .. } => {
+            "You already approved this step; it waits for the other approvers its quorum needs."
+                .to_owned()
+        }
         E::UserInactive { .. } => {
             "You are inactive in the directory, so you can't act; ask for your account to be reactivated."
                 .to_owned()

@@ -134,6 +134,8 @@ impl State {
                 name: step.name,
                 approver: step.approver,
                 eligible_user_ids: step.eligible_user_ids,
+                quorum: step.quorum,
+                approvals: Vec::new(),
                 status: step.status,
                 acted_by_user_id: None,
                 comment: None,
@@ -265,6 +267,8 @@ impl State {
                     .filter(|s| {
                         s.status == StepStatus::AwaitingAction
                             && s.eligible_user_ids.contains(&user)
+                            // A quorum step's approver has done their part.
+                            && !s.approvals.iter().any(|a| a.user_id == user)
                     })
                     .map(move |s| PendingStep {
                         step_id: s.id,

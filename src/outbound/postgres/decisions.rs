@@ -21,7 +21,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::errors::TxError;
 use super::idempotency::once_before_commit;
 use super::outbox::payload;
-use super::rows::{AuditRow, InstanceRow, StepRow};
+use super::rows::{AuditRow, InstanceRow, StepRow, approvals_json};
 use super::schema::{users, workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{Conn, PgStore, detached};
@@ -242,6 +242,7 @@ struct DecideWrite {
     step_comments: Vec<Option<String>>,
     step_acted_at: Vec<Option<DateTime<Utc>>>,
     step_activated_at: Vec<Option<DateTime<Utc>>>,
+    step_approvals: Vec<serde_json::Value>,
     instance_status: &'static str,
     updated_at: DateTime<Utc>,
     completed_at: Option<DateTime<Utc>>,
@@ -276,6 +277,10 @@ impl DecideWrite {
             step_comments: changed.iter().map(|s| s.comment.clone()).collect(),
             step_acted_at: changed.iter().map(|s| s.acted_at).collect(),
             step_activated_at: changed.iter().map(|s| s.activated_at).collect(),
+            step_approvals: changed
+                .iter()
+                .map(|s| approvals_json(&s.approvals))
+                .collect::<Result<_, _>>()?,
             instance_status: decided.instance.status.as_str(),
             updated_at: decided.instance.updated_at,
             completed_at: decided.instance.completed_at,
@@ -319,6 +324,7 @@ impl StaticStatement for DecideWrite {
             17 => out.push_bind_param::<Array<Jsonb>, _>(&self.callback_payloads),
             18 => out.push_bind_param::<Array<Timestamptz>, _>(&self.callback_at),
             19 => out.push_bind_param::<Array<Bytea>, _>(&self.audit_hashes),
+            20 => out.push_bind_param::<Array<Jsonb>, _>(&self.step_approvals),
             other => Err(no_such_placeholder(other)),
         }
     }

@@ -168,6 +168,7 @@ struct CreateInstance {
     step_eligible: Vec<String>,
     step_statuses: Vec<&'static str>,
     step_activated_at: Vec<Option<DateTime<Utc>>>,
+    step_quorums: Vec<i32>,
     audit_step_orders: Vec<Option<i32>>,
     audit_actions: Vec<&'static str>,
     audit_actors: Vec<Option<i64>>,
@@ -210,6 +211,11 @@ impl CreateInstance {
                 .collect(),
             step_statuses: new.steps.iter().map(|s| s.status.as_str()).collect(),
             step_activated_at: new.steps.iter().map(|s| s.activated_at).collect(),
+            step_quorums: new
+                .steps
+                .iter()
+                .map(|s| i32::try_from(s.quorum).unwrap_or(i32::MAX))
+                .collect(),
             audit_step_orders: new.audit.iter().map(|a| a.step_order).collect(),
             audit_actions: new.audit.iter().map(|a| a.action.as_str()).collect(),
             audit_actors: new
@@ -251,6 +257,7 @@ impl StaticStatement for CreateInstance {
             20 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.audit_comments),
             21 => out.push_bind_param::<Array<Timestamptz>, _>(&self.audit_at),
             22 => out.push_bind_param::<Array<Bytea>, _>(&self.audit_hashes),
+            23 => out.push_bind_param::<Array<Integer>, _>(&self.step_quorums),
             other => Err(no_such_placeholder(other)),
         }
     }

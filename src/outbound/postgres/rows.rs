@@ -11,8 +11,8 @@ use super::schema::{
 use crate::domain::WorkflowError;
 use crate::domain::model::{
     Approver, AuditAction, AuditEntry, AuditHash, EntityId, EntityType, EventName, Instance,
-    InstanceId, InstanceStatus, InstanceStep, PendingStep, RoleName, StepId, StepStatus, Template,
-    TemplateId, TemplateStep, UserId,
+    InstanceId, InstanceStatus, InstanceStep, PendingStep, Quorum, RoleName, StepApproval, StepId,
+    StepStatus, Template, TemplateId, TemplateStep, UserId,
 };
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> WorkflowError {
@@ -60,12 +60,16 @@ pub struct TemplateRow {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = workflow_template_steps)]
+// `quorum` NULL means "all": it must be written as NULL, not as the column's default (1).
+#[diesel(treat_none_as_default_value = false)]
 pub struct TemplateStepRow {
     pub template_id: i64,
     pub step_order: i32,
     pub name: String,
     pub approver_user_id: Option<i64>,
     pub approver_role: Option<String>,
+    /// NULL: "all".
+    pub quorum: Option<i32>,
 }
 
 impl TemplateStepRow {
@@ -77,8 +81,64 @@ impl TemplateStepRow {
             name: step.name.clone(),
             approver_user_id,
             approver_role,
+            quorum: quorum_column(step.quorum),
         }
     }
+}
+
+/// A quorum as its column: the number, or NULL for "all".
+pub fn quorum_column(quorum: Quorum) -> Option<i32> {
+    match quorum {
+        Quorum::Count(n) => Some(i32::try_from(n).unwrap_or(i32::MAX)),
+        Quorum::All => None,
+    }
+}
+
+/// Reads a quorum from its column.
+pub fn quorum(column: Option<i32>) -> Result<Quorum, WorkflowError> {
+    match column {
+        None => Ok(Quorum::All),
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Quorum::Count)
+            .ok_or_else(|| corrupt("quorum", n)),
+    }
+}
+
+/// One approval as the `approvals` JSON array of a step row holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ApprovalJson {
+    user_id: i64,
+    comment: Option<String>,
+    at: DateTime<Utc>,
+}
+
+/// A step's approvals as the JSON its `approvals` column holds.
+pub fn approvals_json(approvals: &[StepApproval]) -> Result<serde_json::Value, WorkflowError> {
+    let rows: Vec<ApprovalJson> = approvals
+        .iter()
+        .map(|a| ApprovalJson {
+            user_id: a.user_id.get(),
+            comment: a.comment.clone(),
+            at: a.at,
+        })
+        .collect();
+    serde_json::to_value(rows).map_err(|e| WorkflowError::internal_from("approvals as JSON", e))
+}
+
+fn approvals(column: serde_json::Value) -> Result<Vec<StepApproval>, WorkflowError> {
+    let rows: Vec<ApprovalJson> = serde_json::from_value(column)
+        .map_err(|e| WorkflowError::internal_from("stored approvals are invalid", e))?;
+    rows.into_iter()
+        .map(|a| {
+            Ok(StepApproval {
+                user_id: user_id(a.user_id)?,
+                comment: a.comment,
+                at: a.at,
+            })
+        })
+        .collect()
 }
 
 impl TemplateRow {
@@ -99,6 +159,7 @@ impl TemplateRow {
                         step_order: s.step_order,
                         name: s.name,
                         approver: approver(s.approver_user_id, s.approver_role)?,
+                        quorum: quorum(s.quorum)?,
                     })
                 })
                 .collect::<Result<_, WorkflowError>>()?,
@@ -137,6 +198,8 @@ pub struct StepRow {
     pub comment: Option<String>,
     pub acted_at: Option<DateTime<Utc>>,
     pub activated_at: Option<DateTime<Utc>>,
+    pub quorum: i32,
+    pub approvals: serde_json::Value,
 }
 
 #[derive(Queryable, QueryableByName, Selectable, serde::Deserialize)]
@@ -184,6 +247,11 @@ impl StepRow {
                 .into_iter()
                 .map(user_id)
                 .collect::<Result<_, _>>()?,
+            quorum: u32::try_from(self.quorum)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| corrupt("quorum", self.quorum))?,
+            approvals: approvals(self.approvals)?,
             status: StepStatus::parse(&self.status)
                 .ok_or_else(|| corrupt("step status", &self.status))?,
             acted_by_user_id: self.acted_by_user_id.map(user_id).transpose()?,

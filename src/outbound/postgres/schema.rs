@@ -55,6 +55,7 @@ diesel::table! {
         name -> Text,
         approver_user_id -> Nullable<Int8>,
         approver_role -> Nullable<Text>,
+        quorum -> Nullable<Int4>,
     }
 }
 
@@ -89,6 +90,8 @@ diesel::table! {
         comment -> Nullable<Text>,
         acted_at -> Nullable<Timestamptz>,
         activated_at -> Nullable<Timestamptz>,
+        quorum -> Int4,
+        approvals -> Jsonb,
     }
 }
 

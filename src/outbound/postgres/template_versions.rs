@@ -8,7 +8,7 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use super::errors::TxError;
-use super::rows::{TemplateRow, TemplateStepRow, approver_columns};
+use super::rows::{TemplateRow, TemplateStepRow, approver_columns, quorum_column};
 use super::schema::workflow_template_versions;
 use super::templates::{WhileInUse, change};
 use super::{Conn, PgStore};
@@ -22,6 +22,13 @@ struct VersionStep {
     name: String,
     approver_user_id: Option<i64>,
     approver_role: Option<String>,
+    /// As the column: `null` for "all"; versions stored before quorums have none, which is 1.
+    #[serde(default = "one")]
+    quorum: Option<i32>,
+}
+
+fn one() -> Option<i32> {
+    Some(1)
 }
 
 #[derive(Queryable, Selectable)]
@@ -56,6 +63,7 @@ impl VersionRow {
                 name: s.name,
                 approver_user_id: s.approver_user_id,
                 approver_role: s.approver_role,
+                quorum: s.quorum,
             })
             .collect();
         // The same checks as a current template's row.
@@ -84,6 +92,7 @@ pub(super) async fn record_version(conn: &mut Conn, template: &Template) -> Resu
                 name: s.name.clone(),
                 approver_user_id,
                 approver_role,
+                quorum: quorum_column(s.quorum),
             }
         })
         .collect();

@@ -135,6 +135,7 @@ mod directory;
 mod idempotency;
 mod inbox;
 mod outbox;
+mod quorum;
 mod race;
 mod search;
 mod template_versions;

@@ -17,6 +17,7 @@ mod honest;
 mod idempotency;
 mod locks;
 mod outbox;
+mod quorum_race;
 mod search_plans;
 mod snapshots;
 mod template_versions;

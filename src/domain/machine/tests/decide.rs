@@ -8,7 +8,7 @@ use super::fixtures::{
 use crate::domain::machine::decide;
 use crate::domain::model::{
     AuditAction, CallbackEvent, CallbackKind, Comment, EntityId, EntityType, EventName, EventStep,
-    InstanceId, InstanceStatus, StepStatus,
+    InstanceId, InstanceStatus, StepApproval, StepStatus,
 };
 
 // ----- approve -----
@@ -52,6 +52,11 @@ fn approving_step_one_of_two_activates_step_two() {
     approved.acted_by_user_id = Some(uid(4));
     approved.acted_at = Some(now());
     approved.comment = Some("looks fine".to_owned());
+    approved.approvals = vec![StepApproval {
+        user_id: uid(4),
+        comment: Some("looks fine".to_owned()),
+        at: now(),
+    }];
     let mut activated = instance.steps[1].clone();
     activated.status = StepStatus::AwaitingAction;
     activated.activated_at = Some(now());
@@ -103,6 +108,11 @@ fn approving_the_last_step_approves_the_instance() {
     approved.acted_by_user_id = Some(uid(2));
     approved.acted_at = Some(now());
     approved.comment = Some("ok".to_owned());
+    approved.approvals = vec![StepApproval {
+        user_id: uid(2),
+        comment: Some("ok".to_owned()),
+        at: now(),
+    }];
     assert_eq!(decided.changed_steps, vec![approved.clone()]);
     assert_eq!(
         decided.instance.steps,

@@ -53,6 +53,7 @@ pub(super) fn template_step(order: i32, name: &str, approver: Approver) -> Templ
         step_order: order,
         name: name.to_owned(),
         approver,
+        quorum: Default::default(),
     }
 }
 
@@ -101,6 +102,8 @@ pub(super) fn instance_step(
         comment: None,
         acted_at: None,
         activated_at: (status == StepStatus::AwaitingAction).then_some(earlier()),
+        quorum: 1,
+        approvals: Vec::new(),
     }
 }
 

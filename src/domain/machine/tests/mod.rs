@@ -5,6 +5,7 @@ mod actors;
 mod cancel;
 mod decide;
 mod fixtures;
+mod quorum;
 mod refusals;
 mod self_approval;
 mod templates;

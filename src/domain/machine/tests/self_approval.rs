@@ -127,6 +127,8 @@ fn the_initiator_may_then_not_decide_the_step() {
             comment: None,
             acted_at: None,
             activated_at: step.activated_at,
+            quorum: 1,
+            approvals: Vec::new(),
         })
         .collect();
     let instance = Instance {

@@ -42,6 +42,7 @@ fn trigger_activates_step_one_and_leaves_the_rest_pending() {
                 eligible_user_ids: vec![uid(1), uid(4)],
                 status: StepStatus::AwaitingAction,
                 activated_at: Some(now()),
+                quorum: 1,
             },
             NewStep {
                 step_order: 2,
@@ -50,6 +51,7 @@ fn trigger_activates_step_one_and_leaves_the_rest_pending() {
                 eligible_user_ids: vec![uid(2)],
                 status: StepStatus::Pending,
                 activated_at: None,
+                quorum: 1,
             },
         ]
     );

@@ -67,11 +67,13 @@ fn template_steps() -> Vec<TemplateStep> {
             step_order: 1,
             name: "Sales review".to_owned(),
             approver: role("sales_manager"),
+            quorum: Default::default(),
         },
         TemplateStep {
             step_order: 2,
             name: "Finance sign-off".to_owned(),
             approver: user(2),
+            quorum: Default::default(),
         },
     ]
 }
@@ -134,6 +136,8 @@ fn instance_step(id: i64, order: i32, approver: Approver, eligible: &[i64]) -> I
         comment: None,
         acted_at: None,
         activated_at: None,
+        quorum: 1,
+        approvals: Vec::new(),
     }
 }
 

@@ -58,6 +58,7 @@ async fn create_template_refuses_invalid_input_without_asking_the_store() {
         step_order: order,
         name: name.to_owned(),
         approver: user(1),
+        quorum: Default::default(),
     };
     let cases = [
         (

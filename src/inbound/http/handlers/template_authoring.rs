@@ -214,6 +214,7 @@ mod tests {
                         approver: Approver::Role {
                             role: RoleName::new("finance_manager").unwrap()
                         },
+                        quorum: Default::default(),
                     },
                     TemplateStep {
                         step_order: 2,
@@ -221,6 +222,7 @@ mod tests {
                         approver: Approver::User {
                             user_id: UserId::new(1).unwrap()
                         },
+                        quorum: Default::default(),
                     },
                 ],
             }

@@ -11,7 +11,9 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::{finish, path_id};
-use crate::domain::model::{Approver, RoleName, TemplateId, TemplateStep, TemplateUpdate, UserId};
+use crate::domain::model::{
+    Approver, Quorum, RoleName, TemplateId, TemplateStep, TemplateUpdate, UserId,
+};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
@@ -76,6 +78,10 @@ pub(crate) struct StepBody {
     name: Text,
     #[schema(value_type = crate::inbound::http::schemas::ApproverSchema)]
     approver: Object,
+    /// Left raw: a number or the word "all" (absent or `null`: 1).
+    #[serde(default)]
+    #[schema(value_type = Option<crate::inbound::http::schemas::QuorumSchema>)]
+    quorum: Value,
 }
 
 impl StepBody {
@@ -88,11 +94,30 @@ impl StepBody {
         let step = parse::<StepBody>(map, &format!("{prefix}."))?;
         let approver = parse::<ApproverBody>(step.approver.0, &format!("{prefix}.approver."))?
             .try_into_domain(&format!("{prefix}.approver."))?;
+        let quorum =
+            parse_quorum(step.quorum).map_err(|r| r.for_field(&format!("{prefix}.quorum")))?;
         Ok(TemplateStep {
             step_order: i32::try_from(index + 1).unwrap_or(i32::MAX),
             name: step.name.0,
             approver,
+            quorum,
         })
+    }
+}
+
+/// A step's quorum: a positive integer or `"all"`; absent or `null` is 1. The range (and
+/// whether the approver allows more than one) is the domain's rule, checked there.
+fn parse_quorum(value: Value) -> Result<Quorum, Refusal> {
+    const WANTED: &str = "must be a positive integer or \"all\"";
+    match value {
+        Value::Null => Ok(Quorum::default()),
+        Value::String(word) if word == "all" => Ok(Quorum::All),
+        Value::Number(n) => n
+            .as_u64()
+            .filter(|n| *n > 0)
+            .map(|n| Quorum::Count(u32::try_from(n).unwrap_or(u32::MAX)))
+            .ok_or_else(|| Refusal::new(WANTED)),
+        _ => Err(Refusal::new(WANTED)),
     }
 }
 
@@ -364,7 +389,7 @@ mod tests {
             ),
             (
                 json!({"steps": [{"name": "A", "approver": {}, "x": 1}]}),
-                "Field 'steps[0].x' is not a known field (expected: name, approver).",
+                "Field 'steps[0].x' is not a known field (expected: name, approver, quorum).",
             ),
         ];
         for (body, message) in cases {

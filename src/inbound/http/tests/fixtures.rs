@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 
 use crate::domain::model::{
     Approver, AuditAction, AuditEntry, AuditHash, EntityId, EntityType, EventName, Instance,
-    InstanceId, InstanceStatus, InstanceStep, NewTemplate, PendingStep, RoleName, StepId,
-    StepStatus, Template, TemplateId, TemplateStep, TriggerRequest, User, UserId,
+    InstanceId, InstanceStatus, InstanceStep, NewTemplate, PendingStep, RoleName, StepApproval,
+    StepId, StepStatus, Template, TemplateId, TemplateStep, TriggerRequest, User, UserId,
 };
 use crate::domain::ports::WorkflowUseCases;
 use crate::outbound::memory::MemoryStore;
@@ -56,6 +56,7 @@ fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         step_order,
         name: name.to_owned(),
         approver,
+        quorum: Default::default(),
     }
 }
 
@@ -184,6 +185,12 @@ pub fn instance() -> Instance {
                 comment: Some("Fine.".to_owned()),
                 acted_at: Some(at(5)),
                 activated_at: Some(at(0)),
+                quorum: 1,
+                approvals: vec![StepApproval {
+                    user_id: user(1),
+                    comment: Some("Fine.".to_owned()),
+                    at: at(5),
+                }],
             },
             InstanceStep {
                 id: StepId::new(4).unwrap(),
@@ -196,6 +203,8 @@ pub fn instance() -> Instance {
                 comment: None,
                 acted_at: None,
                 activated_at: Some(at(5)),
+                quorum: 1,
+                approvals: Vec::new(),
             },
         ],
         audit: vec![
@@ -249,10 +258,12 @@ pub const INSTANCE_JSON: &str = concat!(
     r#"{"id":3,"step_order":1,"name":"Sales manager review","#,
     r#""approver":{"role":"sales_manager","type":"role"},"eligible_user_ids":[1],"#,
     r#""status":"approved","acted_by_user_id":1,"comment":"Fine.","#,
-    r#""acted_at":"2024-05-01T10:05:00.123456Z","activated_at":"2024-05-01T10:00:00.123456Z"},"#,
+    r#""acted_at":"2024-05-01T10:05:00.123456Z","activated_at":"2024-05-01T10:00:00.123456Z","#,
+    r#""quorum":1,"approvals":[{"user_id":1,"comment":"Fine.","at":"2024-05-01T10:05:00.123456Z"}]},"#,
     r#"{"id":4,"step_order":2,"name":"Finance sign-off","approver":{"type":"user","user_id":2},"#,
     r#""eligible_user_ids":[2],"status":"awaiting_action","acted_by_user_id":null,"#,
-    r#""comment":null,"acted_at":null,"activated_at":"2024-05-01T10:05:00.123456Z"}],"#,
+    r#""comment":null,"acted_at":null,"activated_at":"2024-05-01T10:05:00.123456Z","#,
+    r#""quorum":1,"approvals":[]}],"#,
     r#""audit":["#,
     r#"{"id":5,"instance_id":2,"step_id":null,"action":"instance_created","actor_user_id":3,"#,
     r#""comment":null,"at":"2024-05-01T10:00:00.123456Z","#,
@@ -274,8 +285,9 @@ pub const TEMPLATE_JSON: &str = concat!(
     r#""entity_type":"unit","version":3,"is_active":false,"forbid_self_approval":true,"#,
     r#""steps":["#,
     r#"{"step_order":1,"name":"Sales manager review","#,
-    r#""approver":{"role":"sales_manager","type":"role"}},"#,
-    r#"{"step_order":2,"name":"Finance sign-off","approver":{"type":"user","user_id":2}}]}"#,
+    r#""approver":{"role":"sales_manager","type":"role"},"quorum":1},"#,
+    r#"{"step_order":2,"name":"Finance sign-off","approver":{"type":"user","user_id":2},"#,
+    r#""quorum":1}]}"#,
 );
 
 /// An inbox page of [`pending_step`] as clients have always received it, byte for byte.

@@ -38,11 +38,13 @@ fn refund() -> (Value, NewTemplate) {
                 step_order: 1,
                 name: "Finance review".to_owned(),
                 approver: fixtures::role("finance_manager"),
+                quorum: Default::default(),
             },
             TemplateStep {
                 step_order: 2,
                 name: "Sales sign-off".to_owned(),
                 approver: fixtures::by_user(1),
+                quorum: Default::default(),
             },
         ],
     };
@@ -197,6 +199,7 @@ async fn publish_version_hands_the_port_the_update_and_answers_201() {
             step_order: 1,
             name: "Finance only".to_owned(),
             approver: fixtures::by_user(2),
+            quorum: Default::default(),
         }]),
     };
     let h = mock(move |port| {

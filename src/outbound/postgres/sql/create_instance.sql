@@ -11,13 +11,14 @@ WITH template AS (
 ), steps AS (
     INSERT INTO workflow_instance_steps
         (instance_id, step_order, name, approver_user_id, approver_role, eligible_user_ids,
-         status, activated_at)
+         status, activated_at, quorum)
     SELECT instance.id, v.step_order, v.name, v.approver_user_id, v.approver_role,
-           v.eligible::bigint[], v.status, v.activated_at
+           v.eligible::bigint[], v.status, v.activated_at, v.quorum
     FROM instance,
          unnest($10::int4[], $11::text[], $12::int8[], $13::text[], $14::text[], $15::text[],
-                $16::timestamptz[])
-         AS v(step_order, name, approver_user_id, approver_role, eligible, status, activated_at)
+                $16::timestamptz[], $23::int4[])
+         AS v(step_order, name, approver_user_id, approver_role, eligible, status, activated_at,
+              quorum)
     RETURNING *
 ), audit AS (
     INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at, hash)

@@ -1,10 +1,10 @@
 WITH changed AS (
     UPDATE workflow_instance_steps AS s
     SET status = v.status, acted_by_user_id = v.acted_by_user_id, comment = v.comment,
-        acted_at = v.acted_at, activated_at = v.activated_at
+        acted_at = v.acted_at, activated_at = v.activated_at, approvals = v.approvals
     FROM unnest($2::int8[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[],
-                $7::timestamptz[])
-         AS v(id, status, acted_by_user_id, comment, acted_at, activated_at)
+                $7::timestamptz[], $20::jsonb[])
+         AS v(id, status, acted_by_user_id, comment, acted_at, activated_at, approvals)
     WHERE s.id = v.id
     RETURNING s.id
 ), instance AS (
