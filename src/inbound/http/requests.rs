@@ -169,6 +169,18 @@ macro_rules! domain_values {
 
 domain_values!(ids: UserId, EntityId; names: EventName, EntityType, RoleName);
 
+/// A JSON number that is a positive whole number. JSON has one number type: `3.0` is the
+/// integer 3 (JSON Schema says so too, and some encoders write whole numbers that way); `3.5`
+/// is not an integer.
+pub fn positive_whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().filter(|n| *n > 0).or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (1.0..9_223_372_036_854_775_808.0).contains(f))
+            .map(|f| f as i64)
+    })
+}
+
 /// A domain id given as a JSON integer.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "Value", bound = "T: PositiveId")]
@@ -179,15 +191,7 @@ impl<T: PositiveId> TryFrom<Value> for Id<T> {
 
     fn try_from(value: Value) -> Result<Self, Refusal> {
         let value = required(value)?;
-        // JSON has one number type: `3.0` is the integer 3 (JSON Schema says so too, and
-        // some encoders write whole numbers that way); `3.5` is not an integer.
-        let whole = value.as_i64().or_else(|| {
-            value
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && (1.0..9_223_372_036_854_775_808.0).contains(f))
-                .map(|f| f as i64)
-        });
-        whole
+        positive_whole_number(&value)
             .and_then(|n| T::new(n).ok())
             .map(Self)
             .ok_or_else(|| Refusal::new("must be a positive integer"))

@@ -17,7 +17,9 @@ use crate::domain::model::{
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
 use crate::inbound::http::errors::ApiError;
-use crate::inbound::http::requests::{Array, Flag, Id, Name, Object, Refusal, Text, parse};
+use crate::inbound::http::requests::{
+    Array, Flag, Id, Name, Object, Refusal, Text, parse, positive_whole_number,
+};
 use crate::inbound::http::responses::{TemplateDto, json};
 
 /// The update body (of `PUT` and of a new version): any of `name`, `is_active`, `steps`
@@ -112,9 +114,7 @@ fn parse_quorum(value: Value) -> Result<Quorum, Refusal> {
     match value {
         Value::Null => Ok(Quorum::default()),
         Value::String(word) if word == "all" => Ok(Quorum::All),
-        Value::Number(n) => n
-            .as_u64()
-            .filter(|n| *n > 0)
+        Value::Number(_) => positive_whole_number(&value)
             .map(|n| Quorum::Count(u32::try_from(n).unwrap_or(u32::MAX)))
             .ok_or_else(|| Refusal::new(WANTED)),
         _ => Err(Refusal::new(WANTED)),
@@ -245,6 +245,28 @@ mod tests {
         parse::<TemplateUpdateBody>(map, "")
             .and_then(TemplateUpdateBody::try_into_domain)
             .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn a_quorum_is_a_positive_whole_number_or_all() {
+        assert_eq!(parse_quorum(json!(3)).ok(), Some(Quorum::Count(3)));
+        // 716.0 is the integer 716, as JSON Schema (and the API's document) counts it.
+        assert_eq!(parse_quorum(json!(716.0)).ok(), Some(Quorum::Count(716)));
+        assert_eq!(parse_quorum(json!("all")).ok(), Some(Quorum::All));
+        assert_eq!(parse_quorum(json!(null)).ok(), Some(Quorum::default()));
+        for refused in [
+            json!(0),
+            json!(-2),
+            json!(2.5),
+            json!(0.0),
+            json!("2"),
+            json!(true),
+        ] {
+            assert!(
+                parse_quorum(refused.clone()).is_err(),
+                "{refused} was accepted"
+            );
+        }
     }
 
     #[test]
