@@ -250,13 +250,13 @@ pub async fn busy_approver(conn: &mut AsyncPgConnection, steps: i64) -> Result<(
         &format!(
             "INSERT INTO users (id, name) VALUES ({BUSY_APPROVER}, 'Busy approver');
              INSERT INTO workflow_templates (id, name, event, entity_type, version, is_active)
-                 VALUES (103, 'Bench busy approver', 'bench.busy', 'listing', 1, true);
+                 VALUES (104, 'Bench busy approver', 'bench.busy', 'listing', 1, true);
              INSERT INTO workflow_template_steps (template_id, step_order, name, approver_user_id)
-                 VALUES (103, 1, 'Sign-off', {BUSY_APPROVER});
+                 VALUES (104, 1, 'Sign-off', {BUSY_APPROVER});
              INSERT INTO workflow_instances
                  (template_id, template_version, event, entity_type, entity_id, initiated_by,
                   status, created_at, updated_at)
-             SELECT 103, 1, 'bench.busy', 'listing', g, 1, 'in_progress',
+             SELECT 104, 1, 'bench.busy', 'listing', g, 1, 'in_progress',
                     now() - make_interval(secs => g), now() - make_interval(secs => g)
              FROM generate_series(1, {steps}) AS g ORDER BY g;
              INSERT INTO workflow_instance_steps
