@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared helpers for the project's scripts; source it, don't run it.
 # Provides: log, die, need_tools, target_dir (sets TARGET_DIR), release_bin, pg_provision (sets
-# PG_ADMIN_URL), pg_private, pg_private_ctl, pg_url_for, on_exit, pg_create_db, start_server, free_port, check, check_summary.
+# PG_ADMIN_URL), pg_private, pg_private_ctl, pg_url_for, on_exit, pg_create_db, start_server,
+# python_venv, free_port, check, check_summary.
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -164,6 +165,24 @@ start_server() {
   done
   cat "$logfile" >&2
   die "the server on port $port did not become healthy"
+}
+
+# python_venv DIR PACKAGE VERSION: a Python virtual environment in DIR holding PACKAGE at
+# VERSION, made (or made again) only when DIR doesn't hold that version yet.
+python_venv() {
+  local dir=$1 package=$2 version=$3
+  if [ "$("$dir/bin/python" -m pip show "$package" 2>/dev/null | sed -n 's/^Version: //p')" = "$version" ]; then
+    log "using $package $version from $dir"
+    return
+  fi
+  # Debian's python3 lacks venv until python3-venv is installed.
+  if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+    _apt_install python3-venv
+  fi
+  log "creating $dir with $package $version"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$package==$version"
 }
 
 # free_port: a TCP port nothing listens on.

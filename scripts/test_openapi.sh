@@ -26,19 +26,7 @@ need_tools curl jq psql python3
 
 target_dir
 VENV="$TARGET_DIR/schemathesis/venv"
-if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
-  # Debian's python3 lacks venv until python3-venv is installed.
-  if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
-    _apt_install python3-venv
-  fi
-  log "creating $VENV with Schemathesis $SCHEMATHESIS_VERSION"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "schemathesis==$SCHEMATHESIS_VERSION"
-else
-  log "using Schemathesis $SCHEMATHESIS_VERSION from $VENV"
-fi
+python_venv "$VENV" schemathesis "$SCHEMATHESIS_VERSION"
 
 log "cargo build --release --bin approvals (a no-op when up to date)"
 cargo build --quiet --release --bin approvals

@@ -24,16 +24,7 @@ log "using $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null || echo 'version unkno
 
 target_dir
 VENV="$TARGET_DIR/ui-venv"
-if ! "$VENV/bin/python" -c "import playwright" >/dev/null 2>&1; then
-  # Debian's python3 lacks venv until python3-venv is installed.
-  if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
-    _apt_install python3-venv
-  fi
-  log "creating $VENV with Playwright $PLAYWRIGHT_VERSION"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION"
-fi
+python_venv "$VENV" playwright "$PLAYWRIGHT_VERSION"
 
 log "cargo build --release --bin approvals (a no-op when up to date)"
 cargo build --quiet --release --bin approvals

@@ -79,52 +79,41 @@ struct SharedAnswers;
 
 impl Modify for SharedAnswers {
     fn modify(&self, document: &mut Document) {
-        for item in document.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if operation.request_body.is_some() {
-                    add(
-                        operation,
-                        400,
-                        "`invalid_json`: the body is not a JSON object.",
-                    );
-                    add(
-                        operation,
-                        413,
-                        "`payload_too_large`: the body is over 64 KiB.",
-                    );
-                    add(
-                        operation,
-                        415,
-                        "`unsupported_media_type`: the body is not sent as JSON.",
-                    );
-                    add(
-                        operation,
-                        422,
-                        "`validation_failed`: a field is missing, unknown, given twice, of the \
-                         wrong type or out of range; the message names it.",
-                    );
-                }
+        for operation in operations_mut(document) {
+            if operation.request_body.is_some() {
                 add(
                     operation,
-                    500,
-                    "`internal`: a bug; the details are in the log under the request id.",
+                    400,
+                    "`invalid_json`: the body is not a JSON object.",
                 );
                 add(
                     operation,
-                    503,
-                    "`unavailable` (nothing was applied; retry later) or `outcome_unknown` (the \
-                     change may have been applied; retry with the same Idempotency-Key).",
+                    413,
+                    "`payload_too_large`: the body is over 64 KiB.",
+                );
+                add(
+                    operation,
+                    415,
+                    "`unsupported_media_type`: the body is not sent as JSON.",
+                );
+                add(
+                    operation,
+                    422,
+                    "`validation_failed`: a field is missing, unknown, given twice, of the \
+                     wrong type or out of range; the message names it.",
                 );
             }
+            add(
+                operation,
+                500,
+                "`internal`: a bug; the details are in the log under the request id.",
+            );
+            add(
+                operation,
+                503,
+                "`unavailable` (nothing was applied; retry later) or `outcome_unknown` (the \
+                 change may have been applied; retry with the same Idempotency-Key).",
+            );
         }
     }
 }
@@ -423,40 +412,44 @@ const LINKS: &[LinkSpec] = &[
 
 impl Modify for Links {
     fn modify(&self, document: &mut Document) {
-        for item in document.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
+        for operation in operations_mut(document) {
+            let Some(from) = operation.operation_id.clone() else {
+                continue;
+            };
+            for (_, status, name, to, parameters, body) in
+                LINKS.iter().filter(|(source, ..)| *source == from)
             {
-                let Some(from) = operation.operation_id.clone() else {
+                let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
+                else {
                     continue;
                 };
-                for (_, status, name, to, parameters, body) in
-                    LINKS.iter().filter(|(source, ..)| *source == from)
-                {
-                    let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
-                    else {
-                        continue;
-                    };
-                    let link = parameters
-                        .iter()
-                        .fold(
-                            LinkBuilder::new().operation_id(*to),
-                            |link, (name, value)| link.parameter(*name, *value),
-                        )
-                        .request_body(body.map(|make| make()))
-                        .build();
-                    response.links.insert((*name).to_owned(), RefOr::T(link));
-                }
+                let link = parameters
+                    .iter()
+                    .fold(
+                        LinkBuilder::new().operation_id(*to),
+                        |link, (name, value)| link.parameter(*name, *value),
+                    )
+                    .request_body(body.map(|make| make()))
+                    .build();
+                response.links.insert((*name).to_owned(), RefOr::T(link));
             }
         }
     }
+}
+
+/// Every operation of the document, whatever its method.
+fn operations_mut(document: &mut Document) -> impl Iterator<Item = &mut Operation> {
+    document.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 /// Adds the error answer `status` to `operation` unless the handler documents it itself.
