@@ -47,6 +47,16 @@ check_invariants() {
     "$(sql "SELECT count(*) FROM workflow_instance_steps s WHERE s.activated_at IS NOT NULL
             AND (SELECT count(*) FROM workflow_callback_outbox o WHERE o.instance_id = s.instance_id
                  AND o.kind = 'step_awaiting_action' AND (o.payload -> 'step' ->> 'id')::bigint = s.id) <> 1")"
+  check "an approved step holds exactly its quorum of approvals" 0 \
+    "$(sql "SELECT count(*) FROM workflow_instance_steps
+            WHERE status = 'approved' AND jsonb_array_length(approvals) <> quorum")"
+  check "a step awaiting action holds fewer approvals than its quorum" 0 \
+    "$(sql "SELECT count(*) FROM workflow_instance_steps
+            WHERE status = 'awaiting_action' AND jsonb_array_length(approvals) >= quorum")"
+  check "each approval on a quorum step has its approval_recorded audit entry" 0 \
+    "$(sql "SELECT count(*) FROM workflow_instance_steps s WHERE s.quorum > 1
+            AND jsonb_array_length(s.approvals) <> (SELECT count(*) FROM workflow_audit_log a
+                WHERE a.step_id = s.id AND a.action = 'approval_recorded')")"
   check "each instance's events are numbered 1 to n without gaps" 0 \
     "$(sql "SELECT count(*) FROM (SELECT instance_id FROM workflow_callback_outbox GROUP BY instance_id
             HAVING min(sequence) <> 1 OR max(sequence) <> count(*)) x")"

@@ -7,7 +7,7 @@
 # the SQL invariants, every audit chain verified, every acknowledged write present, and no answer
 # but 2xx, 4xx or 503 unavailable/outcome_unknown.
 # Prints one line per check and "N passed, M failed" last; exits non-zero when a check fails.
-# About two minutes; --long runs the load for ten.
+# About 90 s; --long runs the load for about ten minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -136,7 +136,7 @@ restart_pg() { # MODE
 }
 
 # exhaust_pools: three requests' instances locked by a psql session; 20 approvals of their steps
-# (ten per server, more than either pool) hold every pooled connection while they wait, so the
+# (over both servers, more than both pools hold) hold every pooled connection while they wait, so the
 # load meanwhile gets 503s; the locks go after 8 s.
 exhaust_pools() {
   local i inst step locked=() pids=()

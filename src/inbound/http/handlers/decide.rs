@@ -103,7 +103,7 @@ async fn decide<S: WorkflowUseCases>(
         (status = 200, description = "The instance after the decision.", body = crate::inbound::http::responses::InstanceDto),
         (status = 403, description = "`not_an_approver` or `user_inactive`.", body = crate::inbound::http::errors::ErrorBody),
         (status = 404, description = "`not_found`: no such step.", body = crate::inbound::http::errors::ErrorBody),
-        (status = 409, description = "`step_not_actionable`: the step is not awaiting action.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 409, description = "`step_not_actionable`: the step is not awaiting action; `already_approved`: this user already approved this quorum step.", body = crate::inbound::http::errors::ErrorBody),
         (status = 422, description = "`validation_failed`, `unknown_user` or `idempotency_key_reused`.", body = crate::inbound::http::errors::ErrorBody),
     )
 )]
@@ -144,7 +144,7 @@ pub async fn approve<S: WorkflowUseCases>(
         (status = 200, description = "The rejected instance.", body = crate::inbound::http::responses::InstanceDto),
         (status = 403, description = "`not_an_approver` or `user_inactive`.", body = crate::inbound::http::errors::ErrorBody),
         (status = 404, description = "`not_found`: no such step.", body = crate::inbound::http::errors::ErrorBody),
-        (status = 409, description = "`step_not_actionable`: the step is not awaiting action.", body = crate::inbound::http::errors::ErrorBody),
+        (status = 409, description = "`step_not_actionable`: the step is not awaiting action; `already_approved`: this user already approved this quorum step.", body = crate::inbound::http::errors::ErrorBody),
         (status = 422, description = "`validation_failed`, `unknown_user` or `idempotency_key_reused`.", body = crate::inbound::http::errors::ErrorBody),
     )
 )]
