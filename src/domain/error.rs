@@ -56,6 +56,16 @@ pub enum WorkflowError {
     /// A step resolved to nobody at trigger time (`approver` is e.g. "role 'finance_manager'").
     #[error("step {step_order} ({approver}) resolves to nobody")]
     NoEligibleApprover { approver: String, step_order: i32 },
+    /// A step's quorum needs more approvals than its snapshot has users at trigger time.
+    #[error(
+        "step {step_order} ({approver}) needs {required} approvals but {eligible} can give one"
+    )]
+    QuorumOutOfReach {
+        approver: String,
+        step_order: i32,
+        required: usize,
+        eligible: usize,
+    },
     /// Input was well-formed but a field is invalid; `field` names it.
     #[error("{field}: {message}")]
     Validation { field: String, message: String },

@@ -71,13 +71,11 @@ pub fn trigger(
         }
         let required = step.quorum.required(eligible.len());
         if required > eligible.len() {
-            return Err(WorkflowError::NoEligibleApprover {
-                approver: format!(
-                    "{}, {} eligible for a quorum of {required}",
-                    describe(&step.approver),
-                    eligible.len()
-                ),
+            return Err(WorkflowError::QuorumOutOfReach {
+                approver: describe(&step.approver),
                 step_order: step.step_order,
+                required,
+                eligible: eligible.len(),
             });
         }
         let first = index == 0;

@@ -250,6 +250,18 @@ impl From<WorkflowError> for ApiError {
                     "Step {step_order} ({approver}) has nobody who could approve it; assign the role or reactivate the user first."
                 ),
             ),
+            E::QuorumOutOfReach {
+                approver,
+                step_order,
+                required,
+                eligible,
+            } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::NoEligibleApprover,
+                format!(
+                    "Step {step_order} ({approver}) needs {required} approvals but only {eligible} users can approve it; assign the role to more users or lower the step's quorum."
+                ),
+            ),
             E::Validation { field, message } => Self::validation(&field, &message),
             E::IdempotencyKeyReused { key } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -318,6 +318,18 @@ async fn every_domain_error_has_its_status_code_and_message() {
              or reactivate the user first.",
         ),
         (
+            E::QuorumOutOfReach {
+                approver: "role 'board'".to_owned(),
+                step_order: 2,
+                required: 3,
+                eligible: 2,
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_eligible_approver",
+            "Step 2 (role 'board') needs 3 approvals but only 2 users can approve it; assign \
+             the role to more users or lower the step's quorum.",
+        ),
+        (
             E::UserInactive {
                 user: UserId::new(4).unwrap(),
             },
