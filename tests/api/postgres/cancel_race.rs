@@ -4,39 +4,15 @@
 //! Without `FOR UPDATE` in the lock reads, every racer reads the instance active before the
 //! release and several "win".
 
-use std::time::Duration;
-
-use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::count;
+use super::{count, until_queued};
 use crate::helpers::{TestApp, spawn_pg, step_id};
 
 /// Approvals of the last step racing the cancel.
 const APPROVERS: usize = 8;
-
-/// Requests of this database waiting on a lock.
-async fn waiting(watcher: &mut AsyncPgConnection) -> i64 {
-    count(
-        watcher,
-        "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .await
-}
-
-/// Waits until at least `n` requests wait on a lock; false if they never do.
-async fn until_queued(watcher: &mut AsyncPgConnection, n: i64) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
-        if waiting(watcher).await >= n {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
 
 /// Sends `body` to `path` on its own task; answers (path, status, body).
 fn fire(app: &TestApp, path: String, body: Value) -> JoinHandle<(String, u16, Value)> {

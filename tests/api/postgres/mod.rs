@@ -28,6 +28,25 @@ struct Count {
     n: i64,
 }
 
+/// Waits until at least `n` requests of this database wait on a lock; false if they never do
+/// within 20 s.
+async fn until_queued(watcher: &mut AsyncPgConnection, n: i64) -> bool {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::time::Instant::now() < deadline {
+        let waiting = count(
+            watcher,
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await;
+        if waiting >= n {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
 /// Runs `sql`, which must select one `bigint` column named `n`.
 async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql)

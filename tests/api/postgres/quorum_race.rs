@@ -5,29 +5,17 @@
 //! in the decision's lock reads, the racers all read the step with no approvals before the
 //! release and each writes its own: more than 3 "count", and several approve the step.
 
-use std::time::Duration;
-
-use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::count;
+use super::{count, until_queued};
 use crate::helpers::{TestApp, serve, spawn_pg, step_id};
 
 const RACERS: i64 = 20;
 const QUORUM: i64 = 3;
 /// Racers are users 201..=220, all holding the role `board`.
 const FIRST_RACER: i64 = 201;
-
-/// Requests of this database waiting on a lock.
-async fn waiting(watcher: &mut AsyncPgConnection) -> i64 {
-    count(
-        watcher,
-        "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .await
-}
 
 fn approve(app: &TestApp, step: i64, by: i64) -> JoinHandle<(i64, u16, Value)> {
     let client = app.client.clone();
@@ -116,14 +104,10 @@ async fn twenty_approvers_of_a_quorum_3_step_count_exactly_3() {
             approve(app, board, by)
         })
         .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while waiting(&mut watcher).await < RACERS {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not all {RACERS} racers queued on the held locks"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        until_queued(&mut watcher, RACERS).await,
+        "not all {RACERS} racers queued on the held locks"
+    );
     holder.batch_execute("COMMIT").await.unwrap();
 
     let mut counted = Vec::new();
