@@ -60,6 +60,9 @@ check_invariants() {
   check "each instance's events are numbered 1 to n without gaps" 0 \
     "$(sql "SELECT count(*) FROM (SELECT instance_id FROM workflow_callback_outbox GROUP BY instance_id
             HAVING min(sequence) <> 1 OR max(sequence) <> count(*)) x")"
+  check "each instance's last event number is the number of its events" 0 \
+    "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.last_event_sequence <>
+            (SELECT count(*) FROM workflow_callback_outbox o WHERE o.instance_id = i.id)")"
   check "no cancelled instance with an open step, nor an approval after its cancel" 0 \
     "$(sql "SELECT count(*) FROM workflow_instances i WHERE i.status = 'cancelled'
             AND (EXISTS (SELECT 1 FROM workflow_instance_steps s WHERE s.instance_id = i.id

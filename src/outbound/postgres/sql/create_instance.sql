@@ -3,10 +3,15 @@ WITH template AS (
     WHERE id = $1 AND version = $2 AND is_active
     FOR SHARE
 ), instance AS (
+    -- Its events so far are the approver notifications written below, one per step the
+    -- trigger activated: their count is the last number of its event sequence.
     INSERT INTO workflow_instances
         (template_id, template_version, event, entity_type, entity_id, initiated_by, status,
-         context, created_at, updated_at)
-    SELECT template.id, $2, $3, $4, $5, $6, $7, $8, $9, $9 FROM template
+         context, created_at, updated_at, last_event_sequence)
+    SELECT template.id, $2, $3, $4, $5, $6, $7, $8, $9, $9,
+           (SELECT count(*) FROM unnest($15::text[]) AS s(status)
+            WHERE s.status = 'awaiting_action')
+    FROM template
     RETURNING *
 ), steps AS (
     INSERT INTO workflow_instance_steps

@@ -8,9 +8,12 @@ WITH changed AS (
     WHERE s.id = v.id
     RETURNING s.id
 ), instance AS (
-    UPDATE workflow_instances SET status = $8, updated_at = $9, completed_at = $10
+    -- The events below take the next numbers of the instance's sequence, whose last number is
+    -- kept on this row (locked by the reads before this statement).
+    UPDATE workflow_instances SET status = $8, updated_at = $9, completed_at = $10,
+        last_event_sequence = last_event_sequence + cardinality($16::text[])
     WHERE id = $1
-    RETURNING id
+    RETURNING id, last_event_sequence - cardinality($16::text[]) AS sequence_before
 ), audit AS (
     INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at, hash)
     SELECT $1, v.step_id, v.action, v.actor_user_id, v.comment, v.at, v.hash
@@ -21,10 +24,9 @@ WITH changed AS (
     RETURNING id, instance_id, step_id, action, actor_user_id, comment, at, hash
 ), outbox AS (
     INSERT INTO workflow_callback_outbox (instance_id, kind, payload, created_at, due_at, sequence)
-    SELECT $1, v.kind, v.payload, v.at, v.at,
-           (SELECT coalesce(max(sequence), 0) FROM workflow_callback_outbox
-            WHERE instance_id = $1) + v.n
-    FROM unnest($16::text[], $17::jsonb[], $18::timestamptz[])
+    SELECT $1, v.kind, v.payload, v.at, v.at, instance.sequence_before + v.n
+    FROM instance,
+         unnest($16::text[], $17::jsonb[], $18::timestamptz[])
          WITH ORDINALITY AS v(kind, payload, at, n)
     RETURNING id
 )

@@ -1,0 +1,1 @@
+ALTER TABLE workflow_instances DROP COLUMN last_event_sequence;
