@@ -81,6 +81,7 @@ fn store(new: NewInstance) -> Instance {
                 .map(|order| StepId::new(10 + i64::from(order)).unwrap()),
             action: entry.action,
             actor_user_id: entry.actor_user_id,
+            on_behalf_of: None,
             comment: entry.comment.clone(),
             at: entry.at,
             hash,
@@ -118,6 +119,7 @@ fn apply(before: &Instance, request: DecisionRequest, now: DateTime<Utc>) -> Ins
             step_id: entry.step_id,
             action: entry.action,
             actor_user_id: entry.actor_user_id,
+            on_behalf_of: entry.on_behalf_of,
             comment: entry.comment.clone(),
             at: entry.at,
             hash,
@@ -336,6 +338,7 @@ fn the_encoding_is_the_documented_one() {
             step_order: Some(1),
             action: AuditAction::StepApproved,
             actor: Some(uid(4)),
+            on_behalf_of: None,
             comment: Some("ça va"),
             at: at(1),
             decided: Some(StepFacts {
@@ -355,6 +358,7 @@ fn the_encoding_is_the_documented_one() {
             step_order: None,
             action: AuditAction::InstanceApproved,
             actor: None,
+            on_behalf_of: None,
             comment: None,
             at: at(2),
             decided: None,
@@ -451,6 +455,7 @@ fn an_approval_added_to_a_decided_step_breaks_its_decisions_entry() {
         user_id: uid(1),
         comment: None,
         at: at(1),
+        acted_by: None,
     });
     assert_eq!(
         verify(&instance),
