@@ -131,6 +131,7 @@ macro_rules! contract_tests {
 mod audit;
 mod cancel;
 mod decide;
+mod delegation;
 mod directory;
 mod idempotency;
 mod inbox;
