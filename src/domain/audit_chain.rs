@@ -11,7 +11,9 @@
 //! it has any), so rewriting a decided step breaks the chain as surely as rewriting the entry.
 //! An `approval_recorded` entry (a partial approval of a quorum step) covers the step's record
 //! of that approval (who, comment, when), so a partial approval removed from or rewritten on a
-//! step still waiting breaks the chain too.
+//! step still waiting breaks the chain too. A delegate's entry also covers whom it acted for
+//! (`on_behalf_of`), and a delegate's approval who gave it (`acted_by`); both are hashed only
+//! when present, as tagged fields, so the trails written before delegation verify unchanged.
 //!
 //! The bytes hashed are fields in a fixed order, each written `<byte length>:<text>;` (`-;` for
 //! none), numbers in decimal and times in microseconds since the Unix epoch: simple enough to
@@ -62,6 +64,7 @@ pub fn for_new_instance(new: &NewInstance) -> Result<Vec<AuditHash>, WorkflowErr
                 step_order: entry.step_order,
                 action: entry.action,
                 actor: entry.actor_user_id,
+                on_behalf_of: None,
                 comment: entry.comment.as_deref(),
                 at: entry.at,
                 decided: step.map(facts_of_new),
@@ -94,6 +97,7 @@ pub fn for_decision(
                 step,
                 entry.action,
                 entry.actor_user_id,
+                entry.on_behalf_of,
                 entry.comment.as_deref(),
                 entry.at,
             ),
@@ -129,6 +133,7 @@ pub fn verify(instance: &Instance) -> AuditVerification {
                 step,
                 entry.action,
                 entry.actor_user_id,
+                entry.on_behalf_of,
                 entry.comment.as_deref(),
                 entry.at,
             ),
@@ -175,6 +180,8 @@ struct Link<'a> {
     step_order: Option<i32>,
     action: AuditAction,
     actor: Option<UserId>,
+    /// The delegator the actor acted for; hashed only when there is one.
+    on_behalf_of: Option<UserId>,
     comment: Option<&'a str>,
     at: DateTime<Utc>,
     /// The step the entry names; its data is hashed only for a decision's entry.
@@ -187,6 +194,7 @@ impl<'a> Link<'a> {
         step: Option<&'a InstanceStep>,
         action: AuditAction,
         actor: Option<UserId>,
+        on_behalf_of: Option<UserId>,
         comment: Option<&'a str>,
         at: DateTime<Utc>,
     ) -> Self {
@@ -194,6 +202,7 @@ impl<'a> Link<'a> {
             step_order: step.map(|s| s.step_order),
             action,
             actor,
+            on_behalf_of,
             comment,
             at,
             decided: step.map(facts_of),
@@ -274,11 +283,16 @@ fn link(previous: &AuditHash, entry: &Link<'_>) -> AuditHash {
         }
     }
     if let (AuditAction::ApprovalRecorded, Some(step)) = (entry.action, &entry.decided) {
-        let recorded = step
-            .approvals
-            .iter()
-            .find(|a| Some(a.user_id) == entry.actor);
+        // A delegate's approval is recorded as its delegator's.
+        let whose = entry.on_behalf_of.or(entry.actor);
+        let recorded = step.approvals.iter().find(|a| Some(a.user_id) == whose);
         bytes.approval(recorded);
+    }
+    // Absent when the actor acted for themself: the trails stored before delegation keep
+    // their hashes. Tagged, so it can't read as any other field.
+    if let Some(delegator) = entry.on_behalf_of {
+        bytes.text(Some("on_behalf_of"));
+        bytes.number(Some(delegator.get()));
     }
     bytes.digest(Some(previous))
 }
@@ -307,6 +321,11 @@ impl Fields {
                 self.number(Some(approval.user_id.get()));
                 self.text(approval.comment.as_deref());
                 self.time(Some(approval.at));
+                // Only for a delegate's approval, tagged: the others hash as before.
+                if let Some(delegate) = approval.acted_by {
+                    self.text(Some("acted_by"));
+                    self.number(Some(delegate.get()));
+                }
             }
             None => self.text(None),
         }

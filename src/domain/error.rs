@@ -66,6 +66,10 @@ pub enum WorkflowError {
         required: usize,
         eligible: usize,
     },
+    /// The delegation would close a cycle: its delegate already delegates, running, to the
+    /// delegator.
+    #[error("user {to_user} already delegates to user {user}")]
+    DelegationCycle { user: UserId, to_user: UserId },
     /// Input was well-formed but a field is invalid; `field` names it.
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
@@ -95,6 +99,14 @@ impl WorkflowError {
             field: field.into(),
             message: message.into(),
         }
+    }
+
+    /// The refusal of a delegate who may not act: an inactive user (field `to_user_id`).
+    pub fn inactive_delegate(user: UserId) -> Self {
+        Self::validation(
+            "to_user_id",
+            format!("user {user} is inactive; only an active user can be a delegate"),
+        )
     }
 
     /// A not-found error for `what`.

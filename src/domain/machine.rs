@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use super::error::WorkflowError;
 use super::model::{
     Approver, AuditAction, CallbackEvent, CallbackKind, Decided, DecisionAudit, DecisionRequest,
-    EventStep, Instance, InstanceStatus, MAX_QUORUM, NewAuditEntry, NewInstance, NewStep,
-    NewTemplate, Quorum, StepApproval, StepId, StepStatus, Template, TemplateStep, TemplateUpdate,
-    TriggerRequest, User, UserId, Verdict, is_blank,
+    Delegation, EventStep, Instance, InstanceStatus, MAX_QUORUM, NewAuditEntry, NewInstance,
+    NewStep, NewTemplate, Quorum, StepApproval, StepId, StepStatus, Template, TemplateStep,
+    TemplateUpdate, TriggerRequest, User, UserId, Verdict, is_blank,
 };
 
 mod actors;
@@ -141,13 +141,31 @@ pub fn decide(
     request: &DecisionRequest,
     now: DateTime<Utc>,
 ) -> Result<Decided, WorkflowError> {
+    decide_for(instance, request, request.acted_by, now)
+}
+
+/// Decides like [`decide`], with `request.acted_by` acting for `principal`: the user whose
+/// eligibility and approval count (the actor themself, or the delegator a delegate acts for).
+/// The audit entries name the actor, and `principal` as `on_behalf_of` when it is another user;
+/// a quorum step records the approval as `principal`'s, with the actor noted.
+pub(crate) fn decide_for(
+    instance: &Instance,
+    request: &DecisionRequest,
+    principal: UserId,
+    now: DateTime<Utc>,
+) -> Result<Decided, WorkflowError> {
+    let on_behalf_of = (principal != request.acted_by).then_some(principal);
+    let audit = |step_id, action, actor_user_id: Option<UserId>, comment, at| {
+        let on_behalf_of = actor_user_id.and(on_behalf_of);
+        audit(step_id, action, actor_user_id, on_behalf_of, comment, at)
+    };
     let index = instance
         .steps
         .iter()
         .position(|s| s.id == request.step_id)
         .ok_or_else(|| WorkflowError::not_found(format!("step {}", request.step_id)))?;
     let step = &instance.steps[index];
-    if !step.eligible_user_ids.contains(&request.acted_by) {
+    if !step.eligible_user_ids.contains(&principal) {
         return Err(WorkflowError::NotAnApprover {
             user: request.acted_by,
             step: step.id.get(),
@@ -159,9 +177,9 @@ pub fn decide(
             status: step.status,
         });
     }
-    if step.approvals.iter().any(|a| a.user_id == request.acted_by) {
+    if step.approvals.iter().any(|a| a.user_id == principal) {
         return Err(WorkflowError::AlreadyApproved {
-            user: request.acted_by,
+            user: principal,
             step: step.id.get(),
         });
     }
@@ -180,9 +198,10 @@ pub fn decide(
     let quorum_step = step.quorum > 1;
     if action == StepStatus::Approved {
         next.steps[index].approvals.push(StepApproval {
-            user_id: request.acted_by,
+            user_id: principal,
             comment: comment.clone(),
             at: now,
+            acted_by: on_behalf_of.map(|_| request.acted_by),
         });
         if quorum_step {
             audit_entries.push(audit(
@@ -365,6 +384,27 @@ pub fn validate_user(user: &User) -> Result<(), WorkflowError> {
     Ok(())
 }
 
+/// Checks a delegation before it is stored: `until` after `now`, a delegate other than the
+/// delegator (the reason is a [`Comment`](super::model::Comment), checked when parsed).
+pub fn validate_delegation(
+    delegation: &Delegation,
+    now: DateTime<Utc>,
+) -> Result<(), WorkflowError> {
+    if delegation.until <= now {
+        return Err(WorkflowError::validation("until", "must be in the future"));
+    }
+    if delegation.to_user_id == delegation.user_id {
+        return Err(WorkflowError::validation(
+            "to_user_id",
+            format!(
+                "must be another user: user {} can't delegate to themself",
+                delegation.user_id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Most roles one user may list (duplicates included).
 pub const MAX_USER_ROLES: usize = 100;
 
@@ -403,6 +443,7 @@ fn audit(
     step_id: Option<StepId>,
     action: AuditAction,
     actor_user_id: Option<UserId>,
+    on_behalf_of: Option<UserId>,
     comment: Option<String>,
     at: DateTime<Utc>,
 ) -> DecisionAudit {
@@ -410,6 +451,7 @@ fn audit(
         step_id,
         action,
         actor_user_id,
+        on_behalf_of,
         comment,
         at,
     }

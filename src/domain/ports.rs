@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, AuditVerification, CancelRequest, Decided, DecisionRequest, Done, EventName,
-    FailedDelivery, IdempotencyKey, InboxCursor, InboxPage, Instance, InstanceId, KeptAnswer,
-    Lease, NewInstance, NewTemplate, Once, OutboxItem, PendingStep, RoleName, StepId, StoreLoad,
-    Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
+    Approver, AuditVerification, CancelRequest, Comment, Decided, DecisionRequest, Delegation,
+    Done, EventName, FailedDelivery, IdempotencyKey, InboxCursor, InboxPage, Instance, InstanceId,
+    KeptAnswer, Lease, NewInstance, NewTemplate, Once, OutboxItem, PendingStep, RoleName, StepId,
+    StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
 };
 
 /// The use cases of the engine: the driving port that inbound adapters depend on.
@@ -148,6 +148,31 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
         role: Option<RoleName>,
     ) -> impl Future<Output = Result<Vec<User>, WorkflowError>> + Send;
 
+    /// Lets `to_user_id` act for `user_id` until `until`, replacing the user's delegation if
+    /// any; returns it as stored (`created_at` is now). `NotFound` (the delegator);
+    /// `Validation` (`until` not in the future, `to_user_id` the user themself or inactive); `UnknownUser` (field `to_user_id`); `DelegationCycle` (the delegate
+    /// already delegates to the user, running).
+    fn put_delegation(
+        &self,
+        user: UserId,
+        to_user: UserId,
+        until: DateTime<Utc>,
+        reason: Option<Comment>,
+    ) -> impl Future<Output = Result<Delegation, WorkflowError>> + Send;
+
+    /// Ends the user's running delegation now. `NotFound` (the user, or no delegation runs).
+    fn end_delegation(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+
+    /// The user's running delegation, if any (also `None` for an unknown user: callers read
+    /// the user first).
+    fn delegation(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<Option<Delegation>, WorkflowError>> + Send;
+
     /// `Ok` when the store answers.
     fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
 
@@ -159,8 +184,12 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
 /// returns the finished decision (the new state and every row to write), which the repository
 /// only persists.
 /// A decision run under the locks, given the acting user's directory entry as the same unit of
-/// work read it: `None` for no such user, else whether the user is active.
-pub type ActFn = Box<dyn FnOnce(&Instance, Option<bool>) -> Result<Decided, WorkflowError> + Send>;
+/// work read it: `None` for no such user, else whether the user is active; and, only when the
+/// actor is not in the decided step's snapshot, the delegations to the actor from active users
+/// (running or not: the decision judges them at its own time), else none.
+pub type ActFn = Box<
+    dyn FnOnce(&Instance, Option<bool>, &[Delegation]) -> Result<Decided, WorkflowError> + Send,
+>;
 
 pub type DecideFn = Box<dyn FnOnce(&Instance) -> Result<Decided, WorkflowError> + Send>;
 
@@ -291,6 +320,20 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         after: Option<InboxCursor>,
     ) -> impl Future<Output = Result<Vec<PendingStep>, WorkflowError>> + Send;
 
+    /// As [`pending_steps`](Self::pending_steps), merged with the steps awaiting each of
+    /// `delegators` (users who delegate to `user`), each of those marked `on_behalf_of` its
+    /// delegator: one page in the same order, a step once (as `user`'s own when `user` is in its
+    /// snapshot, else for the lowest delegator id). A delegator's step is left out when `user`
+    /// is in its snapshot (a delegate who is eligible acts as themself). One index range scan
+    /// per user listed.
+    fn delegated_pending_steps(
+        &self,
+        user: UserId,
+        delegators: Vec<UserId>,
+        limit: u32,
+        after: Option<InboxCursor>,
+    ) -> impl Future<Output = Result<Vec<PendingStep>, WorkflowError>> + Send;
+
     /// The newest instances matching `filter` whose id is below `after` (all, when `None`), by
     /// id descending, at most `limit`; each with its steps (by `step_order`) and an empty audit,
     /// all read in one snapshot. Served from indexes whatever the criteria.
@@ -374,6 +417,39 @@ pub trait RoleResolver: Send + Sync + 'static {
         &self,
         approvers: &[Approver],
     ) -> impl Future<Output = Result<Vec<Vec<UserId>>, WorkflowError>> + Send;
+
+    /// Stores `delegation` as its delegator's one delegation (replacing any), in one unit of
+    /// work with these checks, in order: the delegator exists (`NotFound`); the delegate exists
+    /// (`UnknownUser`, field `to_user_id`) and is active (`Validation`, field `to_user_id`); the
+    /// delegate has no delegation to the delegator running at `now` (`DelegationCycle`). Two
+    /// users delegating to each other at once: one of them is refused.
+    fn put_delegation(
+        &self,
+        delegation: Delegation,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+
+    /// Removes `user`'s delegation if it runs at `now` (one that has ended goes too); `true`
+    /// if one ran.
+    fn end_delegation(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, WorkflowError>> + Send;
+
+    /// `user`'s delegation if it runs at `now`.
+    fn delegation(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Delegation>, WorkflowError>> + Send;
+
+    /// The active users whose delegation to `user` runs at `now`, by id. One index lookup.
+    fn delegators_of(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<UserId>, WorkflowError>> + Send;
 }
 
 /// The source of every timestamp the core writes.

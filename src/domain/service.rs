@@ -10,10 +10,12 @@ use tokio::sync::Notify;
 use super::audit_chain;
 use super::error::WorkflowError;
 use super::machine;
+use chrono::{DateTime, Utc};
+
 use super::model::{
-    AuditVerification, CancelRequest, DecisionRequest, Done, InboxCursor, InboxPage, Instance,
-    InstanceId, NewTemplate, Once, RoleName, StoreLoad, Template, TemplateFilter, TemplateId,
-    TemplateUpdate, TriggerRequest, User, UserId,
+    AuditVerification, CancelRequest, Comment, DecisionRequest, Delegation, Done, InboxCursor,
+    InboxPage, Instance, InstanceId, NewTemplate, Once, RoleName, StoreLoad, Template,
+    TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
 };
 use super::ports::{Clock, RoleResolver, WorkflowRepository, WorkflowUseCases};
 
@@ -120,8 +122,8 @@ where
             .decide(
                 step,
                 actor,
-                Box::new(move |instance, active| {
-                    machine::decide_as(instance, &request, active, clock.now())
+                Box::new(move |instance, active, delegations| {
+                    machine::decide_as(instance, &request, active, delegations, clock.now())
                 }),
                 once,
             )
@@ -260,7 +262,16 @@ where
                 format!("must be between 1 and {MAX_PENDING_LIMIT}"),
             ));
         }
-        let mut items = self.repo.pending_steps(user, limit + 1, after).await?;
+        // One indexed read of who delegates to the user; the inbox query is today's when nobody
+        // does.
+        let delegators = self.roles.delegators_of(user, self.clock.now()).await?;
+        let mut items = if delegators.is_empty() {
+            self.repo.pending_steps(user, limit + 1, after).await?
+        } else {
+            self.repo
+                .delegated_pending_steps(user, delegators, limit + 1, after)
+                .await?
+        };
         let next = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().and_then(InboxCursor::after)
@@ -313,6 +324,50 @@ where
     /// The users holding `role`, or every user.
     async fn users(&self, role: Option<RoleName>) -> Result<Vec<User>, WorkflowError> {
         self.roles.users(role).await
+    }
+
+    /// Lets another user act for `user` until `until`: checks what needs no store (the time,
+    /// the delegate is another user, the reason), then stores it with the directory's checks.
+    #[tracing::instrument(name = "put_delegation", skip_all, fields(user_id = %user, to_user_id = %to_user))]
+    async fn put_delegation(
+        &self,
+        user: UserId,
+        to_user: UserId,
+        until: DateTime<Utc>,
+        reason: Option<Comment>,
+    ) -> Result<Delegation, WorkflowError> {
+        let now = self.clock.now();
+        let delegation = Delegation {
+            user_id: user,
+            to_user_id: to_user,
+            until,
+            reason,
+            created_at: now,
+        };
+        machine::validate_delegation(&delegation, now)?;
+        self.roles.put_delegation(delegation.clone(), now).await?;
+        Ok(delegation)
+    }
+
+    /// Ends the user's running delegation.
+    #[tracing::instrument(name = "end_delegation", skip_all, fields(user_id = %user))]
+    async fn end_delegation(&self, user: UserId) -> Result<(), WorkflowError> {
+        if self.roles.end_delegation(user, self.clock.now()).await? {
+            return Ok(());
+        }
+        // Which of the two is missing, for the message.
+        if self.roles.user_exists(user).await? {
+            Err(WorkflowError::not_found(format!(
+                "a running delegation of user {user}"
+            )))
+        } else {
+            Err(WorkflowError::not_found(format!("user {user}")))
+        }
+    }
+
+    /// The user's running delegation, if any.
+    async fn delegation(&self, user: UserId) -> Result<Option<Delegation>, WorkflowError> {
+        self.roles.delegation(user, self.clock.now()).await
     }
 
     /// `Ok` when the store answers.

@@ -81,6 +81,7 @@ fn store(new: NewInstance) -> Instance {
                 .map(|order| StepId::new(10 + i64::from(order)).unwrap()),
             action: entry.action,
             actor_user_id: entry.actor_user_id,
+            on_behalf_of: None,
             comment: entry.comment.clone(),
             at: entry.at,
             hash,
@@ -106,7 +107,17 @@ fn store(new: NewInstance) -> Instance {
 
 /// What a store does with a decision: the new entries appended, chained to the last one.
 fn apply(before: &Instance, request: DecisionRequest, now: DateTime<Utc>) -> Instance {
-    let decided = machine::decide(before, &request, now).unwrap();
+    apply_as(before, request, &[], now)
+}
+
+/// As [`apply`], for an actor to whom `delegations` run.
+fn apply_as(
+    before: &Instance,
+    request: DecisionRequest,
+    delegations: &[crate::domain::model::Delegation],
+    now: DateTime<Utc>,
+) -> Instance {
+    let decided = machine::decide_as(before, &request, Some(true), delegations, now).unwrap();
     let last = before.audit.last().map(|e| e.hash);
     let hashes = for_decision(last, &decided).unwrap();
     let mut after = decided.instance.clone();
@@ -118,6 +129,7 @@ fn apply(before: &Instance, request: DecisionRequest, now: DateTime<Utc>) -> Ins
             step_id: entry.step_id,
             action: entry.action,
             actor_user_id: entry.actor_user_id,
+            on_behalf_of: entry.on_behalf_of,
             comment: entry.comment.clone(),
             at: entry.at,
             hash,
@@ -336,6 +348,7 @@ fn the_encoding_is_the_documented_one() {
             step_order: Some(1),
             action: AuditAction::StepApproved,
             actor: Some(uid(4)),
+            on_behalf_of: None,
             comment: Some("ça va"),
             at: at(1),
             decided: Some(StepFacts {
@@ -355,6 +368,7 @@ fn the_encoding_is_the_documented_one() {
             step_order: None,
             action: AuditAction::InstanceApproved,
             actor: None,
+            on_behalf_of: None,
             comment: None,
             at: at(2),
             decided: None,
@@ -451,11 +465,95 @@ fn an_approval_added_to_a_decided_step_breaks_its_decisions_entry() {
         user_id: uid(1),
         comment: None,
         at: at(1),
+        acted_by: None,
     });
     assert_eq!(
         verify(&instance),
         AuditVerification::Invalid {
             first_bad_entry_id: entry_id(&instance, AuditAction::StepApproved)
+        }
+    );
+}
+
+/// Quorum "all" step 11 (users 1 and 4): user 9 approves for user 1 as its delegate, then
+/// user 4 approves, which approves the step.
+fn delegated_instance() -> Instance {
+    let mut template = template();
+    template.steps[0].quorum = crate::domain::model::Quorum::All;
+    let request = TriggerRequest {
+        event: template.event.clone(),
+        entity_type: template.entity_type.clone(),
+        entity_id: EntityId::new(9).unwrap(),
+        initiated_by: uid(3),
+        context: None,
+    };
+    let new = machine::trigger(
+        &template,
+        request,
+        vec![vec![uid(1), uid(4)], vec![uid(2)]],
+        at(0),
+    )
+    .unwrap();
+    let approve = |by: i64| DecisionRequest {
+        step_id: StepId::new(11).unwrap(),
+        acted_by: uid(by),
+        verdict: Verdict::Approve { comment: None },
+    };
+    let delegation = crate::domain::model::Delegation {
+        user_id: uid(1),
+        to_user_id: uid(9),
+        until: at(30),
+        reason: None,
+        created_at: at(0),
+    };
+    let partly = apply_as(&store(new), approve(9), &[delegation], at(1));
+    apply(&partly, approve(4), at(2))
+}
+
+#[test]
+fn a_delegates_entries_are_chained_and_verify() {
+    let instance = delegated_instance();
+    assert_eq!(instance.steps[0].status, StepStatus::Approved);
+    let recorded = instance
+        .audit
+        .iter()
+        .find(|e| e.action == AuditAction::ApprovalRecorded)
+        .unwrap();
+    assert_eq!(recorded.actor_user_id, Some(uid(9)));
+    assert_eq!(recorded.on_behalf_of, Some(uid(1)));
+    let n = instance.audit.len();
+    assert_eq!(verify(&instance), AuditVerification::Valid { entries: n });
+}
+
+#[test]
+fn whom_a_delegate_acted_for_is_covered_by_the_chain() {
+    let recorded_entry = |instance: &Instance| entry_id(instance, AuditAction::ApprovalRecorded);
+    // The entry's `on_behalf_of` dropped or changed.
+    for changed in [None, Some(uid(4))] {
+        let mut instance = delegated_instance();
+        let target = recorded_entry(&instance);
+        instance
+            .audit
+            .iter_mut()
+            .find(|e| e.id == target)
+            .unwrap()
+            .on_behalf_of = changed;
+        assert_eq!(
+            verify(&instance),
+            AuditVerification::Invalid {
+                first_bad_entry_id: target
+            },
+            "{changed:?}"
+        );
+    }
+    // The step's record of who gave the approval dropped: the entry that recorded it (the
+    // first to cover it) is the first bad one.
+    let mut instance = delegated_instance();
+    instance.steps[0].approvals[0].acted_by = None;
+    assert_eq!(
+        verify(&instance),
+        AuditVerification::Invalid {
+            first_bad_entry_id: recorded_entry(&instance)
         }
     );
 }

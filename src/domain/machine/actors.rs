@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::decide;
+use super::{decide, decide_for};
 use crate::domain::error::WorkflowError;
-use crate::domain::model::{Decided, DecisionRequest, Instance};
+use crate::domain::model::{Decided, DecisionRequest, Delegation, Instance, UserId};
 
 /// Decides like [`decide`], for an actor whose directory entry is `active`: `Some(true)` an
 /// active user, `Some(false)` an inactive one, `None` no user at all.
@@ -18,17 +18,43 @@ use crate::domain::model::{Decided, DecisionRequest, Instance};
 /// snapshot (`NotAnApprover`, or `UnknownUser` when it is no user at all); then the machine's
 /// own refusals on the step's state. A user who is no longer in the directory but is in the
 /// snapshot may still act: eligibility is the snapshot.
+///
+/// An actor who is not in the snapshot acts as a delegate when one of `delegations` (those to
+/// the actor, from active users) runs at `now` and its delegator is in the snapshot: the
+/// decision is then the delegator's (see [`decide_for`]). Of several such delegators, the
+/// lowest id that has not yet approved the step is chosen (else the lowest, which is then
+/// `AlreadyApproved`). Delegations are not followed further: only the actor's own delegators
+/// count, never theirs.
 pub fn decide_as(
     instance: &Instance,
     request: &DecisionRequest,
     active: Option<bool>,
+    delegations: &[Delegation],
     now: DateTime<Utc>,
 ) -> Result<Decided, WorkflowError> {
-    let on_instance = instance.steps.iter().any(|s| s.id == request.step_id);
-    if on_instance && active == Some(false) {
+    let step = instance.steps.iter().find(|s| s.id == request.step_id);
+    if step.is_some() && active == Some(false) {
         return Err(WorkflowError::UserInactive {
             user: request.acted_by,
         });
+    }
+    if let Some(step) = step
+        && active.is_some()
+        && !step.eligible_user_ids.contains(&request.acted_by)
+    {
+        let mut delegators: Vec<UserId> = delegations
+            .iter()
+            .filter(|d| d.to_user_id == request.acted_by && d.runs_at(now))
+            .map(|d| d.user_id)
+            .filter(|user| step.eligible_user_ids.contains(user))
+            .collect();
+        delegators.sort_unstable();
+        let not_yet = delegators
+            .iter()
+            .find(|user| !step.approvals.iter().any(|a| a.user_id == **user));
+        if let Some(principal) = not_yet.or(delegators.first()) {
+            return decide_for(instance, request, *principal, now);
+        }
     }
     decide(instance, request, now).map_err(|refusal| match refusal {
         WorkflowError::NotAnApprover { user, .. } if active.is_none() => {

@@ -77,6 +77,7 @@ pub fn cancel(
             None,
             AuditAction::InstanceCancelled,
             Some(actor),
+            None,
             comment,
             now,
         )],

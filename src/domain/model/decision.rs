@@ -40,6 +40,8 @@ pub struct DecisionAudit {
     pub step_id: Option<StepId>,
     pub action: AuditAction,
     pub actor_user_id: Option<UserId>,
+    /// The delegator the actor acted for, if the actor is a delegate.
+    pub on_behalf_of: Option<UserId>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
 }

@@ -33,9 +33,12 @@ pub struct InstanceStep {
 /// One user's approval of a step, recorded whether or not it reached the quorum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepApproval {
+    /// Whose approval it is: the eligible user it counts for.
     pub user_id: UserId,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
+    /// The delegate who gave it on `user_id`'s behalf; `None` when `user_id` acted.
+    pub acted_by: Option<UserId>,
 }
 
 /// One line of the append-only audit log, with the hash that chains it to the line before.
@@ -46,6 +49,8 @@ pub struct AuditEntry {
     pub step_id: Option<StepId>,
     pub action: AuditAction,
     pub actor_user_id: Option<UserId>,
+    /// The delegator the actor acted for (a delegate's decision); `None` otherwise.
+    pub on_behalf_of: Option<UserId>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
     pub hash: AuditHash,
@@ -82,6 +87,9 @@ pub struct PendingStep {
     pub event: EventName,
     pub entity_type: EntityType,
     pub entity_id: EntityId,
+    /// The delegator whose step it is, when the user sees it as their delegate; `None` for a
+    /// step awaiting the user themself.
+    pub on_behalf_of: Option<UserId>,
 }
 
 /// A step of an instance not yet stored (ids are assigned by the repository).

@@ -36,6 +36,7 @@ pub enum ErrorCode {
     NoActiveTemplate,
     UnknownUser,
     NoEligibleApprover,
+    DelegationCycle,
     Internal,
     Unavailable,
     OutcomeUnknown,
@@ -64,6 +65,7 @@ impl ErrorCode {
             Self::NoActiveTemplate => "no_active_template",
             Self::UnknownUser => "unknown_user",
             Self::NoEligibleApprover => "no_eligible_approver",
+            Self::DelegationCycle => "delegation_cycle",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
             Self::OutcomeUnknown => "outcome_unknown",
@@ -260,6 +262,13 @@ impl From<WorkflowError> for ApiError {
                 ErrorCode::NoEligibleApprover,
                 format!(
                     "Step {step_order} ({approver}) needs {required} approvals but only {eligible} users can approve it; assign the role to more users or lower the step's quorum."
+                ),
+            ),
+            E::DelegationCycle { user, to_user } => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::DelegationCycle,
+                format!(
+                    "User {to_user} already delegates to user {user}; end that delegation first, as delegations may not form a cycle."
                 ),
             ),
             E::Validation { field, message } => Self::validation(&field, &message),

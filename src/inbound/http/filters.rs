@@ -216,7 +216,30 @@ fn directory<S: WorkflowUseCases>(
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     put_user(Arc::clone(&service))
         .or(user(Arc::clone(&service)))
-        .or(users(service))
+        .or(users(Arc::clone(&service)))
+        .or(put_delegation(Arc::clone(&service)))
+        .or(end_delegation(service))
+}
+
+/// `PUT /api/v1/workflow/users/{id}/delegation`
+pub fn put_delegation<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "users" / String / "delegation")
+        .and(warp::put())
+        .and(with_shared(service))
+        .and(json_body())
+        .then(handlers::delegation::put_delegation::<S>)
+}
+
+/// `DELETE /api/v1/workflow/users/{id}/delegation`
+pub fn end_delegation<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("api" / "v1" / "workflow" / "users" / String / "delegation")
+        .and(warp::delete())
+        .and(with_shared(service))
+        .then(handlers::delegation::end_delegation::<S>)
 }
 
 /// `PUT /api/v1/workflow/users/{id}`

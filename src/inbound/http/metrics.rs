@@ -38,6 +38,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/workflow/users"),
     ("GET", "/api/v1/workflow/users/{id}"),
     ("PUT", "/api/v1/workflow/users/{id}"),
+    ("PUT", "/api/v1/workflow/users/{id}/delegation"),
+    ("DELETE", "/api/v1/workflow/users/{id}/delegation"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),

@@ -49,6 +49,8 @@ use super::{handlers, schemas};
         handlers::users::put_user,
         handlers::users::user,
         handlers::users::users,
+        handlers::delegation::put_delegation,
+        handlers::delegation::end_delegation,
         handlers::health::health,
         handlers::metrics::metrics,
         handlers::openapi::openapi,

@@ -18,6 +18,7 @@
 use std::cell::Cell;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::value::MapDeserializer;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
@@ -223,6 +224,31 @@ impl TryFrom<Value> for CommentText {
     fn try_from(value: Value) -> Result<Self, Refusal> {
         let Text(text) = Text::try_from(value)?;
         Comment::new(text).map(Self).map_err(Refusal::from_domain)
+    }
+}
+
+/// A time: an RFC 3339 string with its offset (`2026-12-01T00:00:00Z`), kept to the
+/// microsecond (the stores' precision).
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "Value")]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl TryFrom<Value> for Timestamp {
+    type Error = Refusal;
+
+    fn try_from(value: Value) -> Result<Self, Refusal> {
+        let refusal = || Refusal::new("must be an RFC 3339 time, e.g. 2026-12-01T00:00:00Z");
+        let Value::String(text) = required(value)? else {
+            return Err(refusal());
+        };
+        DateTime::parse_from_rfc3339(&text)
+            .ok()
+            .and_then(|t| {
+                let t = t.with_timezone(&Utc);
+                DateTime::from_timestamp_micros(t.timestamp_micros())
+            })
+            .map(Self)
+            .ok_or_else(refusal)
     }
 }
 

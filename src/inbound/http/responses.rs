@@ -20,7 +20,7 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     warp::reply::with_status(warp::reply::json(body), status).into_response()
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -97,10 +97,15 @@ pub struct StepDto {
 #[derive(Serialize, ToSchema)]
 #[schema(as = Approval)]
 pub struct ApprovalDto {
+    /// Whose approval it is (a delegate's approval counts as its delegator's).
     user_id: i64,
     comment: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     at: String,
+    /// The delegate who gave it for `user_id`; absent when `user_id` gave it (so answers
+    /// without delegation are as they always were).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acted_by_user_id: Option<i64>,
 }
 
 impl From<&InstanceStep> for StepDto {
@@ -124,6 +129,7 @@ impl From<&InstanceStep> for StepDto {
                     user_id: a.user_id.get(),
                     comment: a.comment.clone(),
                     at: time(a.at),
+                    acted_by_user_id: a.acted_by.map(UserId::get),
                 })
                 .collect(),
         }
@@ -140,6 +146,9 @@ pub struct AuditDto {
     #[schema(value_type = AuditActionSchema)]
     action: &'static str,
     actor_user_id: Option<i64>,
+    /// The delegator the actor acted for, as its delegate; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_behalf_of: Option<i64>,
     comment: Option<String>,
     #[schema(format = DateTime)]
     at: String,
@@ -154,6 +163,7 @@ impl From<&AuditEntry> for AuditDto {
             step_id: a.step_id.map(StepId::get),
             action: a.action.as_str(),
             actor_user_id: a.actor_user_id.map(UserId::get),
+            on_behalf_of: a.on_behalf_of.map(UserId::get),
             comment: a.comment.clone(),
             at: time(a.at),
             hash: a.hash.to_hex(),
@@ -299,6 +309,10 @@ pub struct PendingStepDto {
     event: String,
     entity_type: String,
     entity_id: i64,
+    /// The delegator whose step it is, when the user acts on it as their delegate; absent
+    /// for the user's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_behalf_of: Option<i64>,
 }
 
 impl From<&PendingStep> for PendingStepDto {
@@ -313,6 +327,7 @@ impl From<&PendingStep> for PendingStepDto {
             event: p.event.to_string(),
             entity_type: p.entity_type.to_string(),
             entity_id: p.entity_id.get(),
+            on_behalf_of: p.on_behalf_of.map(UserId::get),
         }
     }
 }

@@ -17,7 +17,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::handlers::templates::StepBody;
 use super::handlers::trigger::MAX_CONTEXT_KEYS;
-use super::requests::{CommentText, DomainName, Flag, Id, Name, PositiveId, Text};
+use super::requests::{CommentText, DomainName, Flag, Id, Name, PositiveId, Text, Timestamp};
 
 use crate::domain::model::{
     AuditAction, EntityId, EntityType, EventName, InstanceStatus, MAX_COMMENT_CHARS,
@@ -137,6 +137,23 @@ impl PartialSchema for CommentText {
 impl ToSchema for CommentText {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("Comment")
+    }
+}
+
+impl PartialSchema for Timestamp {
+    fn schema() -> RefOr<Schema> {
+        string()
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some(
+                "An RFC 3339 time with its offset, e.g. 2026-12-01T00:00:00Z (kept to the microsecond).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Timestamp {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Timestamp")
     }
 }
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use super::{MemoryStore, State};
 use crate::domain::error::WorkflowError;
-use crate::domain::model::{Approver, RoleName, User, UserId};
+use chrono::{DateTime, Utc};
+
+use crate::domain::model::{Approver, Delegation, RoleName, User, UserId};
 use crate::domain::ports::RoleResolver;
 
 /// What the directory keeps of a user besides its roles (those are indexed by role).
@@ -78,6 +80,47 @@ impl State {
         }
     }
 
+    /// The delegations to `user` from active users, running or not.
+    pub(super) fn delegations_to(&self, user: UserId) -> Vec<Delegation> {
+        self.delegations
+            .values()
+            .filter(|d| d.to_user_id == user && self.is_active(&d.user_id))
+            .cloned()
+            .collect()
+    }
+
+    fn put_delegation(
+        &mut self,
+        delegation: Delegation,
+        now: DateTime<Utc>,
+    ) -> Result<(), WorkflowError> {
+        let (user, to_user) = (delegation.user_id, delegation.to_user_id);
+        if !self.users.contains_key(&user) {
+            return Err(WorkflowError::not_found(format!("user {user}")));
+        }
+        match self.users.get(&to_user) {
+            None => {
+                return Err(WorkflowError::UnknownUser {
+                    user: to_user,
+                    field: "to_user_id",
+                });
+            }
+            Some(entry) if !entry.active => {
+                return Err(WorkflowError::inactive_delegate(to_user));
+            }
+            Some(_) => {}
+        }
+        if self
+            .delegations
+            .get(&to_user)
+            .is_some_and(|d| d.to_user_id == user && d.runs_at(now))
+        {
+            return Err(WorkflowError::DelegationCycle { user, to_user });
+        }
+        self.delegations.insert(user, delegation);
+        Ok(())
+    }
+
     /// Every user's roles, sorted (the role index is ordered by role name).
     fn roles_by_user(&self) -> BTreeMap<UserId, Vec<RoleName>> {
         let mut held: BTreeMap<UserId, Vec<RoleName>> = BTreeMap::new();
@@ -142,5 +185,49 @@ impl RoleResolver for MemoryStore {
     ) -> Result<Vec<Vec<UserId>>, WorkflowError> {
         let state = self.lock();
         Ok(approvers.iter().map(|a| state.eligible_users(a)).collect())
+    }
+
+    async fn put_delegation(
+        &self,
+        delegation: Delegation,
+        now: DateTime<Utc>,
+    ) -> Result<(), WorkflowError> {
+        self.lock().put_delegation(delegation, now)
+    }
+
+    async fn end_delegation(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, WorkflowError> {
+        let removed = self.lock().delegations.remove(&user);
+        Ok(removed.is_some_and(|d| d.runs_at(now)))
+    }
+
+    async fn delegation(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delegation>, WorkflowError> {
+        Ok(self
+            .lock()
+            .delegations
+            .get(&user)
+            .filter(|d| d.runs_at(now))
+            .cloned())
+    }
+
+    async fn delegators_of(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, WorkflowError> {
+        Ok(self
+            .lock()
+            .delegations_to(user)
+            .into_iter()
+            .filter(|d| d.runs_at(now))
+            .map(|d| d.user_id)
+            .collect())
     }
 }

@@ -20,10 +20,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{
-    AuditEntry, Decided, Done, EntityId, EntityType, EventName, FailedDelivery, IdempotencyKey,
-    InboxCursor, Instance, InstanceId, InstanceStep, KeptAnswer, Lease, NewInstance, NewTemplate,
-    Once, OutboxItem, PendingStep, RoleName, StepId, StepStatus, StoreLoad, Template,
-    TemplateFilter, TemplateId, TemplateUpdate, UserId,
+    AuditEntry, Decided, Delegation, Done, EntityId, EntityType, EventName, FailedDelivery,
+    IdempotencyKey, InboxCursor, Instance, InstanceId, InstanceStep, KeptAnswer, Lease,
+    NewInstance, NewTemplate, Once, OutboxItem, PendingStep, RoleName, StepId, StepStatus,
+    StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
 use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
 use crate::domain::{audit_chain, machine};
@@ -36,6 +36,8 @@ type ActiveKey = (EventName, EntityType, EntityId);
 struct State {
     users: BTreeMap<UserId, directory::Entry>,
     roles: BTreeMap<RoleName, BTreeSet<UserId>>,
+    /// Each user's one delegation, by delegator (kept after it ends, until replaced or ended).
+    delegations: BTreeMap<UserId, Delegation>,
     templates: BTreeMap<TemplateId, Template>,
     /// Every version of every template, as it was (see `templates`).
     template_versions: BTreeMap<(TemplateId, i32), Template>,
@@ -152,6 +154,7 @@ impl State {
                 step_id,
                 action: entry.action,
                 actor_user_id: entry.actor_user_id,
+                on_behalf_of: None,
                 comment: entry.comment,
                 at: entry.at,
                 hash,
@@ -197,7 +200,20 @@ impl State {
             )));
         }
         let active = self.users.get(&actor).map(|entry| entry.active);
-        self.decide_instance(instance_id, Box::new(move |i| decide(i, active)))
+        // As the PostgreSQL store: the delegations only when the actor is not eligible.
+        let eligible = self.instances[&instance_id]
+            .steps
+            .iter()
+            .any(|s| s.id == step && s.eligible_user_ids.contains(&actor));
+        let delegations = if eligible {
+            Vec::new()
+        } else {
+            self.delegations_to(actor)
+        };
+        self.decide_instance(
+            instance_id,
+            Box::new(move |i| decide(i, active, &delegations)),
+        )
     }
 
     /// Runs `decide` on the instance and stores what it lists (a decision or a cancellation).
@@ -237,6 +253,7 @@ impl State {
                 step_id: entry.step_id,
                 action: entry.action,
                 actor_user_id: entry.actor_user_id,
+                on_behalf_of: entry.on_behalf_of,
                 comment: entry.comment,
                 at: entry.at,
                 hash,
@@ -254,6 +271,7 @@ impl State {
     fn pending_steps(
         &self,
         user: UserId,
+        delegators: &[UserId],
         limit: u32,
         after: Option<InboxCursor>,
     ) -> Vec<PendingStep> {
@@ -264,22 +282,33 @@ impl State {
                 instance
                     .steps
                     .iter()
-                    .filter(|s| {
-                        s.status == StepStatus::AwaitingAction
-                            && s.eligible_user_ids.contains(&user)
-                            // A quorum step's approver has done their part.
-                            && !s.approvals.iter().any(|a| a.user_id == user)
-                    })
-                    .map(move |s| PendingStep {
-                        step_id: s.id,
-                        step_order: s.step_order,
-                        name: s.name.clone(),
-                        approver: s.approver.clone(),
-                        activated_at: s.activated_at,
-                        instance_id: instance.id,
-                        event: instance.event.clone(),
-                        entity_type: instance.entity_type.clone(),
-                        entity_id: instance.entity_id,
+                    .filter(|s| s.status == StepStatus::AwaitingAction)
+                    .filter_map(move |s| {
+                        // A quorum step's approver has done their part.
+                        let awaits = |who: &UserId| {
+                            s.eligible_user_ids.contains(who)
+                                && !s.approvals.iter().any(|a| a.user_id == *who)
+                        };
+                        let on_behalf_of = if awaits(&user) {
+                            None
+                        } else if s.eligible_user_ids.contains(&user) {
+                            // An eligible delegate acts as themself, and has.
+                            return None;
+                        } else {
+                            Some(*delegators.iter().filter(|d| awaits(d)).min()?)
+                        };
+                        Some(PendingStep {
+                            step_id: s.id,
+                            step_order: s.step_order,
+                            name: s.name.clone(),
+                            approver: s.approver.clone(),
+                            activated_at: s.activated_at,
+                            instance_id: instance.id,
+                            event: instance.event.clone(),
+                            entity_type: instance.entity_type.clone(),
+                            entity_id: instance.entity_id,
+                            on_behalf_of,
+                        })
                     })
             })
             .filter(|p| after.is_none_or(|cursor| cursor.precedes(p)))
@@ -393,7 +422,17 @@ impl WorkflowRepository for MemoryStore {
         limit: u32,
         after: Option<InboxCursor>,
     ) -> Result<Vec<PendingStep>, WorkflowError> {
-        Ok(self.lock().pending_steps(user, limit, after))
+        Ok(self.lock().pending_steps(user, &[], limit, after))
+    }
+
+    async fn delegated_pending_steps(
+        &self,
+        user: UserId,
+        delegators: Vec<UserId>,
+        limit: u32,
+        after: Option<InboxCursor>,
+    ) -> Result<Vec<PendingStep>, WorkflowError> {
+        Ok(self.lock().pending_steps(user, &delegators, limit, after))
     }
 
     async fn search_instances(

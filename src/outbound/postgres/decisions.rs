@@ -18,6 +18,7 @@ use diesel::query_builder::AstPass;
 use diesel::sql_types::{Array, BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::delegations::delegations_to;
 use super::errors::TxError;
 use super::idempotency::once_before_commit;
 use super::outbox::payload;
@@ -123,11 +124,21 @@ async fn decide_locked(conn: &mut Conn, work: Work) -> Result<Instance, TxError>
                 .next()
                 .ok_or_else(|| WorkflowError::not_found(format!("step {step}")))?;
             let active = entry.into_iter().next();
+            // The one extra read of a delegate's decision, made only when the actor (a user)
+            // is not in the step's snapshot: who delegates to it (indexed by delegate).
+            let eligible = steps
+                .iter()
+                .any(|s| s.id == step.get() && s.eligible_user_ids.contains(&actor.get()));
+            let delegations = if eligible || active.is_none() {
+                Vec::new()
+            } else {
+                delegations_to(conn, actor).await?
+            };
             (
                 row,
                 steps,
                 last_hash,
-                Box::new(move |i: &Instance| decide(i, active)),
+                Box::new(move |i: &Instance| decide(i, active, &delegations)),
             )
         }
         Work::Instance { id, decide } => {
@@ -249,6 +260,7 @@ struct DecideWrite {
     audit_step_ids: Vec<Option<i64>>,
     audit_actions: Vec<&'static str>,
     audit_actors: Vec<Option<i64>>,
+    audit_on_behalf_of: Vec<Option<i64>>,
     audit_comments: Vec<Option<String>>,
     audit_at: Vec<DateTime<Utc>>,
     audit_hashes: Vec<Vec<u8>>,
@@ -290,6 +302,10 @@ impl DecideWrite {
                 .iter()
                 .map(|a| a.actor_user_id.map(UserId::get))
                 .collect(),
+            audit_on_behalf_of: audit
+                .iter()
+                .map(|a| a.on_behalf_of.map(UserId::get))
+                .collect(),
             audit_comments: audit.iter().map(|a| a.comment.clone()).collect(),
             audit_at: audit.iter().map(|a| a.at).collect(),
             audit_hashes: hashes.iter().map(|h| h.as_bytes().to_vec()).collect(),
@@ -325,6 +341,7 @@ impl StaticStatement for DecideWrite {
             18 => out.push_bind_param::<Array<Timestamptz>, _>(&self.callback_at),
             19 => out.push_bind_param::<Array<Bytea>, _>(&self.audit_hashes),
             20 => out.push_bind_param::<Array<Jsonb>, _>(&self.step_approvals),
+            21 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.audit_on_behalf_of),
             other => Err(no_such_placeholder(other)),
         }
     }

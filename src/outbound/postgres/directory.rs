@@ -12,7 +12,9 @@ use super::rows::user_id as stored_user_id;
 use super::schema::{roles, user_roles, users};
 use super::{Conn, PgStore};
 use crate::domain::WorkflowError;
-use crate::domain::model::{Approver, RoleName, User, UserId};
+use chrono::{DateTime, Utc};
+
+use crate::domain::model::{Approver, Delegation, RoleName, User, UserId};
 use crate::domain::ports::RoleResolver;
 
 impl RoleResolver for PgStore {
@@ -156,6 +158,38 @@ impl RoleResolver for PgStore {
                 .map_err(Into::into)
         })
         .await
+    }
+
+    async fn put_delegation(
+        &self,
+        delegation: Delegation,
+        now: DateTime<Utc>,
+    ) -> Result<(), WorkflowError> {
+        self.store_delegation(delegation, now).await
+    }
+
+    async fn end_delegation(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, WorkflowError> {
+        self.remove_delegation(user, now).await
+    }
+
+    async fn delegation(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delegation>, WorkflowError> {
+        self.running_delegation(user, now).await
+    }
+
+    async fn delegators_of(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<UserId>, WorkflowError> {
+        self.running_delegators_of(user, now).await
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod connection;
 mod decisions;
+mod delegations;
 mod directory;
 mod errors;
 mod idempotency;

@@ -109,6 +109,16 @@ impl WorkflowRepository for PgStore {
         inbox::pending_steps(self, user, limit, after).await
     }
 
+    async fn delegated_pending_steps(
+        &self,
+        user: UserId,
+        delegators: Vec<UserId>,
+        limit: u32,
+        after: Option<InboxCursor>,
+    ) -> Result<Vec<PendingStep>, WorkflowError> {
+        inbox::delegated_pending_steps(self, user, delegators, limit, after).await
+    }
+
     async fn search_instances(
         &self,
         filter: crate::domain::model::InstanceFilter,

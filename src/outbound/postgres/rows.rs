@@ -112,6 +112,9 @@ struct ApprovalJson {
     user_id: i64,
     comment: Option<String>,
     at: DateTime<Utc>,
+    /// A delegate's approval only: the key is absent for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acted_by: Option<i64>,
 }
 
 /// A step's approvals as the JSON its `approvals` column holds.
@@ -122,6 +125,7 @@ pub fn approvals_json(approvals: &[StepApproval]) -> Result<serde_json::Value, W
             user_id: a.user_id.get(),
             comment: a.comment.clone(),
             at: a.at,
+            acted_by: a.acted_by.map(UserId::get),
         })
         .collect();
     serde_json::to_value(rows).map_err(|e| WorkflowError::internal_from("approvals as JSON", e))
@@ -136,6 +140,7 @@ fn approvals(column: serde_json::Value) -> Result<Vec<StepApproval>, WorkflowErr
                 user_id: user_id(a.user_id)?,
                 comment: a.comment,
                 at: a.at,
+                acted_by: a.acted_by.map(user_id).transpose()?,
             })
         })
         .collect()
@@ -210,6 +215,8 @@ pub struct AuditRow {
     pub step_id: Option<i64>,
     pub action: String,
     pub actor_user_id: Option<i64>,
+    #[serde(default)]
+    pub on_behalf_of: Option<i64>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
     /// Read from JSON too (a trigger's write returns its rows so), where PostgreSQL writes a
@@ -275,6 +282,7 @@ impl AuditRow {
             action: AuditAction::parse(&self.action)
                 .ok_or_else(|| corrupt("audit action", &self.action))?,
             actor_user_id: self.actor_user_id.map(user_id).transpose()?,
+            on_behalf_of: self.on_behalf_of.map(user_id).transpose()?,
             comment: self.comment,
             at: self.at,
             // The column holds 32 bytes (a check constraint says so); anything else can only
@@ -349,6 +357,7 @@ impl PendingRow {
                 .map_err(|_| corrupt("entity type", &self.entity_type))?,
             entity_id: EntityId::new(self.entity_id)
                 .map_err(|_| corrupt("entity id", self.entity_id))?,
+            on_behalf_of: None,
         })
     }
 }

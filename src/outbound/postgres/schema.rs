@@ -105,6 +105,17 @@ diesel::table! {
         comment -> Nullable<Text>,
         at -> Timestamptz,
         hash -> Bytea,
+        on_behalf_of -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    workflow_delegations (user_id) {
+        user_id -> Int8,
+        to_user_id -> Int8,
+        until -> Timestamptz,
+        reason -> Nullable<Text>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -174,6 +185,7 @@ diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    workflow_delegations,
     roles,
     user_roles,
     workflow_templates,

@@ -43,7 +43,7 @@ async fn case_decide_transitions_and_refusals<S: ContractStore>(store: Arc<S>) {
             status: StepStatus::Pending
         }
     );
-    let refusal: ActFn = Box::new(|_: &Instance, _| {
+    let refusal: ActFn = Box::new(|_: &Instance, _, _| {
         Err(WorkflowError::validation("comment", "refused by the test"))
     });
     assert_eq!(

@@ -56,7 +56,7 @@ fn counted_approval(step: StepId, by: i64, now: DateTime<Utc>, runs: &Arc<Atomic
         verdict: Verdict::Approve { comment: None },
     };
     let runs = Arc::clone(runs);
-    Box::new(move |instance: &Instance, _active| {
+    Box::new(move |instance: &Instance, _active, _| {
         runs.fetch_add(1, Ordering::SeqCst);
         machine::decide(instance, &request, now)
     })

@@ -131,6 +131,7 @@ macro_rules! contract_tests {
 mod audit;
 mod cancel;
 mod decide;
+mod delegation;
 mod directory;
 mod idempotency;
 mod inbox;
@@ -182,7 +183,7 @@ fn decision(step: StepId, by: i64, verdict: Verdict, now: DateTime<Utc>) -> ActF
         acted_by: uid(by),
         verdict,
     };
-    Box::new(move |instance: &Instance, _active| machine::decide(instance, &request, now))
+    Box::new(move |instance: &Instance, _active, _| machine::decide(instance, &request, now))
 }
 
 async fn approve<S: ContractStore>(
@@ -253,6 +254,7 @@ fn pending_line(instance: &Instance, order: usize) -> PendingStep {
         event: instance.event.clone(),
         entity_type: instance.entity_type.clone(),
         entity_id: instance.entity_id,
+        on_behalf_of: None,
     }
 }
 

@@ -202,8 +202,9 @@ async fn decide_as<S: ContractStore>(
         acted_by: uid(by),
         verdict: Verdict::Approve { comment: None },
     };
-    let decide: ActFn =
-        Box::new(move |instance, active| machine::decide_as(instance, &request, active, now));
+    let decide: ActFn = Box::new(move |instance, active, delegations| {
+        machine::decide_as(instance, &request, active, delegations, now)
+    });
     store
         .decide(step, uid(by), decide, None)
         .await

@@ -86,6 +86,48 @@ async fn inbox_and_active_instance_queries_use_their_indexes() {
     drop(app);
 }
 
+/// A delegate's inbox reads each user's rows with one range scan of the inbox key (the shape of
+/// the adapter's statement, `outbound/postgres/inbox.rs`), and the delegations to an actor
+/// are found through the delegate index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegates_inbox_and_its_delegations_use_their_indexes() {
+    let app = spawn_pg().await;
+    let mut conn = app.db.as_ref().unwrap().connection().await;
+    // A handful of rows would be read and sorted whatever the indexes: with those plans off,
+    // a sort left in the plan would mean the index can't give each user's rows in order (the
+    // planner still sorts when it has no other way).
+    conn.batch_execute(
+        "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off",
+    )
+    .await
+    .unwrap();
+    let inbox = explain(
+        &mut conn,
+        "SELECT x.step_id FROM unnest(ARRAY[1, 2]::int8[]) AS who(user_id) \
+         CROSS JOIN LATERAL (SELECT b.user_id, b.activated_at, b.step_id FROM workflow_inbox b \
+           WHERE b.user_id = who.user_id \
+             AND (b.activated_at, b.step_id) > ('1970-01-01T00:00:00Z'::timestamptz, 0) \
+           ORDER BY b.activated_at, b.step_id LIMIT 51) x",
+    )
+    .await;
+    assert!(inbox.contains("workflow_inbox_pkey"), "{inbox}");
+    assert!(
+        !inbox.contains("Sort"),
+        "each user's rows come in index order: {inbox}"
+    );
+    let lookup = explain(
+        &mut conn,
+        "SELECT d.user_id FROM workflow_delegations d JOIN users u ON u.id = d.user_id \
+         WHERE d.to_user_id = 1 AND u.active",
+    )
+    .await;
+    assert!(
+        lookup.contains("workflow_delegations_by_delegate"),
+        "{lookup}"
+    );
+    drop(app);
+}
+
 /// Seeding a second time (the `seed` command run twice) loads nothing twice: the demo reports
 /// that it is there already, and the property records are left as they are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

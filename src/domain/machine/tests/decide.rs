@@ -56,6 +56,7 @@ fn approving_step_one_of_two_activates_step_two() {
         user_id: uid(4),
         comment: Some("looks fine".to_owned()),
         at: now(),
+        acted_by: None,
     }];
     let mut activated = instance.steps[1].clone();
     activated.status = StepStatus::AwaitingAction;
@@ -112,6 +113,7 @@ fn approving_the_last_step_approves_the_instance() {
         user_id: uid(2),
         comment: Some("ok".to_owned()),
         at: now(),
+        acted_by: None,
     }];
     assert_eq!(decided.changed_steps, vec![approved.clone()]);
     assert_eq!(

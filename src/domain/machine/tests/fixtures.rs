@@ -139,6 +139,7 @@ pub(super) fn instance() -> Instance {
             step_id: None,
             action: AuditAction::InstanceCreated,
             actor_user_id: Some(uid(3)),
+            on_behalf_of: None,
             comment: None,
             at: earlier(),
             hash: AuditHash::from_bytes([0; 32]),
@@ -225,6 +226,7 @@ pub(super) fn decision_audit(
         step_id: step_id.map(sid),
         action,
         actor_user_id: actor.map(uid),
+        on_behalf_of: None,
         comment: comment.map(str::to_owned),
         at: now(),
     }

@@ -4,6 +4,7 @@
 mod actors;
 mod cancel;
 mod decide;
+mod delegation;
 mod fixtures;
 mod quorum;
 mod refusals;

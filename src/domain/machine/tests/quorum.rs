@@ -24,6 +24,7 @@ fn approval(by: i64, comment: Option<&str>) -> StepApproval {
         user_id: uid(by),
         comment: comment.map(str::to_owned),
         at: now(),
+        acted_by: None,
     }
 }
 

@@ -167,6 +167,7 @@ pub(super) fn stored_instance() -> Instance {
             step_id: None,
             action: AuditAction::InstanceCreated,
             actor_user_id: Some(uid(3)),
+            on_behalf_of: None,
             comment: None,
             at: earlier(),
             hash: AuditHash::from_bytes([0; 32]),
@@ -274,6 +275,7 @@ pub(super) fn as_stored(decided: Decided) -> Instance {
                 step_id: entry.step_id,
                 action: entry.action,
                 actor_user_id: entry.actor_user_id,
+                on_behalf_of: entry.on_behalf_of,
                 comment: entry.comment,
                 at: entry.at,
                 // Not chained: these tests don't verify trails (the audit chain's own do).
@@ -299,7 +301,7 @@ pub(super) fn expect_decide_on_fixture(
         .withf(move |s, a, _, _| *s == sid(step) && *a == uid(actor))
         .times(1)
         .returning(move |_, _, decide: ActFn, _| {
-            let outcome = decide(&stored_instance(), active);
+            let outcome = decide(&stored_instance(), active, &[]);
             *recorder.lock().unwrap() = Some(outcome.clone());
             let result = outcome.map(as_stored).map(Done::Fresh);
             Box::pin(async move { result })

@@ -6,6 +6,7 @@
 
 mod cancel;
 mod decide;
+mod delegation;
 mod directory;
 mod errors;
 mod fixtures;

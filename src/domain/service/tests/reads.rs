@@ -3,7 +3,7 @@
 
 use mockall::predicate::eq;
 
-use super::fixtures::{assert_validation, clock, repo, service, stored_instance, uid};
+use super::fixtures::{assert_validation, clock, clock_time, repo, service, stored_instance, uid};
 use crate::domain::error::WorkflowError;
 use crate::domain::model::{
     Approver, EntityId, EntityType, EventName, InboxCursor, InboxPage, InstanceId, PendingStep,
@@ -13,6 +13,43 @@ use crate::domain::ports::{MockRoleResolver, WorkflowUseCases};
 use crate::domain::service::MAX_PENDING_LIMIT;
 
 // ----- pending_steps -----
+
+/// A directory where nobody delegates to anyone: the inbox is the store's plain one.
+fn nobody_delegates() -> MockRoleResolver {
+    let mut roles = MockRoleResolver::new();
+    roles
+        .expect_delegators_of()
+        .returning(|_, _| Box::pin(async { Ok(Vec::new()) }));
+    roles
+}
+
+#[tokio::test]
+async fn a_delegates_inbox_merges_its_delegators_steps_at_the_clocks_time() {
+    let mut roles = MockRoleResolver::new();
+    roles
+        .expect_delegators_of()
+        .with(eq(uid(1)), eq(clock_time()))
+        .times(1)
+        .returning(|_, _| Box::pin(async { Ok(vec![uid(7), uid(8)]) }));
+    let mut repo = repo();
+    repo.expect_pending_steps().never();
+    let mut delegated = pending(3, 60);
+    delegated.on_behalf_of = Some(uid(7));
+    let found = vec![pending(2, 30), delegated];
+    let answer = found.clone();
+    repo.expect_delegated_pending_steps()
+        .with(eq(uid(1)), eq(vec![uid(7), uid(8)]), eq(11), eq(None))
+        .times(1)
+        .returning(move |_, _, _, _| {
+            let answer = answer.clone();
+            Box::pin(async move { Ok(answer) })
+        });
+    let (service, _signal) = service(repo, roles, clock(1));
+
+    let page = service.pending_steps(uid(1), 10, None).await.unwrap();
+    assert_eq!(page.items, found);
+    assert_eq!(page.next, None);
+}
 
 #[tokio::test]
 async fn pending_steps_refuses_a_limit_out_of_range_without_asking_the_store() {
@@ -38,7 +75,7 @@ async fn pending_steps_asks_the_store_for_one_more_than_the_page() {
             .times(1)
             .returning(|_, _, _| Box::pin(async { Ok(Vec::new()) }));
     }
-    let (service, _signal) = service(repo, MockRoleResolver::new(), clock(0));
+    let (service, _signal) = service(repo, nobody_delegates(), clock(2));
 
     let empty = InboxPage {
         items: Vec::new(),
@@ -75,7 +112,7 @@ async fn pending_steps_has_a_next_page_only_when_the_store_had_more() {
             let two = two.clone();
             Box::pin(async move { Ok(two) })
         });
-    let (service, _signal) = service(repo, MockRoleResolver::new(), clock(0));
+    let (service, _signal) = service(repo, nobody_delegates(), clock(2));
 
     // Three found for a page of two: the page ends on the second, and says so.
     let page = service.pending_steps(uid(1), 2, after).await.unwrap();
@@ -114,6 +151,7 @@ fn pending(id: i64, secs: i64) -> PendingStep {
         event: EventName::new("booking.cancellation_requested".to_owned()).unwrap(),
         entity_type: EntityType::new("booking".to_owned()).unwrap(),
         entity_id: EntityId::new(id).unwrap(),
+        on_behalf_of: None,
     }
 }
 

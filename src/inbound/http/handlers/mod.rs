@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod cancel;
 pub mod decide;
+pub mod delegation;
 pub mod health;
 pub mod inbox;
 pub mod instances;

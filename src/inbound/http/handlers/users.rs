@@ -1,7 +1,8 @@
 //! Driving adapter, HTTP: the user directory. `PUT /api/v1/workflow/users/{id}` creates or
 //! replaces a user, `GET /api/v1/workflow/users/{id}` reads one, and
 //! `GET /api/v1/workflow/users?role=R` lists users (holding a role, or all of them), with the
-//! body and query types and the wire format of a user.
+//! body and query types and the wire format of a user (with its running delegation, on a read
+//! of one user).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use super::delegation::DelegationDto;
 use super::{finish, path_id};
 use crate::domain::WorkflowError;
 use crate::domain::model::{RoleName, User, UserId};
@@ -103,6 +105,9 @@ pub struct UserDto {
     name: String,
     roles: Vec<String>,
     active: bool,
+    /// The user's running delegation (`GET /users/{id}` only; absent when none runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation: Option<DelegationDto>,
 }
 
 impl From<&User> for UserDto {
@@ -115,6 +120,7 @@ impl From<&User> for UserDto {
             name: user.name.clone(),
             roles: roles.into_iter().map(str::to_owned).collect(),
             active: user.active,
+            delegation: None,
         }
     }
 }
@@ -180,7 +186,7 @@ pub async fn put_user<S: WorkflowUseCases>(
         ("id" = crate::inbound::http::schemas::PathId, Path, description = "The user's id."),
     ),
     responses(
-        (status = 200, description = "The user.", body = UserDto),
+        (status = 200, description = "The user, with its running delegation if any.", body = UserDto),
         (status = 404, description = "`not_found`: no such user.", body = crate::inbound::http::errors::ErrorBody),
     )
 )]
@@ -193,7 +199,12 @@ pub async fn user<S: WorkflowUseCases>(raw_id: String, service: Arc<S>) -> Respo
     let result: Result<_, ApiError> = async {
         let id = path_id(&raw_id, "user", UserId::new)?;
         let user = service.user(id).await?;
-        Ok(json(StatusCode::OK, &UserDto::from(&user)))
+        let delegation = service.delegation(id).await?;
+        let dto = UserDto {
+            delegation: delegation.as_ref().map(DelegationDto::from),
+            ..UserDto::from(&user)
+        };
+        Ok(json(StatusCode::OK, &dto))
     }
     .await;
     finish(result)

@@ -154,6 +154,7 @@ pub fn instance() -> Instance {
             step_id: step.map(|s| StepId::new(s).unwrap()),
             action,
             actor_user_id: actor.map(user),
+            on_behalf_of: None,
             comment: None,
             at: at(minutes),
             hash: AuditHash::from_bytes([audit_id as u8; 32]),
@@ -190,6 +191,7 @@ pub fn instance() -> Instance {
                     user_id: user(1),
                     comment: Some("Fine.".to_owned()),
                     at: at(5),
+                    acted_by: None,
                 }],
             },
             InstanceStep {
@@ -245,6 +247,7 @@ pub fn pending_step() -> PendingStep {
         event: EventName::new("booking.cancellation_requested").unwrap(),
         entity_type: EntityType::new("booking").unwrap(),
         entity_id: EntityId::new(2).unwrap(),
+        on_behalf_of: None,
     }
 }
 

@@ -330,6 +330,16 @@ async fn every_domain_error_has_its_status_code_and_message() {
              the role to more users or lower the step's quorum.",
         ),
         (
+            E::DelegationCycle {
+                user: UserId::new(2).unwrap(),
+                to_user: UserId::new(3).unwrap(),
+            },
+            StatusCode::CONFLICT,
+            "delegation_cycle",
+            "User 3 already delegates to user 2; end that delegation first, as delegations may \
+             not form a cycle.",
+        ),
+        (
             E::UserInactive {
                 user: UserId::new(4).unwrap(),
             },

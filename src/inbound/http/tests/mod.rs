@@ -11,6 +11,7 @@
 mod audit;
 mod cancel;
 mod decide;
+mod delegation;
 mod fixtures;
 mod framework;
 mod idempotency;

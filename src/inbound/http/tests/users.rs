@@ -155,6 +155,10 @@ async fn get_user_renders_the_user_or_404() {
             .with(mockall::predicate::eq(UserId::new(7).unwrap()))
             .times(1)
             .returning(|_| answer(dana(&["finance_manager"], false)));
+        port.expect_delegation()
+            .with(mockall::predicate::eq(UserId::new(7).unwrap()))
+            .times(1)
+            .returning(|_| answer(None));
         port.expect_user()
             .with(mockall::predicate::eq(UserId::new(8).unwrap()))
             .times(1)

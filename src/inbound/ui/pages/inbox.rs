@@ -116,7 +116,13 @@ fn view(user: &User, page: &InboxPage, later: bool, now: DateTime<Utc>) -> Marku
                                     span.detail { " (request " (step.instance_id) ")" }
                                 }
                                 td { code { (step.event) } }
-                                td { (step.step_order) ". " (step.name) }
+                                td {
+                                    (step.step_order) ". " (step.name)
+                                    // A delegate decides it for its delegator.
+                                    @if let Some(delegator) = step.on_behalf_of {
+                                        br; span.detail.on-behalf-of { "on behalf of user " (delegator) }
+                                    }
+                                }
                                 td {
                                     @if let Some(since) = step.activated_at {
                                         (time(since)) br; span.detail { (waited(since, now)) }

@@ -15,13 +15,14 @@ WITH changed AS (
     WHERE id = $1
     RETURNING id, last_event_sequence - cardinality($16::text[]) AS sequence_before
 ), audit AS (
-    INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at, hash)
-    SELECT $1, v.step_id, v.action, v.actor_user_id, v.comment, v.at, v.hash
+    INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at, hash,
+                                    on_behalf_of)
+    SELECT $1, v.step_id, v.action, v.actor_user_id, v.comment, v.at, v.hash, v.on_behalf_of
     FROM unnest($11::int8[], $12::text[], $13::int8[], $14::text[], $15::timestamptz[],
-                $19::bytea[])
-         WITH ORDINALITY AS v(step_id, action, actor_user_id, comment, at, hash, n)
+                $19::bytea[], $21::int8[])
+         WITH ORDINALITY AS v(step_id, action, actor_user_id, comment, at, hash, on_behalf_of, n)
     ORDER BY v.n
-    RETURNING id, instance_id, step_id, action, actor_user_id, comment, at, hash
+    RETURNING id, instance_id, step_id, action, actor_user_id, comment, at, hash, on_behalf_of
 ), outbox AS (
     INSERT INTO workflow_callback_outbox (instance_id, kind, payload, created_at, due_at, sequence)
     SELECT $1, v.kind, v.payload, v.at, v.at, instance.sequence_before + v.n
@@ -30,8 +31,9 @@ WITH changed AS (
          WITH ORDINALITY AS v(kind, payload, at, n)
     RETURNING id
 )
-SELECT id, instance_id, step_id, action, actor_user_id, comment, at, hash
+SELECT id, instance_id, step_id, action, actor_user_id, comment, at, hash, on_behalf_of
 FROM workflow_audit_log WHERE instance_id = $1
 UNION ALL
-SELECT id, instance_id, step_id, action, actor_user_id, comment, at, hash FROM audit
+SELECT id, instance_id, step_id, action, actor_user_id, comment, at, hash, on_behalf_of
+FROM audit
 ORDER BY id
