@@ -929,14 +929,14 @@ expect "verify the quorum instance's trail" 200
 field .valid true
 
 log "delegation"
-for u in 71 72; do
+for u in 71 72 74; do
   put_json "$API/users/$u" "{\"name\":\"Deputy $u\",\"roles\":[]}"
   expect "create user $u" 201
 done
 put_json "$API/users/73" '{"name":"Retired deputy","roles":[],"active":false}'
 expect "create user 73, inactive" 201
 UNTIL=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
-DELEG="$API/users/2/delegation"
+DELEG="$API/users/74/delegation"
 delegate_body() { printf '{"to_user_id":%s,"until":"%s"%s}' "$1" "$2" "${3:+,$3}"; }
 put_json "$DELEG" '{"to_user_id":71,'
 expect_error "a delegation with malformed JSON" 400 invalid_json
@@ -961,75 +961,71 @@ names until
 put_json "$DELEG" "$(delegate_body 71 "$UNTIL" '"reason":" "')"
 expect_error "a delegation with a blank reason" 422 validation_failed
 names reason
-put_json "$DELEG" "$(delegate_body 2 "$UNTIL")"
-expect_error "user 2 delegates to themself" 422 validation_failed
+put_json "$DELEG" "$(delegate_body 74 "$UNTIL")"
+expect_error "user 74 delegates to themself" 422 validation_failed
 names to_user_id
 put_json "$DELEG" "$(delegate_body 73 "$UNTIL")"
-expect_error "user 2 delegates to inactive user 73" 422 validation_failed
+expect_error "user 74 delegates to inactive user 73" 422 validation_failed
 names to_user_id
 put_json "$DELEG" "$(delegate_body 999999 "$UNTIL")"
-expect_error "user 2 delegates to unknown user 999999" 422 unknown_user
+expect_error "user 74 delegates to unknown user 999999" 422 unknown_user
 names to_user_id
 put_json "$API/users/999999/delegation" "$(delegate_body 71 "$UNTIL")"
 expect_error "unknown user 999999 delegates" 404 not_found
 call DELETE "$DELEG"
-expect_error "end user 2's delegation when none runs" 404 not_found
+expect_error "end user 74's delegation when none runs" 404 not_found
 call DELETE "$API/users/999999/delegation"
 expect_error "end unknown user 999999's delegation" 404 not_found
 call GET "$DELEG"
 expect_error "GET a delegation (read it on the user)" 405 method_not_allowed
 check "the refusals stored no delegation" 0 "$(sql "SELECT count(*) FROM workflow_delegations")"
 put_json "$DELEG" "$(delegate_body 71 "$UNTIL" '"reason":"Holiday"')"
-expect "user 2 delegates to user 71 until tomorrow" 200
-field '[.user_id, .to_user_id, .reason, (.until | startswith("'"${UNTIL%Z}"'"))]' '[2,71,"Holiday",true]'
-call GET "$API/users/2"
-expect "read user 2" 200
+expect "user 74 delegates to user 71 until tomorrow" 200
+field '[.user_id, .to_user_id, .reason, (.until | startswith("'"${UNTIL%Z}"'"))]' '[74,71,"Holiday",true]'
+call GET "$API/users/74"
+expect "read user 74" 200
 field '[.delegation.to_user_id, .delegation.reason]' '[71,"Holiday"]'
 call GET "$API/users/71"
 expect "read user 71" 200
 field 'has("delegation")' false
-put_json "$API/users/71/delegation" "$(delegate_body 2 "$UNTIL")"
-expect_error "user 71 delegates back to user 2" 409 delegation_cycle
+put_json "$API/users/71/delegation" "$(delegate_body 74 "$UNTIL")"
+expect_error "user 71 delegates back to user 74" 409 delegation_cycle
 put_json "$API/users/71/delegation" "$(delegate_body 72 "$UNTIL")"
 expect "user 71 delegates to user 72 (a chain, no cycle)" 200
-post_json "$API/instances" "$(trigger_body booking.cancellation_requested booking 71 3)"
-expect "trigger booking 71" 201
+post_json "$API/templates" '{"name":"Owner sign-off","event":"booking.owner_sign_off","entity_type":"booking","steps":[{"name":"Owner","approver":{"type":"user","user_id":74}}]}'
+expect "create a template approved by user 74 alone" 201
+post_json "$API/instances" "$(trigger_body booking.owner_sign_off booking 71 3)"
+expect "trigger it for booking 71" 201
 D_INST=$(j .id)
-D_STEP1=$(j '.steps[0].id')
-D_STEP2=$(j '.steps[1].id')
-approve "$D_STEP1" '{"acted_by_user_id":1}'
-expect "user 1 approves booking 71's sales step" 200
+D_STEP=$(j '.steps[0].id')
 call GET "$API/steps/pending?user_id=71"
 expect "user 71's inbox" 200
-field "[.items[] | select(.step_id == $D_STEP2) | .on_behalf_of]" '[2]'
-call GET "$API/steps/pending?user_id=2"
-expect "user 2's own inbox" 200
-field "[.items[] | select(.step_id == $D_STEP2) | has(\"on_behalf_of\")]" '[false]'
-approve "$D_STEP2" '{"acted_by_user_id":72}'
-expect_error "user 72 (71's delegate) acts for user 2: not transitive" 403 not_an_approver
-approve "$D_STEP2" '{"acted_by_user_id":71,"comment":"for Finance"}'
-expect "user 71 approves for user 2" 200
-field '[.status, .steps[1].acted_by_user_id, .steps[1].approvals[0].user_id, .steps[1].approvals[0].acted_by_user_id]' '["approved",71,2,71]'
+field "[.items[] | select(.step_id == $D_STEP) | .on_behalf_of]" '[74]'
+call GET "$API/steps/pending?user_id=74"
+expect "user 74's own inbox" 200
+field "[.items[] | select(.step_id == $D_STEP) | has(\"on_behalf_of\")]" '[false]'
+approve "$D_STEP" '{"acted_by_user_id":72}'
+expect_error "user 72 (71's delegate) acts for user 74: not transitive" 403 not_an_approver
+approve "$D_STEP" '{"acted_by_user_id":71,"comment":"for the owner"}'
+expect "user 71 approves for user 74" 200
+field '[.status, .steps[0].acted_by_user_id, .steps[0].approvals[0].user_id, .steps[0].approvals[0].acted_by_user_id]' '["approved",71,74,71]'
 field '[.audit[] | select(.on_behalf_of != null) | [.action, .actor_user_id, .on_behalf_of]]' \
-  '[["step_approved",71,2],["instance_approved",71,2]]'
+  '[["step_approved",71,74],["instance_approved",71,74]]'
 call GET "$API/instances/$D_INST/audit/verify"
 expect "verify the delegated instance's trail" 200
 field .valid true
 check "the SQL chain (workflow_audit_first_bad) agrees" "" "$(sql "SELECT workflow_audit_first_bad($D_INST)")"
 call DELETE "$DELEG"
-expect "end user 2's delegation" 204
+expect "end user 74's delegation" 204
 call DELETE "$DELEG"
 expect_error "end it again" 404 not_found
-call GET "$API/users/2"
-expect "read user 2 once its delegation ended" 200
+call GET "$API/users/74"
+expect "read user 74 once its delegation ended" 200
 field 'has("delegation")' false
-post_json "$API/instances" "$(trigger_body booking.cancellation_requested booking 72 3)"
-expect "trigger booking 72" 201
-D_STEP2=$(j '.steps[1].id')
-approve "$(j '.steps[0].id')" '{"acted_by_user_id":1}'
-expect "user 1 approves booking 72's sales step" 200
-approve "$D_STEP2" '{"acted_by_user_id":71}'
-expect_error "user 71 acts for user 2 after the delegation ended" 403 not_an_approver
+post_json "$API/instances" "$(trigger_body booking.owner_sign_off booking 72 3)"
+expect "trigger it for booking 72" 201
+approve "$(j '.steps[0].id')" '{"acted_by_user_id":71}'
+expect_error "user 71 acts for user 74 after the delegation ended" 403 not_an_approver
 
 # The audit log refuses changes, even from the table owner.
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi

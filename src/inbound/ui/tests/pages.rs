@@ -87,6 +87,32 @@ async fn the_inbox_lists_the_steps_awaiting_the_user_with_a_count() {
 }
 
 #[tokio::test]
+async fn a_delegates_inbox_marks_the_steps_it_decides_for_someone_else() {
+    let ui = ui().await;
+    // The sales coordinator stands in for the sales manager (step 1 of booking 1) for a day.
+    ui.service
+        .put_delegation(
+            crate::domain::model::UserId::new(1).unwrap(),
+            crate::domain::model::UserId::new(3).unwrap(),
+            chrono::Utc::now() + chrono::Duration::days(1),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut browser = ui.browser_acting_as(3).await;
+    let page = ui.get(&mut browser, "/ui/inbox").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("1 step waits for you."), "{}", page.text);
+    assert!(page.text.contains("1. Sales manager review"));
+    assert!(page.text.contains("on behalf of user 1"), "{}", page.text);
+    // The delegator's own inbox marks nothing.
+    let mut manager = ui.browser_acting_as(1).await;
+    let own = ui.get(&mut manager, "/ui/inbox").await;
+    assert!(own.text.contains("1. Sales manager review"));
+    assert!(!own.text.contains("on behalf of"), "{}", own.text);
+}
+
+#[tokio::test]
 async fn the_inbox_pages_on_from_where_the_last_page_ended() {
     let ui = ui().await;
     // Request 1 (booking 1) and 59 more: 60 steps await the sales manager, a page and 10.
