@@ -5,8 +5,8 @@ WITH template AS (
 ), instance AS (
     INSERT INTO workflow_instances
         (template_id, template_version, event, entity_type, entity_id, initiated_by, status,
-         context, created_at, updated_at)
-    SELECT template.id, $2, $3, $4, $5, $6, $7, $8, $9, $9 FROM template
+         context, created_at, updated_at, completed_at)
+    SELECT template.id, $2, $3, $4, $5, $6, $7, $8, $9, $9, $24 FROM template
     RETURNING *
 ), steps AS (
     INSERT INTO workflow_instance_steps
@@ -48,6 +48,19 @@ WITH template AS (
            row_number() OVER (ORDER BY steps.step_order)
     FROM instance JOIN steps ON steps.instance_id = instance.id
     WHERE steps.status = 'awaiting_action'
+    UNION ALL
+    -- An instance approved as it started (every step skipped) reports its outcome at once,
+    -- caused by its initiator (machine::trigger_events says the same for the in-memory store).
+    SELECT instance.id, 'on_approved',
+           jsonb_build_object(
+               'kind', 'on_approved', 'instance_id', instance.id,
+               'event', instance.event, 'entity_type', instance.entity_type,
+               'entity_id', instance.entity_id, 'status', instance.status,
+               'decided_by', instance.initiated_by, 'comment', NULL,
+               'at', instance.created_at),
+           instance.created_at, instance.created_at, 1
+    FROM instance
+    WHERE instance.status = 'approved'
     RETURNING id
 )
 SELECT (SELECT to_jsonb(instance) FROM instance) AS instance,
