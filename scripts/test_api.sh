@@ -1027,6 +1027,76 @@ expect "trigger it for booking 72" 201
 approve "$(j '.steps[0].id')" '{"acted_by_user_id":71}'
 expect_error "user 71 acts for user 74 after the delegation ended" 403 not_an_approver
 
+log "conditional steps"
+call GET "$API/templates/4"
+expect "the demo's discount template" 200
+field '[.event, .entity_type, (.steps | map([.approver.role, .when]))]' \
+  '["unit.discount_requested","unit",[["sales_manager",null],["finance_manager","context.discount_percent > 10"]]]'
+cond_steps() { # WHEN (JSON): a sales step, then a finance step with that condition
+  printf '[{"name":"Sales","approver":{"type":"role","role":"sales_manager"}},{"name":"Finance","approver":{"type":"role","role":"finance_manager"},"when":%s}]' "$1"
+}
+post_json "$API/templates" "{\"name\":\"Cond\",\"event\":\"unit.cond_x\",\"entity_type\":\"unit\",\"steps\":$(cond_steps '"context.discount_percent >"')}"
+expect_error "POST a template whose condition does not parse" 422 validation_failed
+names "steps[1].when"
+names "step 2 ('Finance')"
+names "line 1"
+put_json "$API/templates/$R_T" "{\"steps\":$(cond_steps '"context.x ++"')}"
+expect_error "PUT a template whose condition does not parse" 422 validation_failed
+names "steps[1].when"
+post_json "$API/templates/$R_T/versions" "{\"steps\":$(cond_steps '"(context.x"')}"
+expect_error "POST a version whose condition does not parse" 422 validation_failed
+names "steps[1].when"
+for bad in 5 true '"  "' '{"x":1}'; do
+  post_json "$API/templates" "{\"name\":\"Cond\",\"event\":\"unit.cond_x\",\"entity_type\":\"unit\",\"steps\":$(cond_steps "$bad")}"
+  expect_error "a template step with when $bad" 422 validation_failed
+  names "steps[1].when"
+done
+post_json "$API/templates" "{\"name\":\"Cond\",\"event\":\"unit.cond_ok\",\"entity_type\":\"unit\",\"is_active\":false,\"steps\":$(cond_steps '"context.amount >= 100 && context.kind == '"'"'resale'"'"'"')}"
+expect "create a template with a condition" 201
+C_T=$(j .id)
+field '.steps | map(.when)' '[null,"context.amount >= 100 && context.kind == '"'"'resale'"'"'"]'
+call GET "$API/templates/$C_T/versions/1"
+expect "its version 1 keeps the condition" 200
+field '.steps[1].when' "context.amount >= 100 && context.kind == 'resale'"
+# Nobody holds finance_manager since the no_eligible_approver checks: a skipped step needs nobody.
+post_json "$API/instances" "$(trigger_body unit.discount_requested unit 1 3 '{"discount_percent":5}')"
+expect "trigger a 5% discount on unit 1 (nobody is a finance manager: step 2 needs nobody)" 201
+D_INST=$(j .id)
+D_STEP=$(j '.steps[0].id')
+field '[.status, (.steps | map(.status))]' '["in_progress",["awaiting_action","skipped"]]'
+field '[.audit[] | .action]' '["instance_created","step_activated","step_skipped"]'
+field '.audit[2].comment' 'condition is false: context.discount_percent > 10'
+call GET "$API/steps/pending?user_id=2"
+expect "finance's inbox after the 5% discount" 200
+field "[.items[] | select(.instance_id == $D_INST)] | length" 0
+approve "$D_STEP" '{"acted_by_user_id":1}'
+expect "sales approves the 5% discount: nothing is left to ask" 200
+field '[.status, (.steps | map(.status)), .audit[-1].action]' '["approved",["approved","skipped"],"instance_approved"]'
+call GET "$API/instances/$D_INST/audit/verify"
+expect "verify the skipped step's trail" 200
+field .valid true
+put_json "$API/users/2" '{"name":"Finance Manager","roles":["finance_manager"]}'
+expect "user 2 is a finance manager again" 200
+post_json "$API/instances" "$(trigger_body unit.discount_requested unit 2 3 '{"discount_percent":20}')"
+expect "trigger a 20% discount on unit 2: two steps" 201
+field '[.status, (.steps | map(.status))]' '["in_progress",["awaiting_action","pending"]]'
+post_json "$API/instances" "$(trigger_body unit.discount_requested unit 3 3 '{"reason":"loyal customer"}')"
+expect "trigger a discount without discount_percent: the step is kept" 201
+field '[.status, (.steps | map(.status))]' '["in_progress",["awaiting_action","pending"]]'
+post_json "$API/instances" "$(trigger_body unit.discount_requested unit 4 3 '{"discount_percent":"twenty"}')"
+expect "trigger a discount whose discount_percent is text: the step is kept" 201
+field '.steps | map(.status)' '["awaiting_action","pending"]'
+ALL_SKIP='[{"name":"Sales","approver":{"type":"role","role":"sales_manager"},"when":"context.amount > 100"},{"name":"Finance","approver":{"type":"role","role":"finance_manager"},"when":"context.amount > 1000"}]'
+post_json "$API/templates" "{\"name\":\"Small refunds\",\"event\":\"booking.small_refund\",\"entity_type\":\"booking\",\"steps\":$ALL_SKIP}"
+expect "create a template whose steps are both conditional" 201
+post_json "$API/instances" "$(trigger_body booking.small_refund booking 1 3 '{"amount":40}')"
+expect "trigger it with both conditions false: approved at once" 201
+S_INST=$(j .id)
+field '[.status, (.completed_at != null), (.steps | map(.status))]' '["approved",true,["skipped","skipped"]]'
+field '[.audit[] | [.action, .actor_user_id]]' '[["instance_created",3],["step_skipped",null],["step_skipped",null],["instance_approved",null]]'
+check "its instance.approved event is in the outbox" 1 \
+  "$(sql "SELECT count(*) FROM workflow_callback_outbox WHERE instance_id = $S_INST AND kind = 'on_approved'")"
+
 # The audit log refuses changes, even from the table owner.
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi
 check "the database refuses DELETE on the audit log" yes "$refused"

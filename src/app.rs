@@ -16,6 +16,7 @@ use crate::domain::janitor::{KeyJanitor, PURGE_INTERVAL};
 use crate::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
 use crate::inbound::{http, ui};
 use crate::outbound::clock::SystemClock;
+use crate::outbound::conditions::CelConditions;
 
 /// A running server, dispatcher and key janitor.
 pub struct App {
@@ -28,7 +29,7 @@ pub struct App {
 }
 
 /// The service type the binary and tests use.
-pub type Service<S> = WorkflowService<S, S, SystemClock>;
+pub type Service<S> = WorkflowService<S, S, SystemClock, CelConditions>;
 
 /// A service over `store` (which is both repository and role resolver).
 pub fn service<S>(store: Arc<S>, outbox_signal: Arc<Notify>) -> Service<S>
@@ -39,6 +40,7 @@ where
         Arc::clone(&store),
         store,
         Arc::new(SystemClock),
+        Arc::new(CelConditions),
         outbox_signal,
     )
 }

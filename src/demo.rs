@@ -1,13 +1,13 @@
-//! The demo data set, defined once: users and roles, the three business templates, the property
+//! The demo data set, defined once: users and roles, the four business templates, the property
 //! records of the demo, and the sample instance. Part of the wiring, beside `app`: it reaches the
 //! stores only through the same operations any client data does (the driving port's `put_user`,
 //! `create_template` and `trigger`), plus the PostgreSQL adapter's property tables. Clients rely
-//! on its ids: on an empty store the templates get ids 1 to 3 and the sample instance id 1.
+//! on its ids: on an empty store the templates get ids 1 to 4 and the sample instance id 1.
 
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Approver, EntityId, EntityType, EventName, NewTemplate, Quorum, RoleName, TemplateId,
-    TemplateStep, TriggerRequest, User, UserId,
+    Approver, Condition, EntityId, EntityType, EventName, NewTemplate, Quorum, RoleName,
+    TemplateId, TemplateStep, TriggerRequest, User, UserId,
 };
 use crate::domain::ports::WorkflowUseCases;
 use crate::outbound::postgres::{Booking, Commission, Project, PropertyRecords, Unit};
@@ -16,7 +16,7 @@ use crate::outbound::postgres::{Booking, Commission, Project, PropertyRecords, U
 #[derive(Debug, Clone)]
 pub struct DemoData {
     pub users: Vec<User>,
-    /// Created in order, so that they get ids 1, 2, 3 on an empty store.
+    /// Created in order, so that they get ids 1, 2, 3, 4 on an empty store.
     pub templates: Vec<NewTemplate>,
     /// The property-management records (PostgreSQL only: the in-memory store has no such tables).
     pub properties: PropertyRecords,
@@ -62,6 +62,7 @@ fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         name: name.to_owned(),
         approver,
         quorum: Quorum::default(),
+        when: None,
     }
 }
 
@@ -141,6 +142,22 @@ pub fn demo_data() -> DemoData {
                         "Sales manager sign-off",
                         Approver::User { user_id: user(1) },
                     ),
+                ],
+            ),
+            template(
+                "Unit discount",
+                "unit.discount_requested",
+                "unit",
+                vec![
+                    step(1, "Sales manager review", by_role("sales_manager")),
+                    // Finance looks only at the larger discounts.
+                    TemplateStep {
+                        when: Some(
+                            Condition::new("context.discount_percent > 10")
+                                .expect("the demo condition is valid"),
+                        ),
+                        ..step(2, "Finance manager approval", by_role("finance_manager"))
+                    },
                 ],
             ),
         ],

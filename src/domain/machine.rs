@@ -17,15 +17,34 @@ mod cancel;
 pub use actors::decide_as;
 pub use cancel::cancel;
 
-/// Builds a new instance of `template` for `request`.
-///
-/// `snapshots[i]` is who may act on `template.steps[i]` right now. Step 1 is activated at once,
-/// so the instance starts `in_progress`. When the template forbids self-approval, the initiator
-/// is left out of every snapshot; a step left with nobody is `NoEligibleApprover`.
+/// Builds a new instance of `template` for `request`, every step applying (as when no step
+/// has a condition that is false); see [`trigger_with_conditions`].
 pub fn trigger(
     template: &Template,
     request: TriggerRequest,
     snapshots: Vec<Vec<UserId>>,
+    now: DateTime<Utc>,
+) -> Result<NewInstance, WorkflowError> {
+    let applies = vec![true; template.steps.len()];
+    trigger_with_conditions(template, request, snapshots, &applies, now)
+}
+
+/// Builds a new instance of `template` for `request`.
+///
+/// `snapshots[i]` is who may act on `template.steps[i]` right now, and `applies[i]` whether
+/// that step's condition let it in (`false` only for a condition that was false: one that
+/// could not be evaluated keeps its step). A step that does not apply is created `skipped`
+/// (audited `step_skipped`, with its condition as the comment) and is never activated; the
+/// first step that applies is activated at once, so the instance starts `in_progress`. When
+/// every step is skipped, the instance is approved at once (audited `instance_approved`, with
+/// no actor: nobody decided). When the template forbids self-approval, the initiator is left
+/// out of every snapshot; a step that applies and is left with nobody is `NoEligibleApprover`
+/// (a skipped step needs nobody).
+pub fn trigger_with_conditions(
+    template: &Template,
+    request: TriggerRequest,
+    snapshots: Vec<Vec<UserId>>,
+    applies: &[bool],
     now: DateTime<Utc>,
 ) -> Result<NewInstance, WorkflowError> {
     if !template.is_active {
@@ -42,22 +61,62 @@ pub fn trigger(
             ),
         ));
     }
-    if template.steps.is_empty() || snapshots.len() != template.steps.len() {
+    if template.steps.is_empty()
+        || snapshots.len() != template.steps.len()
+        || applies.len() != template.steps.len()
+    {
         return Err(WorkflowError::internal(format!(
-            "template {} has {} steps and {} snapshots",
+            "template {} has {} steps, {} snapshots and {} conditions",
             template.id,
             template.steps.len(),
-            snapshots.len()
+            snapshots.len(),
+            applies.len()
         )));
     }
 
+    let entry = |step_order, action, actor_user_id, comment| NewAuditEntry {
+        step_order,
+        action,
+        actor_user_id,
+        comment,
+        at: now,
+    };
+    let mut audit = vec![entry(
+        None,
+        AuditAction::InstanceCreated,
+        Some(request.initiated_by),
+        None,
+    )];
     let mut steps = Vec::with_capacity(template.steps.len());
-    for (index, (step, mut eligible)) in template.steps.iter().zip(snapshots).enumerate() {
+    let mut activated = false;
+    for ((step, mut eligible), &applies) in template.steps.iter().zip(snapshots).zip(applies) {
         eligible.sort_unstable();
         eligible.dedup();
         let resolved = !eligible.is_empty();
         if template.forbid_self_approval {
             eligible.retain(|user| *user != request.initiated_by);
+        }
+        if !applies {
+            // Kept as it would have been, for the record; nobody is ever asked to act on it.
+            let quorum = step.quorum.required(eligible.len()).max(1);
+            audit.push(entry(
+                Some(step.step_order),
+                AuditAction::StepSkipped,
+                None,
+                step.when
+                    .as_ref()
+                    .map(|when| format!("condition is false: {when}")),
+            ));
+            steps.push(NewStep {
+                step_order: step.step_order,
+                name: step.name.clone(),
+                approver: step.approver.clone(),
+                quorum: u32::try_from(quorum).unwrap_or(u32::MAX),
+                eligible_user_ids: eligible,
+                status: StepStatus::Skipped,
+                activated_at: None,
+            });
+            continue;
         }
         if eligible.is_empty() {
             let mut approver = describe(&step.approver);
@@ -78,7 +137,16 @@ pub fn trigger(
                 eligible: eligible.len(),
             });
         }
-        let first = index == 0;
+        let first = !activated;
+        activated = true;
+        if first {
+            audit.push(entry(
+                Some(step.step_order),
+                AuditAction::StepActivated,
+                None,
+                None,
+            ));
+        }
         steps.push(NewStep {
             step_order: step.step_order,
             name: step.name.clone(),
@@ -94,21 +162,13 @@ pub fn trigger(
         });
     }
 
-    let entry = |step_order, action, actor_user_id| NewAuditEntry {
-        step_order,
-        action,
-        actor_user_id,
-        comment: None,
-        at: now,
+    let status = if activated {
+        InstanceStatus::InProgress
+    } else {
+        // Nothing to ask anyone: the instance is approved as it starts.
+        audit.push(entry(None, AuditAction::InstanceApproved, None, None));
+        InstanceStatus::Approved
     };
-    let audit = vec![
-        entry(
-            None,
-            AuditAction::InstanceCreated,
-            Some(request.initiated_by),
-        ),
-        entry(Some(steps[0].step_order), AuditAction::StepActivated, None),
-    ];
     Ok(NewInstance {
         template_id: template.id,
         template_version: template.version,
@@ -116,9 +176,10 @@ pub fn trigger(
         entity_type: request.entity_type,
         entity_id: request.entity_id,
         initiated_by: request.initiated_by,
-        status: InstanceStatus::InProgress,
+        status,
         context: request.context,
         created_at: now,
+        completed_at: (!activated).then_some(now),
         steps,
         audit,
     })
@@ -245,18 +306,24 @@ pub(crate) fn decide_for(
         now,
     ));
 
+    // The step to activate next: skipped steps are passed over (they never wait for anyone).
+    let following_index =
+        (index + 1..next.steps.len()).find(|&i| next.steps[i].status == StepStatus::Pending);
     let callback_kind = if action == StepStatus::Rejected {
-        for later in &mut next.steps[index + 1..] {
-            later.status = StepStatus::Cancelled;
+        for (later, step) in next.steps.iter_mut().enumerate().skip(index + 1) {
+            // Skipped steps stay skipped: they were never open.
+            if step.status == StepStatus::Pending {
+                step.status = StepStatus::Cancelled;
+                changed.push(later);
+            }
         }
-        changed.extend(index + 1..next.steps.len());
         audit_entries.push(audit(None, AuditAction::InstanceRejected, actor, None, now));
         next.status = InstanceStatus::Rejected;
         Some(CallbackKind::OnRejected)
-    } else if let Some(following) = next.steps.get_mut(index + 1) {
+    } else if let Some(at) = following_index {
+        let following = &mut next.steps[at];
         following.status = StepStatus::AwaitingAction;
         following.activated_at = Some(now);
-        changed.push(index + 1);
         audit_entries.push(audit(
             Some(following.id),
             AuditAction::StepActivated,
@@ -264,6 +331,7 @@ pub(crate) fn decide_for(
             None,
             now,
         ));
+        changed.push(at);
         Some(CallbackKind::StepAwaitingAction)
     } else {
         audit_entries.push(audit(None, AuditAction::InstanceApproved, actor, None, now));
@@ -276,7 +344,7 @@ pub(crate) fn decide_for(
     next.completed_at = ended.then_some(now);
     // The next approvers are told their step awaits them; the outcome ends the instance.
     let step = (!ended)
-        .then(|| next.steps.get(index + 1).map(EventStep::of))
+        .then(|| following_index.map(|at| EventStep::of(&next.steps[at])))
         .flatten();
     let callbacks = callback_kind
         .map(|kind| CallbackEvent {
@@ -302,26 +370,31 @@ pub(crate) fn decide_for(
     })
 }
 
-/// The events a freshly stored instance starts with: one `step.awaiting_action` per step it
-/// activated, caused by its initiator. (The PostgreSQL store builds the same rows in the
+/// The events a freshly stored instance starts with, caused by its initiator: one
+/// `step.awaiting_action` per step it activated, or `instance.approved` when it was approved
+/// as it started (every step skipped). (The PostgreSQL store builds the same rows in the
 /// trigger's statement, as the ids are only known there.)
 pub fn trigger_events(instance: &Instance) -> Vec<CallbackEvent> {
+    let event = |kind, step| CallbackEvent {
+        kind,
+        instance_id: instance.id,
+        event: instance.event.clone(),
+        entity_type: instance.entity_type.clone(),
+        entity_id: instance.entity_id,
+        status: instance.status,
+        step,
+        decided_by: instance.initiated_by,
+        comment: None,
+        at: instance.created_at,
+    };
+    if instance.status == InstanceStatus::Approved {
+        return vec![event(CallbackKind::OnApproved, None)];
+    }
     instance
         .steps
         .iter()
         .filter(|s| s.status == StepStatus::AwaitingAction)
-        .map(|s| CallbackEvent {
-            kind: CallbackKind::StepAwaitingAction,
-            instance_id: instance.id,
-            event: instance.event.clone(),
-            entity_type: instance.entity_type.clone(),
-            entity_id: instance.entity_id,
-            status: instance.status,
-            step: Some(EventStep::of(s)),
-            decided_by: instance.initiated_by,
-            comment: None,
-            at: instance.created_at,
-        })
+        .map(|s| event(CallbackKind::StepAwaitingAction, Some(EventStep::of(s))))
         .collect()
 }
 

@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 
 use super::error::WorkflowError;
 use super::model::{
-    Approver, AuditVerification, CancelRequest, Comment, Decided, DecisionRequest, Delegation,
-    Done, EventName, FailedDelivery, IdempotencyKey, InboxCursor, InboxPage, Instance, InstanceId,
-    KeptAnswer, Lease, NewInstance, NewTemplate, Once, OutboxItem, PendingStep, RoleName, StepId,
-    StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
+    Approver, AuditVerification, CancelRequest, Comment, Condition, Decided, DecisionRequest,
+    Delegation, Done, EventName, FailedDelivery, IdempotencyKey, InboxCursor, InboxPage, Instance,
+    InstanceId, KeptAnswer, Lease, NewInstance, NewTemplate, Once, OutboxItem, PendingStep,
+    RoleName, StepId, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
+    TriggerRequest, User, UserId,
 };
 
 /// The use cases of the engine: the driving port that inbound adapters depend on.
@@ -457,6 +458,22 @@ pub trait RoleResolver: Send + Sync + 'static {
 pub trait Clock: Send + Sync + 'static {
     /// The current time (microsecond precision, as stored).
     fn now(&self) -> DateTime<Utc>;
+}
+
+/// The language of step conditions (`when`), which the core stores but does not parse: checked
+/// when a template is saved, evaluated at trigger time over the trigger's context. Both are
+/// pure computations (no I/O), so the methods are synchronous.
+#[cfg_attr(test, mockall::automock)]
+pub trait ConditionEvaluator: Send + Sync + 'static {
+    /// `Ok` if `condition` is a well-formed expression; otherwise `Err` with why not (the
+    /// parse error, in words for the template's author).
+    fn check(&self, condition: &Condition) -> Result<(), String>;
+
+    /// What `condition` says about `context` (the trigger's context, `null` when it has none,
+    /// bound to the name `context`): `Ok(true)` or `Ok(false)` when it yields a boolean; `Err`
+    /// with why it could not be told (a field the context lacks, a value of the wrong type, a
+    /// result that is not a boolean, a parse error).
+    fn evaluate(&self, condition: &Condition, context: &serde_json::Value) -> Result<bool, String>;
 }
 
 /// Where events go once the change that caused them has committed (log, webhooks, NATS...).

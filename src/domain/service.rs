@@ -15,9 +15,9 @@ use chrono::{DateTime, Utc};
 use super::model::{
     AuditVerification, CancelRequest, Comment, DecisionRequest, Delegation, Done, InboxCursor,
     InboxPage, Instance, InstanceId, NewTemplate, Once, RoleName, StoreLoad, Template,
-    TemplateFilter, TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
+    TemplateFilter, TemplateId, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId,
 };
-use super::ports::{Clock, RoleResolver, WorkflowRepository, WorkflowUseCases};
+use super::ports::{Clock, ConditionEvaluator, RoleResolver, WorkflowRepository, WorkflowUseCases};
 
 /// Largest inbox page.
 pub const MAX_PENDING_LIMIT: u32 = 500;
@@ -27,36 +27,91 @@ pub const MAX_SEARCH_LIMIT: u32 = 500;
 
 /// The approval workflow use cases, over the driven ports: the implementation of the driving
 /// port [`WorkflowUseCases`].
-pub struct WorkflowService<R, U, C> {
+pub struct WorkflowService<R, U, C, E> {
     repo: Arc<R>,
     roles: Arc<U>,
     clock: Arc<C>,
+    conditions: Arc<E>,
     outbox_signal: Arc<Notify>,
 }
 
-impl<R, U, C> WorkflowService<R, U, C>
+impl<R, U, C, E> WorkflowService<R, U, C, E>
 where
     R: WorkflowRepository,
     U: RoleResolver,
     C: Clock,
+    E: ConditionEvaluator,
 {
     /// A service over these adapters. `outbox_signal` is notified whenever a decision has
     /// committed callback events, so that a dispatcher can deliver them without polling delay.
-    pub fn new(repo: Arc<R>, roles: Arc<U>, clock: Arc<C>, outbox_signal: Arc<Notify>) -> Self {
+    pub fn new(
+        repo: Arc<R>,
+        roles: Arc<U>,
+        clock: Arc<C>,
+        conditions: Arc<E>,
+        outbox_signal: Arc<Notify>,
+    ) -> Self {
         Self {
             repo,
             roles,
             clock,
+            conditions,
             outbox_signal,
         }
     }
+
+    /// Refuses a step list with a condition that does not parse: 422 on `steps[i].when`,
+    /// naming the step and saying why.
+    fn check_conditions(&self, steps: &[TemplateStep]) -> Result<(), WorkflowError> {
+        for (index, step) in steps.iter().enumerate() {
+            if let Some(when) = &step.when {
+                self.conditions.check(when).map_err(|why| {
+                    WorkflowError::validation(
+                        format!("steps[{index}].when"),
+                        format!(
+                            "is not a valid condition for step {} ('{}'): {why}",
+                            step.step_order, step.name
+                        ),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether each step of `template` applies to a trigger with `context`. Only a condition
+    /// that is false skips its step: one that can't be evaluated on this context (a missing
+    /// field, a wrong type) keeps it, so that a person looks rather than nobody.
+    fn applies(&self, template: &Template, context: Option<&serde_json::Value>) -> Vec<bool> {
+        let context = context.cloned().unwrap_or(serde_json::Value::Null);
+        template
+            .steps
+            .iter()
+            .map(|step| match &step.when {
+                None => true,
+                Some(when) => match self.conditions.evaluate(when, &context) {
+                    Ok(holds) => holds,
+                    Err(why) => {
+                        tracing::info!(
+                            template_id = %template.id,
+                            step_order = step.step_order,
+                            %why,
+                            "step condition could not be evaluated; the step is kept"
+                        );
+                        true
+                    }
+                },
+            })
+            .collect()
+    }
 }
 
-impl<R, U, C> WorkflowUseCases for WorkflowService<R, U, C>
+impl<R, U, C, E> WorkflowUseCases for WorkflowService<R, U, C, E>
 where
     R: WorkflowRepository,
     U: RoleResolver,
     C: Clock,
+    E: ConditionEvaluator,
 {
     /// Starts a workflow for an entity: finds the event's active template, snapshots who may
     /// act on each step (the only moment roles are resolved), and stores the new instance.
@@ -97,8 +152,22 @@ where
         }
         let approvers: Vec<_> = template.steps.iter().map(|s| s.approver.clone()).collect();
         let snapshots = self.roles.eligible_users(&approvers).await?;
-        let new_instance = machine::trigger(&template, request, snapshots, self.clock.now())?;
-        self.repo.create_instance(new_instance, once).await
+        let applies = self.applies(&template, request.context.as_ref());
+        let new_instance = machine::trigger_with_conditions(
+            &template,
+            request,
+            snapshots,
+            &applies,
+            self.clock.now(),
+        )?;
+        let done = self.repo.create_instance(new_instance, once).await?;
+        // Approved as it started (every step skipped): its outcome awaits delivery.
+        if let Done::Fresh(instance) = &done
+            && !instance.status.is_active()
+        {
+            self.outbox_signal.notify_one();
+        }
+        Ok(done)
     }
 
     /// Approves or rejects a step. Eligibility is judged on the snapshot taken at trigger time,
@@ -202,6 +271,7 @@ where
         once: Option<Once<Template>>,
     ) -> Result<Done<Template>, WorkflowError> {
         machine::validate_new_template(&template)?;
+        self.check_conditions(&template.steps)?;
         self.repo.create_template(template, once).await
     }
 
@@ -213,6 +283,7 @@ where
         update: TemplateUpdate,
     ) -> Result<Template, WorkflowError> {
         machine::validate_template_update(&update)?;
+        self.check_conditions(update.steps.as_deref().unwrap_or_default())?;
         self.repo.update_template(id, update).await
     }
 
@@ -231,6 +302,7 @@ where
         once: Option<Once<Template>>,
     ) -> Result<Done<Template>, WorkflowError> {
         machine::validate_template_update(&update)?;
+        self.check_conditions(update.steps.as_deref().unwrap_or_default())?;
         self.repo.publish_version(id, update, once).await
     }
 

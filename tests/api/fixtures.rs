@@ -90,6 +90,7 @@ pub fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         name: name.to_owned(),
         approver,
         quorum: Default::default(),
+        when: None,
     }
 }
 

@@ -35,12 +35,14 @@ fn template() -> Template {
                     role: RoleName::new("sales_manager").unwrap(),
                 },
                 quorum: Default::default(),
+                when: None,
             },
             TemplateStep {
                 step_order: 2,
                 name: "Finance".to_owned(),
                 approver: Approver::User { user_id: uid(2) },
                 quorum: Default::default(),
+                when: None,
             },
         ],
     }

@@ -127,6 +127,8 @@ pub struct NewInstance {
     pub status: InstanceStatus,
     pub context: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
+    /// Set when the instance ends as it starts (every step skipped).
+    pub completed_at: Option<DateTime<Utc>>,
     pub steps: Vec<NewStep>,
     pub audit: Vec<NewAuditEntry>,
 }

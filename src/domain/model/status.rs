@@ -57,6 +57,7 @@ status_enum!(
         Approved => "approved",
         Rejected => "rejected",
         Cancelled => "cancelled",
+        Skipped => "skipped",
     }
 );
 
@@ -71,6 +72,7 @@ status_enum!(
         InstanceApproved => "instance_approved",
         InstanceRejected => "instance_rejected",
         InstanceCancelled => "instance_cancelled",
+        StepSkipped => "step_skipped",
     }
 );
 

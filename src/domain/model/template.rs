@@ -1,6 +1,8 @@
 //! Templates: the ordered steps an event asks for, and the commands that create or change one.
 
+use super::blank::is_blank;
 use super::values::{Approver, EntityType, EventName, TemplateId};
+use crate::domain::error::WorkflowError;
 
 /// One step of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +12,43 @@ pub struct TemplateStep {
     pub approver: Approver,
     /// How many distinct eligible users must approve the step.
     pub quorum: Quorum,
+    /// The step applies only when this holds over the trigger's context; none: always.
+    pub when: Option<Condition>,
+}
+
+/// A step's condition: an expression over the trigger's `context` (CEL, e.g.
+/// `context.discount_percent > 10`). The core keeps its text; whether it parses, and what it
+/// says about a context, is asked of the [`ConditionEvaluator`](crate::domain::ports::ConditionEvaluator) port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition(String);
+
+/// Longest condition, in characters.
+pub const MAX_CONDITION_CHARS: usize = 1000;
+
+impl Condition {
+    /// A condition with this text, if it is not blank and at most [`MAX_CONDITION_CHARS`] long
+    /// (its syntax is the evaluator's to judge).
+    pub fn new(text: impl Into<String>) -> Result<Self, WorkflowError> {
+        let text = text.into();
+        if is_blank(&text) || text.chars().count() > MAX_CONDITION_CHARS {
+            return Err(WorkflowError::validation(
+                "when",
+                format!("must be 1 to {MAX_CONDITION_CHARS} characters, not blank"),
+            ));
+        }
+        Ok(Self(text))
+    }
+
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// How many distinct approvals a step needs before it is approved.

@@ -27,7 +27,7 @@ use serde_json::Value;
 use super::body::JsonObject;
 use super::errors::ApiError;
 use crate::domain::WorkflowError;
-use crate::domain::model::{Comment, EntityId, EntityType, EventName, RoleName, UserId};
+use crate::domain::model::{Comment, Condition, EntityId, EntityType, EventName, RoleName, UserId};
 
 /// Parses `object` as the body type `T`; `prefix` is put before field names in errors (for
 /// objects nested in a body, like `steps[0].`).
@@ -168,7 +168,7 @@ macro_rules! domain_values {
     };
 }
 
-domain_values!(ids: UserId, EntityId; names: EventName, EntityType, RoleName);
+domain_values!(ids: UserId, EntityId; names: EventName, EntityType, RoleName, Condition);
 
 /// A JSON number that is a positive whole number. JSON has one number type: `3.0` is the
 /// integer 3 (JSON Schema says so too, and some encoders write whole numbers that way); `3.5`

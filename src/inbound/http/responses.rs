@@ -241,6 +241,10 @@ pub struct TemplateStepDto {
     /// A number, or `"all"`.
     #[schema(value_type = crate::inbound::http::schemas::QuorumSchema)]
     quorum: Value,
+    /// The step's condition; absent when the step always applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::inbound::http::schemas::ConditionSchema>)]
+    when: Option<String>,
 }
 
 fn quorum(quorum: Quorum) -> Value {
@@ -289,6 +293,7 @@ impl From<&Template> for TemplateDto {
                     name: s.name.clone(),
                     approver: ApproverDto::from(&s.approver),
                     quorum: quorum(s.quorum),
+                    when: s.when.as_ref().map(|w| w.as_str().to_owned()),
                 })
                 .collect(),
         }

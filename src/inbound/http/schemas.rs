@@ -21,7 +21,8 @@ use super::requests::{CommentText, DomainName, Flag, Id, Name, PositiveId, Text,
 
 use crate::domain::model::{
     AuditAction, EntityId, EntityType, EventName, InstanceStatus, MAX_COMMENT_CHARS,
-    MAX_IDEMPOTENCY_KEY_LEN, MAX_QUORUM, RoleName, StepStatus, UserId, is_blank,
+    MAX_CONDITION_CHARS, MAX_IDEMPOTENCY_KEY_LEN, MAX_QUORUM, RoleName, StepStatus, UserId,
+    is_blank,
 };
 use crate::domain::service::MAX_SEARCH_LIMIT;
 
@@ -119,6 +120,33 @@ impl PartialSchema for Label {
 }
 
 impl ToSchema for Label {}
+
+/// A step's condition (`when`): a CEL expression over the trigger's `context`.
+pub struct ConditionSchema;
+
+impl PartialSchema for ConditionSchema {
+    fn schema() -> RefOr<Schema> {
+        string()
+            .min_length(Some(1))
+            .max_length(Some(MAX_CONDITION_CHARS))
+            .pattern(Some(visible_text_pattern()))
+            .description(Some(
+                "A Common Expression Language (CEL) expression over the trigger's `context`, \
+                 e.g. `context.discount_percent > 10`; 1 to 1,000 characters, not blank, no \
+                 NUL. The step applies only when it is true at trigger time; when it is false \
+                 the step is `skipped`; when it can't be evaluated on the context (a missing \
+                 field, a wrong type) the step is kept. Checked when the template is saved.",
+            ))
+            .examples(["context.discount_percent > 10"])
+            .into()
+    }
+}
+
+impl ToSchema for ConditionSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Condition")
+    }
+}
 
 impl PartialSchema for CommentText {
     fn schema() -> RefOr<Schema> {

@@ -51,6 +51,7 @@ pub fn step_status(status: StepStatus) -> &'static str {
         StepStatus::Approved => "Approved",
         StepStatus::Rejected => "Rejected",
         StepStatus::Cancelled => "Cancelled",
+        StepStatus::Skipped => "Skipped (its condition did not apply)",
     }
 }
 
@@ -65,6 +66,7 @@ pub fn audit_action(action: AuditAction) -> &'static str {
         AuditAction::InstanceApproved => "Request approved",
         AuditAction::InstanceRejected => "Request rejected",
         AuditAction::InstanceCancelled => "Request cancelled",
+        AuditAction::StepSkipped => "Step skipped",
     }
 }
 

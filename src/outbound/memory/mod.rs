@@ -172,7 +172,7 @@ impl State {
             context: new.context,
             created_at: new.created_at,
             updated_at: new.created_at,
-            completed_at: None,
+            completed_at: new.completed_at,
             steps,
             audit,
         };

@@ -160,6 +160,7 @@ struct CreateInstance {
     status: &'static str,
     context: Option<serde_json::Value>,
     created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
     step_orders: Vec<i32>,
     step_names: Vec<String>,
     step_users: Vec<Option<i64>>,
@@ -196,6 +197,7 @@ impl CreateInstance {
             status: new.status.as_str(),
             context: new.context.clone(),
             created_at: new.created_at,
+            completed_at: new.completed_at,
             step_orders: new.steps.iter().map(|s| s.step_order).collect(),
             step_names: new.steps.iter().map(|s| s.name.clone()).collect(),
             step_users,
@@ -258,6 +260,7 @@ impl StaticStatement for CreateInstance {
             21 => out.push_bind_param::<Array<Timestamptz>, _>(&self.audit_at),
             22 => out.push_bind_param::<Array<Bytea>, _>(&self.audit_hashes),
             23 => out.push_bind_param::<Array<Integer>, _>(&self.step_quorums),
+            24 => out.push_bind_param::<Nullable<Timestamptz>, _>(&self.completed_at),
             other => Err(no_such_placeholder(other)),
         }
     }

@@ -10,9 +10,9 @@ use super::schema::{
 };
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Approver, AuditAction, AuditEntry, AuditHash, EntityId, EntityType, EventName, Instance,
-    InstanceId, InstanceStatus, InstanceStep, PendingStep, Quorum, RoleName, StepApproval, StepId,
-    StepStatus, Template, TemplateId, TemplateStep, UserId,
+    Approver, AuditAction, AuditEntry, AuditHash, Condition, EntityId, EntityType, EventName,
+    Instance, InstanceId, InstanceStatus, InstanceStep, PendingStep, Quorum, RoleName,
+    StepApproval, StepId, StepStatus, Template, TemplateId, TemplateStep, UserId,
 };
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> WorkflowError {
@@ -70,6 +70,8 @@ pub struct TemplateStepRow {
     pub approver_role: Option<String>,
     /// NULL: "all".
     pub quorum: Option<i32>,
+    /// The step's condition (`when`); NULL: none.
+    pub when_condition: Option<String>,
 }
 
 impl TemplateStepRow {
@@ -82,6 +84,7 @@ impl TemplateStepRow {
             approver_user_id,
             approver_role,
             quorum: quorum_column(step.quorum),
+            when_condition: step.when.as_ref().map(|w| w.as_str().to_owned()),
         }
     }
 }
@@ -104,6 +107,13 @@ pub fn quorum(column: Option<i32>) -> Result<Quorum, WorkflowError> {
             .map(Quorum::Count)
             .ok_or_else(|| corrupt("quorum", n)),
     }
+}
+
+/// Reads a step's condition from its column.
+pub fn condition(column: Option<String>) -> Result<Option<Condition>, WorkflowError> {
+    column
+        .map(|text| Condition::new(text.clone()).map_err(|_| corrupt("condition", text)))
+        .transpose()
 }
 
 /// One approval as the `approvals` JSON array of a step row holds it.
@@ -165,6 +175,7 @@ impl TemplateRow {
                         name: s.name,
                         approver: approver(s.approver_user_id, s.approver_role)?,
                         quorum: quorum(s.quorum)?,
+                        when: condition(s.when_condition)?,
                     })
                 })
                 .collect::<Result<_, WorkflowError>>()?,

@@ -56,6 +56,7 @@ diesel::table! {
         approver_user_id -> Nullable<Int8>,
         approver_role -> Nullable<Text>,
         quorum -> Nullable<Int4>,
+        when_condition -> Nullable<Text>,
     }
 }
 

@@ -25,6 +25,9 @@ struct VersionStep {
     /// As the column: `null` for "all"; versions stored before quorums have none, which is 1.
     #[serde(default = "one")]
     quorum: Option<i32>,
+    /// The step's condition; absent when it has none (as in versions stored before conditions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    when: Option<String>,
 }
 
 fn one() -> Option<i32> {
@@ -64,6 +67,7 @@ impl VersionRow {
                 approver_user_id: s.approver_user_id,
                 approver_role: s.approver_role,
                 quorum: s.quorum,
+                when_condition: s.when,
             })
             .collect();
         // The same checks as a current template's row.
@@ -93,6 +97,7 @@ pub(super) async fn record_version(conn: &mut Conn, template: &Template) -> Resu
                 approver_user_id,
                 approver_role,
                 quorum: quorum_column(s.quorum),
+                when: s.when.as_ref().map(|w| w.as_str().to_owned()),
             }
         })
         .collect();

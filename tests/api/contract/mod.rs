@@ -130,6 +130,7 @@ macro_rules! contract_tests {
 
 mod audit;
 mod cancel;
+mod conditions;
 mod decide;
 mod delegation;
 mod directory;

@@ -120,7 +120,7 @@ async fn case_running_instances_keep_their_version<S: ContractStore>(store: Arc<
 /// Create, `PUT` and new versions each store the version they make; a past version reads back
 /// exactly as it was once later ones exist; unknown versions and templates are `NotFound`.
 async fn case_past_versions_read_back_as_they_were<S: ContractStore>(store: Arc<S>) {
-    for index in 0..3 {
+    for index in 0..4 {
         let id = tid(index as i64 + 1);
         assert_eq!(
             store.template_version(id, 1).await.unwrap(),
@@ -218,7 +218,7 @@ async fn case_second_active_template_is_a_conflict<S: ContractStore>(store: Arc<
         conflict
     );
     let all = store.templates(TemplateFilter::default()).await.unwrap();
-    assert_eq!(all.len(), 3, "nothing was created: {all:?}");
+    assert_eq!(all.len(), 4, "nothing was created: {all:?}");
 
     let inactive = store
         .create_template(second(false), None)
@@ -273,7 +273,7 @@ async fn case_second_active_template_is_a_conflict<S: ContractStore>(store: Arc<
 
 /// The list: by id, each template with its steps, filtered by event and activity.
 async fn case_templates_are_listed_by_filter<S: ContractStore>(store: Arc<S>) {
-    let demo: Vec<Template> = (0..3).map(demo_template).collect();
+    let demo: Vec<Template> = (0..4).map(demo_template).collect();
     assert_eq!(
         store.templates(TemplateFilter::default()).await.unwrap(),
         demo

@@ -232,7 +232,7 @@ async fn case_create_template<S: ContractStore>(store: Arc<S>) {
         .await
         .and_then(Done::unkeyed)
         .unwrap();
-    assert_eq!(created, stored(4, refund));
+    assert_eq!(created, stored(5, refund));
     assert_eq!(store.template(created.id).await.unwrap(), created);
     assert_eq!(
         store

@@ -135,8 +135,8 @@ async fn seeding_twice_changes_nothing() {
     const TABLES: [(&str, i64); 9] = [
         ("users", 3),
         ("user_roles", 3),
-        ("workflow_templates", 3),
-        ("workflow_template_steps", 6),
+        ("workflow_templates", 4),
+        ("workflow_template_steps", 8),
         ("workflow_instances", 1),
         ("projects", 2),
         ("units", 10),

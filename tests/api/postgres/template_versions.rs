@@ -19,11 +19,7 @@ async fn stored_versions_refuse_update_delete_and_truncate() {
     load_pg_demo(&store).await;
     let mut conn = db.connection().await;
     let sql = "SELECT count(*) AS n FROM workflow_template_versions";
-    assert_eq!(
-        count(&mut conn, sql).await,
-        3,
-        "the demo's three version 1s"
-    );
+    assert_eq!(count(&mut conn, sql).await, 4, "the demo's four version 1s");
     for sql in [
         "UPDATE workflow_template_versions SET name = 'tampered'",
         "DELETE FROM workflow_template_versions",
@@ -32,7 +28,7 @@ async fn stored_versions_refuse_update_delete_and_truncate() {
         let err = diesel::sql_query(sql).execute(&mut conn).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
-    assert_eq!(count(&mut conn, sql).await, 3);
+    assert_eq!(count(&mut conn, sql).await, 4);
     let first = store.template_version(tid(1), 1).await.unwrap();
     assert_eq!(first, store.template(tid(1)).await.unwrap());
 }

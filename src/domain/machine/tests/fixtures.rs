@@ -54,6 +54,7 @@ pub(super) fn template_step(order: i32, name: &str, approver: Approver) -> Templ
         name: name.to_owned(),
         approver,
         quorum: Default::default(),
+        when: None,
     }
 }
 

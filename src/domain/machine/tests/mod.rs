@@ -3,6 +3,7 @@
 
 mod actors;
 mod cancel;
+mod conditions;
 mod decide;
 mod delegation;
 mod fixtures;

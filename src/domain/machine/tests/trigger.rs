@@ -179,7 +179,7 @@ fn trigger_refuses_a_snapshot_count_that_does_not_match_the_steps() {
     // A broken invariant, not a failure of something underneath: nothing to chain.
     assert_eq!(
         err,
-        WorkflowError::internal("template 7 has 2 steps and 1 snapshots")
+        WorkflowError::internal("template 7 has 2 steps, 1 snapshots and 2 conditions")
     );
 }
 

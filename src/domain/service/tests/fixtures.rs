@@ -20,10 +20,13 @@ use crate::domain::model::{
     RoleName, StepId, StepStatus, Template, TemplateId, TemplateStep, TriggerRequest, User, UserId,
     Verdict,
 };
-use crate::domain::ports::{ActFn, MockClock, MockRoleResolver, MockWorkflowRepository};
+use crate::domain::ports::{
+    ActFn, MockClock, MockConditionEvaluator, MockRoleResolver, MockWorkflowRepository,
+};
 use crate::domain::service::WorkflowService;
 
-pub(super) type Service = WorkflowService<MockWorkflowRepository, MockRoleResolver, MockClock>;
+pub(super) type Service =
+    WorkflowService<MockWorkflowRepository, MockRoleResolver, MockClock, MockConditionEvaluator>;
 
 /// The time the mock clock reports; nothing else in the fixtures uses it.
 pub(super) fn clock_time() -> DateTime<Utc> {
@@ -68,12 +71,14 @@ fn template_steps() -> Vec<TemplateStep> {
             name: "Sales review".to_owned(),
             approver: role("sales_manager"),
             quorum: Default::default(),
+            when: None,
         },
         TemplateStep {
             step_order: 2,
             name: "Finance sign-off".to_owned(),
             approver: user(2),
             quorum: Default::default(),
+            when: None,
         },
     ]
 }
@@ -211,16 +216,32 @@ pub(super) fn repo() -> MockWorkflowRepository {
     repo
 }
 
+/// A service whose condition evaluator must never be asked (the fixtures' templates have no
+/// conditions).
 pub(super) fn service(
     repo: MockWorkflowRepository,
     roles: MockRoleResolver,
     clock: MockClock,
+) -> (Service, Arc<Notify>) {
+    let mut conditions = MockConditionEvaluator::new();
+    conditions.expect_check().never();
+    conditions.expect_evaluate().never();
+    service_with_conditions(repo, roles, clock, conditions)
+}
+
+/// A service over these doubles, `conditions` included.
+pub(super) fn service_with_conditions(
+    repo: MockWorkflowRepository,
+    roles: MockRoleResolver,
+    clock: MockClock,
+    conditions: MockConditionEvaluator,
 ) -> (Service, Arc<Notify>) {
     let signal = Arc::new(Notify::new());
     let service = WorkflowService::new(
         Arc::new(repo),
         Arc::new(roles),
         Arc::new(clock),
+        Arc::new(conditions),
         Arc::clone(&signal),
     );
     (service, signal)

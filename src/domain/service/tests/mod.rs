@@ -5,6 +5,7 @@
 //! what hands it to the adapters.
 
 mod cancel;
+mod conditions;
 mod decide;
 mod delegation;
 mod directory;

@@ -59,6 +59,7 @@ async fn create_template_refuses_invalid_input_without_asking_the_store() {
         name: name.to_owned(),
         approver: user(1),
         quorum: Default::default(),
+        when: None,
     };
     let cases = [
         (

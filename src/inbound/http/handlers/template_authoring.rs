@@ -215,6 +215,7 @@ mod tests {
                             role: RoleName::new("finance_manager").unwrap()
                         },
                         quorum: Default::default(),
+                        when: None,
                     },
                     TemplateStep {
                         step_order: 2,
@@ -223,6 +224,7 @@ mod tests {
                             user_id: UserId::new(1).unwrap()
                         },
                         quorum: Default::default(),
+                        when: None,
                     },
                 ],
             }

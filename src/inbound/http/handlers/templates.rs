@@ -12,7 +12,7 @@ use warp::reply::Response;
 
 use super::{finish, path_id};
 use crate::domain::model::{
-    Approver, Quorum, RoleName, TemplateId, TemplateStep, TemplateUpdate, UserId,
+    Approver, Condition, Quorum, RoleName, TemplateId, TemplateStep, TemplateUpdate, UserId,
 };
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
@@ -84,6 +84,11 @@ pub(crate) struct StepBody {
     #[serde(default)]
     #[schema(value_type = Option<crate::inbound::http::schemas::QuorumSchema>)]
     quorum: Value,
+    /// The step applies only when this CEL expression over the trigger's `context` is true
+    /// (e.g. `context.discount_percent > 10`); absent or `null`: always. Checked when the
+    /// template is saved.
+    #[schema(value_type = Option<crate::inbound::http::schemas::ConditionSchema>)]
+    when: Option<Name<Condition>>,
 }
 
 impl StepBody {
@@ -103,6 +108,7 @@ impl StepBody {
             name: step.name.0,
             approver,
             quorum,
+            when: step.when.map(|w| w.0),
         })
     }
 }
@@ -270,6 +276,34 @@ mod tests {
     }
 
     #[test]
+    fn a_condition_is_a_non_blank_string_or_absent() {
+        let when = |value: Value| {
+            update(json!({"steps": [
+                {"name": "A", "approver": {"type": "user", "user_id": 2}, "when": value}
+            ]}))
+            .map(|u| u.steps.unwrap()[0].when.clone())
+        };
+        assert_eq!(
+            when(json!("context.amount > 10")),
+            Ok(Some(Condition::new("context.amount > 10").unwrap()))
+        );
+        assert_eq!(when(json!(null)), Ok(None));
+        // Whether it parses is the evaluator's to say, later; here only its shape counts.
+        assert_eq!(
+            when(json!(5)),
+            Err("Field 'steps[0].when' must be a string.".to_owned())
+        );
+        assert_eq!(
+            when(json!("  ")),
+            Err("Field 'steps[0].when' must be 1 to 1000 characters, not blank.".to_owned())
+        );
+        assert_eq!(
+            when(json!("x".repeat(1001))),
+            Err("Field 'steps[0].when' must be 1 to 1000 characters, not blank.".to_owned())
+        );
+    }
+
+    #[test]
     fn forbid_self_approval_alone_is_a_change() {
         let update = update(json!({"forbid_self_approval": true})).unwrap();
         assert_eq!(
@@ -411,7 +445,7 @@ mod tests {
             ),
             (
                 json!({"steps": [{"name": "A", "approver": {}, "x": 1}]}),
-                "Field 'steps[0].x' is not a known field (expected: name, approver, quorum).",
+                "Field 'steps[0].x' is not a known field (expected: name, approver, quorum, when).",
             ),
         ];
         for (body, message) in cases {

@@ -57,6 +57,7 @@ fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         name: name.to_owned(),
         approver,
         quorum: Default::default(),
+        when: None,
     }
 }
 

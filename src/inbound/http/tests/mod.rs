@@ -10,6 +10,7 @@
 
 mod audit;
 mod cancel;
+mod conditions;
 mod decide;
 mod delegation;
 mod fixtures;

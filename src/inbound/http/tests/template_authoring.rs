@@ -39,12 +39,14 @@ fn refund() -> (Value, NewTemplate) {
                 name: "Finance review".to_owned(),
                 approver: fixtures::role("finance_manager"),
                 quorum: Default::default(),
+                when: None,
             },
             TemplateStep {
                 step_order: 2,
                 name: "Sales sign-off".to_owned(),
                 approver: fixtures::by_user(1),
                 quorum: Default::default(),
+                when: None,
             },
         ],
     };
@@ -200,6 +202,7 @@ async fn publish_version_hands_the_port_the_update_and_answers_201() {
             name: "Finance only".to_owned(),
             approver: fixtures::by_user(2),
             quorum: Default::default(),
+            when: None,
         }]),
     };
     let h = mock(move |port| {

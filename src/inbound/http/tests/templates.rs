@@ -37,12 +37,14 @@ async fn put_template_hands_the_port_the_update_with_steps_numbered() {
                 name: "Finance first".to_owned(),
                 approver: fixtures::by_user(2),
                 quorum: Default::default(),
+                when: None,
             },
             TemplateStep {
                 step_order: 2,
                 name: "Sales sign-off".to_owned(),
                 approver: fixtures::role("sales_manager"),
                 quorum: Default::default(),
+                when: None,
             },
         ]),
     };

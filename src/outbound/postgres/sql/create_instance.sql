@@ -3,14 +3,16 @@ WITH template AS (
     WHERE id = $1 AND version = $2 AND is_active
     FOR SHARE
 ), instance AS (
-    -- Its events so far are the approver notifications written below, one per step the
-    -- trigger activated: their count is the last number of its event sequence.
+    -- Its events so far are those written below: an approver notification per step the
+    -- trigger activated, and the outcome of an instance approved at once (every step skipped).
+    -- Their count is the last number of its event sequence.
     INSERT INTO workflow_instances
         (template_id, template_version, event, entity_type, entity_id, initiated_by, status,
-         context, created_at, updated_at, last_event_sequence)
-    SELECT template.id, $2, $3, $4, $5, $6, $7, $8, $9, $9,
+         context, created_at, updated_at, completed_at, last_event_sequence)
+    SELECT template.id, $2, $3, $4, $5, $6, $7, $8, $9, $9, $24,
            (SELECT count(*) FROM unnest($15::text[]) AS s(status)
             WHERE s.status = 'awaiting_action')
+           + CASE WHEN $7 = 'approved' THEN 1 ELSE 0 END
     FROM template
     RETURNING *
 ), steps AS (
@@ -53,6 +55,19 @@ WITH template AS (
            row_number() OVER (ORDER BY steps.step_order)
     FROM instance JOIN steps ON steps.instance_id = instance.id
     WHERE steps.status = 'awaiting_action'
+    UNION ALL
+    -- An instance approved as it started (every step skipped) reports its outcome at once,
+    -- caused by its initiator (machine::trigger_events says the same for the in-memory store).
+    SELECT instance.id, 'on_approved',
+           jsonb_build_object(
+               'kind', 'on_approved', 'instance_id', instance.id,
+               'event', instance.event, 'entity_type', instance.entity_type,
+               'entity_id', instance.entity_id, 'status', instance.status,
+               'decided_by', instance.initiated_by, 'comment', NULL,
+               'at', instance.created_at),
+           instance.created_at, instance.created_at, 1
+    FROM instance
+    WHERE instance.status = 'approved'
     RETURNING id
 )
 SELECT (SELECT to_jsonb(instance) FROM instance) AS instance,
