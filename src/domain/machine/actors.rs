@@ -23,8 +23,9 @@ use crate::domain::model::{Decided, DecisionRequest, Delegation, Instance, UserI
 /// the actor, from active users) runs at `now` and its delegator is in the snapshot: the
 /// decision is then the delegator's (see [`decide_for`]). Of several such delegators, the
 /// lowest id that has not yet approved the step is chosen (else the lowest, which is then
-/// `AlreadyApproved`). Delegations are not followed further: only the actor's own delegators
-/// count, never theirs.
+/// `AlreadyApproved`); a delegate who already approved the step for one of them is
+/// `AlreadyApproved` too. Delegations are not followed further: only the actor's own delegators
+/// count, never theirs. A delegate never acts for anyone on a request they initiated.
 pub fn decide_as(
     instance: &Instance,
     request: &DecisionRequest,
@@ -38,9 +39,13 @@ pub fn decide_as(
             user: request.acted_by,
         });
     }
+    // Never on a request the delegate started: approving it in a delegator's name would be
+    // approving one's own request, which the snapshot may have ruled out
+    // (`forbid_self_approval`) and a delegation must not bring back.
     if let Some(step) = step
         && active.is_some()
         && !step.eligible_user_ids.contains(&request.acted_by)
+        && request.acted_by != instance.initiated_by
     {
         let mut delegators: Vec<UserId> = delegations
             .iter()
@@ -49,6 +54,19 @@ pub fn decide_as(
             .filter(|user| step.eligible_user_ids.contains(user))
             .collect();
         delegators.sort_unstable();
+        // One person, one approval per step: a delegate who approved it already, for anyone,
+        // can't add another in a second delegator's name (a quorum counts distinct people).
+        if !delegators.is_empty()
+            && step
+                .approvals
+                .iter()
+                .any(|a| a.acted_by == Some(request.acted_by))
+        {
+            return Err(WorkflowError::AlreadyApproved {
+                user: request.acted_by,
+                step: step.id.get(),
+            });
+        }
         let not_yet = delegators
             .iter()
             .find(|user| !step.approvals.iter().any(|a| a.user_id == **user));

@@ -17,7 +17,7 @@ use super::rows::{AuditRow, InstanceRow, StepRow, approver_columns};
 use super::schema::{workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{ACTIVE, Conn, PgStore, detached};
-use crate::domain::model::{Done, Instance, InstanceId, NewInstance, Once, UserId};
+use crate::domain::model::{Done, Instance, InstanceId, InstanceStatus, NewInstance, Once, UserId};
 use crate::domain::{WorkflowError, audit_chain};
 
 const ONE_ACTIVE_INSTANCE_INDEX: &str = "workflow_instances_one_active";
@@ -58,6 +58,14 @@ pub(super) async fn create_instance(
 }
 
 async fn write_instance(conn: &mut Conn, new: &NewInstance) -> Result<Instance, TxError> {
+    // The one-active index holds only open instances, so it can't refuse an instance that is
+    // approved as it starts (every step skipped): look for an open one first, as the index
+    // would. One more read, for such triggers only.
+    if new.status == InstanceStatus::Approved
+        && let Some(existing) = active_instance(conn, new).await?
+    {
+        return Err(WorkflowError::InstanceAlreadyActive { existing }.into());
+    }
     let result = Statement(CreateInstance::new(new)?)
         .get_result::<CreatedRow>(conn)
         .await
@@ -75,20 +83,24 @@ async fn write_instance(conn: &mut Conn, new: &NewInstance) -> Result<Instance, 
             Ok(instance.into_domain(steps, audit)?)
         }
         Err(e) if unique_violation_of(&e, ONE_ACTIVE_INSTANCE_INDEX) => {
-            let existing: i64 = workflow_instances::table
-                .filter(workflow_instances::event.eq(new.event.as_str()))
-                .filter(workflow_instances::entity_type.eq(new.entity_type.as_str()))
-                .filter(workflow_instances::entity_id.eq(new.entity_id.get()))
-                .filter(workflow_instances::status.eq_any(ACTIVE))
-                .select(workflow_instances::id)
-                .first(conn)
-                .await
-                .optional()?
-                .unwrap_or_default();
+            let existing = active_instance(conn, new).await?.unwrap_or_default();
             Err(WorkflowError::InstanceAlreadyActive { existing }.into())
         }
         Err(e) => Err(e),
     }
+}
+
+/// The open instance of `new`'s event on its entity, if any.
+async fn active_instance(conn: &mut Conn, new: &NewInstance) -> Result<Option<i64>, TxError> {
+    Ok(workflow_instances::table
+        .filter(workflow_instances::event.eq(new.event.as_str()))
+        .filter(workflow_instances::entity_type.eq(new.entity_type.as_str()))
+        .filter(workflow_instances::entity_id.eq(new.entity_id.get()))
+        .filter(workflow_instances::status.eq_any(ACTIVE))
+        .select(workflow_instances::id)
+        .first(conn)
+        .await
+        .optional()?)
 }
 
 pub(super) async fn instance(store: &PgStore, id: InstanceId) -> Result<Instance, WorkflowError> {

@@ -269,4 +269,26 @@ async fn case_every_step_skipped_approves_at_once<S: ContractStore>(store: Arc<S
     // It is not active: the same entity can be triggered again.
     let again = refund(1, at(9, 0, 2)).await.unwrap();
     assert_ne!(again.id, created.id);
+    // But while the entity has an open instance, a trigger that would skip every step is
+    // refused like any other second trigger, rather than approved beside it.
+    let open = trigger(
+        &*store,
+        request(
+            "booking.refund_requested",
+            "booking",
+            2,
+            3,
+            Some(json!({"amount": 500})),
+        ),
+        at(9, 0, 3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(open.status, InstanceStatus::InProgress);
+    match refund(2, at(9, 0, 4)).await {
+        Err(WorkflowError::InstanceAlreadyActive { existing }) => {
+            assert_eq!(existing, open.id.get())
+        }
+        other => panic!("expected instance_already_active, got {other:?}"),
+    }
 }

@@ -72,6 +72,24 @@ fn a_delegate_decides_for_an_eligible_delegator_and_the_audit_names_both() {
 }
 
 #[test]
+fn a_delegate_never_acts_for_anyone_on_a_request_they_initiated() {
+    let mut instance = instance();
+    instance.initiated_by = uid(9);
+    let refused = decide_as(
+        &instance,
+        &approve(101, 9, None),
+        Some(true),
+        &[running(1, 9)],
+        now(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(refused, WorkflowError::NotAnApprover { .. }),
+        "{refused:?}"
+    );
+}
+
+#[test]
 fn a_delegates_rejection_names_the_delegator_on_every_entry_with_an_actor() {
     let decided = decide_as(
         &instance(),
@@ -241,9 +259,9 @@ fn on_a_quorum_step_a_delegates_approval_is_the_delegators_and_counts_once() {
 }
 
 #[test]
-fn of_several_delegators_the_lowest_who_has_not_approved_is_chosen() {
+fn of_several_delegators_the_lowest_is_chosen_and_the_delegate_approves_once() {
     let instance = with_quorum(2);
-    // Users 4 and 1 both delegate to 9; given in any order, 1 is chosen first.
+    // Users 4 and 1 both delegate to 9; given in any order, 1 is chosen.
     let delegations = [running(4, 9), running(1, 9)];
     let first = decide_as(
         &instance,
@@ -254,21 +272,33 @@ fn of_several_delegators_the_lowest_who_has_not_approved_is_chosen() {
     )
     .unwrap();
     assert_eq!(first.audit[0].on_behalf_of, Some(uid(1)));
-    let second = decide_as(
+    // A second approval by the same person, for user 4, would let one person meet a quorum
+    // of two.
+    let refused = decide_as(
         &first.instance,
         &approve(101, 9, None),
         Some(true),
         &delegations,
         now(),
     )
+    .unwrap_err();
+    assert_eq!(
+        refused,
+        WorkflowError::AlreadyApproved {
+            user: uid(9),
+            step: 101
+        }
+    );
+    // User 4 may still approve as themself.
+    let second = decide_as(
+        &first.instance,
+        &approve(101, 4, None),
+        Some(true),
+        &delegations,
+        now(),
+    )
     .unwrap();
     assert_eq!(second.instance.steps[0].status, StepStatus::Approved);
-    let whose: Vec<_> = second.instance.steps[0]
-        .approvals
-        .iter()
-        .map(|a| (a.user_id, a.acted_by))
-        .collect();
-    assert_eq!(whose, vec![(uid(1), Some(uid(9))), (uid(4), Some(uid(9)))]);
 }
 
 #[test]
