@@ -33,7 +33,12 @@ impl ConditionEvaluator for CelConditions {
             .map_err(|e: cel::ExecutionError| e.to_string())?;
         let mut variables = Context::default();
         variables.add_variable_as_val("context", bound);
-        match program.execute(&variables) {
+        // The crate has paths that panic; a condition that runs into one is a condition that
+        // can't be evaluated (its step is kept), not a failed trigger.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(&variables)))
+                .map_err(|_| "the condition could not be evaluated".to_owned())?;
+        match outcome {
             Ok(Value::Bool(holds)) => Ok(holds),
             Ok(other) => Err(format!(
                 "the condition gave a value of type {}, not true or false",

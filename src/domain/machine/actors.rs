@@ -54,24 +54,27 @@ pub fn decide_as(
             .filter(|user| step.eligible_user_ids.contains(user))
             .collect();
         delegators.sort_unstable();
-        // One person, one approval per step: a delegate who approved it already, for anyone,
-        // can't add another in a second delegator's name (a quorum counts distinct people).
-        if !delegators.is_empty()
-            && step
-                .approvals
-                .iter()
-                .any(|a| a.acted_by == Some(request.acted_by))
-        {
-            return Err(WorkflowError::AlreadyApproved {
-                user: request.acted_by,
-                step: step.id.get(),
-            });
-        }
         let not_yet = delegators
             .iter()
             .find(|user| !step.approvals.iter().any(|a| a.user_id == **user));
-        if let Some(principal) = not_yet.or(delegators.first()) {
-            return decide_for(instance, request, *principal, now);
+        match (not_yet, delegators.first()) {
+            // One person, one approval per step: a delegate who approved it already, for
+            // anyone, can't add another in a second delegator's name (a quorum counts people).
+            (Some(_), _)
+                if step
+                    .approvals
+                    .iter()
+                    .any(|a| a.acted_by == Some(request.acted_by)) =>
+            {
+                return Err(WorkflowError::AlreadyApproved {
+                    user: request.acted_by,
+                    step: step.id.get(),
+                });
+            }
+            (Some(principal), _) | (None, Some(principal)) => {
+                return decide_for(instance, request, *principal, now);
+            }
+            (None, None) => {}
         }
     }
     decide(instance, request, now).map_err(|refusal| match refusal {

@@ -110,12 +110,18 @@ impl State {
             }
             Some(_) => {}
         }
-        if self
-            .delegations
-            .get(&to_user)
-            .is_some_and(|d| d.to_user_id == user && d.runs_at(now))
-        {
-            return Err(WorkflowError::DelegationCycle { user, to_user });
+        // Follow the running delegations from the delegate on: reaching the delegator means
+        // this one would close a cycle, however long. Each user has one delegation, so the
+        // walk is a path; it ends within as many steps as there are delegations.
+        let mut next = to_user;
+        for _ in 0..=self.delegations.len() {
+            match self.delegations.get(&next).filter(|d| d.runs_at(now)) {
+                Some(d) if d.to_user_id == user => {
+                    return Err(WorkflowError::DelegationCycle { user, to_user });
+                }
+                Some(d) => next = d.to_user_id,
+                None => break,
+            }
         }
         self.delegations.insert(user, delegation);
         Ok(())

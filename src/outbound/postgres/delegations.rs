@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Timestamptz};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::errors::TxError;
@@ -14,6 +15,25 @@ use super::schema::{users, workflow_delegations};
 use super::{Conn, PgStore};
 use crate::domain::WorkflowError;
 use crate::domain::model::{Comment, Delegation, UserId};
+
+/// The advisory lock every delegation write takes first (an arbitrary, fixed key).
+const DELEGATION_WRITES_LOCK: i64 = 0x6465_6c65_6761_7465;
+
+/// Whether delegating `$3` to `$1` closes a cycle: following the running delegations (at `$2`)
+/// from `$1` reaches `$3`. `UNION` stops the walk at a user seen before.
+const CLOSES_A_CYCLE_SQL: &str = "WITH RECURSIVE chain (user_id) AS (
+        SELECT to_user_id FROM workflow_delegations WHERE user_id = $1 AND until > $2
+    UNION
+        SELECT d.to_user_id FROM workflow_delegations d JOIN chain c ON d.user_id = c.user_id
+        WHERE d.until > $2
+    )
+    SELECT EXISTS (SELECT 1 FROM chain WHERE user_id = $3) AS closes";
+
+#[derive(QueryableByName)]
+struct ClosesACycle {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    closes: bool,
+}
 
 /// One stored delegation.
 #[derive(Queryable, Selectable)]
@@ -63,8 +83,9 @@ pub(super) async fn delegations_to(
 }
 
 impl PgStore {
-    /// See `RoleResolver::put_delegation`. The two users' rows are locked in id order first,
-    /// so two users delegating to each other at once queue, and the later one sees the cycle.
+    /// See `RoleResolver::put_delegation`. The two users' rows are locked in id order, after
+    /// the delegation writes' lock, so delegations written at once queue, and the later one
+    /// sees any cycle it would close.
     pub(super) async fn store_delegation(
         &self,
         delegation: Delegation,
@@ -73,6 +94,12 @@ impl PgStore {
         self.with_conn(async |conn| {
             conn.transaction::<_, TxError, _>(async |conn| {
                 let (user, to_user) = (delegation.user_id, delegation.to_user_id);
+                // Delegation writes queue on one lock, so that delegations written at once
+                // can't close a cycle between them unseen (they are rare; the lock is cheap).
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<BigInt, _>(DELEGATION_WRITES_LOCK)
+                    .execute(conn)
+                    .await?;
                 let locked: Vec<(i64, bool)> = users::table
                     .filter(users::id.eq_any([user.get(), to_user.get()]))
                     .order(users::id)
@@ -97,15 +124,13 @@ impl PgStore {
                     }
                     Some(_) => {}
                 }
-                let cycle: bool = diesel::select(diesel::dsl::exists(
-                    workflow_delegations::table
-                        .filter(workflow_delegations::user_id.eq(to_user.get()))
-                        .filter(workflow_delegations::to_user_id.eq(user.get()))
-                        .filter(workflow_delegations::until.gt(now)),
-                ))
-                .get_result(conn)
-                .await?;
-                if cycle {
+                let cycle = diesel::sql_query(CLOSES_A_CYCLE_SQL)
+                    .bind::<BigInt, _>(to_user.get())
+                    .bind::<Timestamptz, _>(now)
+                    .bind::<BigInt, _>(user.get())
+                    .get_result::<ClosesACycle>(conn)
+                    .await?;
+                if cycle.closes {
                     return Err(WorkflowError::DelegationCycle { user, to_user }.into());
                 }
                 let values = (

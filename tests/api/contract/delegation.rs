@@ -194,6 +194,14 @@ async fn case_a_delegation_is_refused_for_unknown_inactive_or_cyclic_users<S: Co
         .put_delegation(delegation(4, 2, until), now)
         .await
         .unwrap();
+    // A longer cycle is refused as well: 1 -> 4 -> 2 runs, so 2 -> 1 would close it.
+    assert_eq!(
+        store.put_delegation(delegation(2, 1, until), now).await,
+        Err(WorkflowError::DelegationCycle {
+            user: uid(2),
+            to_user: uid(1)
+        })
+    );
     store
         .put_delegation(delegation(4, 1, at(13, 0, 0)), until)
         .await

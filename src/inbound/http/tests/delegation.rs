@@ -159,31 +159,38 @@ async fn an_inbox_line_names_the_delegator_only_for_a_delegated_step() {
     assert_eq!(items[1]["on_behalf_of"], json!(2));
 }
 
-/// End to end on the in-memory store with the system clock: user 3 stands in for user 1 (the
+/// End to end on the in-memory store with the system clock: user 4 (a deputy, not the requester 3) stands in for user 1 (the
 /// sales manager of instance 1's step 1) for a day.
 #[tokio::test]
 async fn a_delegate_approves_for_the_delegator_while_the_delegation_runs() {
     let h = store().await;
+    let deputy = h
+        .put(
+            "/api/v1/workflow/users/4",
+            &json!({"name": "Deputy", "roles": []}),
+        )
+        .await;
+    assert_eq!(deputy.status, StatusCode::CREATED, "{}", deputy.text);
     let until = (Utc::now() + Duration::days(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
     let put = h
         .put(
             "/api/v1/workflow/users/1/delegation",
-            &json!({"to_user_id": 3, "until": until}),
+            &json!({"to_user_id": 4, "until": until}),
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
     let read = h.get("/api/v1/workflow/users/1").await;
-    assert_eq!(read.body["delegation"]["to_user_id"], json!(3));
+    assert_eq!(read.body["delegation"]["to_user_id"], json!(4));
     // Reversed, it would be a cycle.
     let cycle = h
         .put(
-            "/api/v1/workflow/users/3/delegation",
+            "/api/v1/workflow/users/4/delegation",
             &json!({"to_user_id": 1, "until": until}),
         )
         .await;
     assert_error(&cycle, StatusCode::CONFLICT, "delegation_cycle");
 
-    let inbox = h.get("/api/v1/workflow/steps/pending?user_id=3").await;
+    let inbox = h.get("/api/v1/workflow/steps/pending?user_id=4").await;
     assert_eq!(
         inbox.body["items"][0]["step_id"],
         json!(1),
@@ -192,16 +199,16 @@ async fn a_delegate_approves_for_the_delegator_while_the_delegation_runs() {
     );
     assert_eq!(inbox.body["items"][0]["on_behalf_of"], json!(1));
 
-    let approved = h.approve(1, &json!({"acted_by_user_id": 3})).await;
+    let approved = h.approve(1, &json!({"acted_by_user_id": 4})).await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.text);
-    assert_eq!(approved.body["steps"][0]["acted_by_user_id"], json!(3));
+    assert_eq!(approved.body["steps"][0]["acted_by_user_id"], json!(4));
     assert_eq!(
         approved.body["steps"][0]["approvals"][0]["user_id"],
         json!(1)
     );
     assert_eq!(
         approved.body["steps"][0]["approvals"][0]["acted_by_user_id"],
-        json!(3)
+        json!(4)
     );
     let entry = approved.body["audit"]
         .as_array()
@@ -209,7 +216,7 @@ async fn a_delegate_approves_for_the_delegator_while_the_delegation_runs() {
         .iter()
         .find(|e| e["action"] == "step_approved")
         .unwrap();
-    assert_eq!(entry["actor_user_id"], json!(3));
+    assert_eq!(entry["actor_user_id"], json!(4));
     assert_eq!(entry["on_behalf_of"], json!(1));
     let verified = h.get("/api/v1/workflow/instances/1/audit/verify").await;
     assert_eq!(verified.body["valid"], json!(true));
