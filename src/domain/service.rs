@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::audit_chain;
 use super::error::WorkflowError;
 use super::machine;
-use chrono::{DateTime, Utc};
-
 use super::model::{
     AuditVerification, CancelRequest, Comment, DecisionRequest, Delegation, Done, InboxCursor,
     InboxPage, Instance, InstanceId, NewTemplate, Once, RoleName, StoreLoad, Template,
@@ -79,17 +78,29 @@ where
         Ok(())
     }
 
+    /// Wakes the dispatcher when `done` freshly ended an instance: its outcome event awaits
+    /// delivery.
+    fn signal_if_ended(&self, done: &Done<Instance>) {
+        if let Done::Fresh(instance) = done
+            && !instance.status.is_active()
+        {
+            self.outbox_signal.notify_one();
+        }
+    }
+
     /// Whether each step of `template` applies to a trigger with `context`. Only a condition
     /// that is false skips its step: one that can't be evaluated on this context (a missing
     /// field, a wrong type) keeps it, so that a person looks rather than nobody.
     fn applies(&self, template: &Template, context: Option<&serde_json::Value>) -> Vec<bool> {
-        let context = context.cloned().unwrap_or(serde_json::Value::Null);
+        // Borrowed, not cloned: most templates have no condition, and a context may be large.
+        let null = serde_json::Value::Null;
+        let context = context.unwrap_or(&null);
         template
             .steps
             .iter()
             .map(|step| match &step.when {
                 None => true,
-                Some(when) => match self.conditions.evaluate(when, &context) {
+                Some(when) => match self.conditions.evaluate(when, context) {
                     Ok(holds) => holds,
                     Err(why) => {
                         tracing::info!(
@@ -162,11 +173,7 @@ where
         )?;
         let done = self.repo.create_instance(new_instance, once).await?;
         // Approved as it started (every step skipped): its outcome awaits delivery.
-        if let Done::Fresh(instance) = &done
-            && !instance.status.is_active()
-        {
-            self.outbox_signal.notify_one();
-        }
+        self.signal_if_ended(&done);
         Ok(done)
     }
 
@@ -197,11 +204,7 @@ where
                 once,
             )
             .await?;
-        if let Done::Fresh(instance) = &done
-            && !instance.status.is_active()
-        {
-            self.outbox_signal.notify_one();
-        }
+        self.signal_if_ended(&done);
         Ok(done)
     }
 
