@@ -25,6 +25,18 @@ pub struct Tally {
     pub errors: u64,
 }
 
+impl Tally {
+    /// Adds a row, and shows it on stderr at once with the time it was measured, so that a
+    /// long run's progress (and when each row ran) can be followed.
+    pub fn push(&mut self, row: Row) {
+        crate::report::progress(&row);
+        self.rows.push(row);
+    }
+}
+
+/// Length of the unmeasured run before a server's first measured run at a client count.
+const WARM_UP: f64 = 1.0;
+
 /// Where pgbench connects and finds its scripts.
 pub struct Sql<'a> {
     pub database_url: &'a str,
@@ -68,12 +80,36 @@ pub async fn approvals(
     let next_service_step = Arc::new(AtomicUsize::new(0));
     let server = servers.metrics_on;
     for &clients in &plan.clients {
-        let service = approve_run(server, layout, &next_service_step, clients, plan, false).await;
+        // Unmeasured warm-up of both servers at this client count: their pools open the
+        // connections it needs and prepare their statements, as pgbench connects before its
+        // clock starts (its rate excludes the initial connection time).
+        for server in [servers.metrics_on, servers.metrics_off] {
+            let warm =
+                approve_run(server, layout, &next_service_step, clients, WARM_UP, false).await;
+            tally.errors += warm.errors;
+        }
+        let service = approve_run(
+            server,
+            layout,
+            &next_service_step,
+            clients,
+            plan.seconds,
+            false,
+        )
+        .await;
         tally.errors += service.errors;
         // At 8 clients, the same approvals again with an Idempotency-Key each, so that the cost
         // of keeping answers is measured in this run, beside the same baselines.
         let keyed = if clients == 8 {
-            let keyed = approve_run(server, layout, &next_service_step, clients, plan, true).await;
+            let keyed = approve_run(
+                server,
+                layout,
+                &next_service_step,
+                clients,
+                plan.seconds,
+                true,
+            )
+            .await;
             tally.errors += keyed.errors;
             Some(keyed)
         } else {
@@ -89,8 +125,15 @@ pub async fn approvals(
                     (servers.metrics_off, &mut off),
                     (servers.metrics_on, &mut on),
                 ] {
-                    let run =
-                        approve_run(server, layout, &next_service_step, clients, plan, false).await;
+                    let run = approve_run(
+                        server,
+                        layout,
+                        &next_service_step,
+                        clients,
+                        plan.seconds,
+                        false,
+                    )
+                    .await;
                     tally.errors += run.errors;
                     runs.push(run);
                 }
@@ -118,14 +161,14 @@ pub async fn approvals(
             plan.seconds,
             &ceiling_vars,
         )?;
-        tally.rows.push(Row::compared(
+        tally.push(Row::compared(
             format!("approve, {clients} clients"),
             service,
             same,
             ceiling,
         ));
         if let Some(keyed) = keyed {
-            tally.rows.push(Row::compared(
+            tally.push(Row::compared(
                 format!("approve keyed, {clients} clients"),
                 keyed,
                 same,
@@ -137,13 +180,13 @@ pub async fn approvals(
             let mut on_row =
                 Row::compared(format!("approve metrics on, {clients}"), on, same, ceiling);
             on_row.note = format!("{on_row_note}on/off {ratio:.3}", on_row_note = on_row.note);
-            tally.rows.push(Row::compared(
+            tally.push(Row::compared(
                 format!("approve metrics off, {clients}"),
                 off,
                 same,
                 ceiling,
             ));
-            tally.rows.push(on_row);
+            tally.push(on_row);
         }
     }
     Ok(())
@@ -173,13 +216,13 @@ async fn approve_run(
     layout: &DecisionLayout,
     cursor: &Arc<AtomicUsize>,
     clients: usize,
-    plan: &Plan,
+    seconds: f64,
     keyed: bool,
 ) -> Measured {
     let base = server.base.clone();
     let (first_step, range) = (layout.first_step, layout.range);
     let cursor = Arc::clone(cursor);
-    drive(clients, plan.seconds, 200, move |client, _| {
+    drive(clients, seconds, 200, move |client, _| {
         let k = cursor.fetch_add(1, Ordering::Relaxed) as i64;
         (k < range).then(|| {
             let step = first_step + 3 * k;
@@ -229,7 +272,7 @@ pub async fn quorum(
          WHERE i.event = 'bench.quorum' AND s.step_order = 1 AND s.status = 'approved'",
     )
     .await?;
-    tally.rows.push(Row {
+    tally.push(Row {
         label: format!("approve quorum-3, {CLIENTS} clients"),
         note: format!("each approval a request; {approved} steps reached their quorum"),
         service: Some(measured),
@@ -267,7 +310,7 @@ pub async fn triggers(
         tally.errors += service.errors;
         let same = sql.pgbench("trigger_same_sql", clients, plan.seconds, &[])?;
         let ceiling = sql.pgbench("trigger_one_round_trip", clients, plan.seconds, &[])?;
-        tally.rows.push(Row::compared(
+        tally.push(Row::compared(
             format!("trigger, {clients} clients"),
             service,
             same,
@@ -334,7 +377,7 @@ pub async fn contention(
         winners_per_round.push(winners);
     }
     let contention_ok = winners_per_round.iter().all(|w| *w == 1);
-    tally.rows.push(Row {
+    tally.push(Row {
         label: "64 on one step (409s)".into(),
         note: format!("winners per round {winners_per_round:?}; p50/p95/p99 are the losers' 409"),
         service: Some(Measured {
@@ -379,7 +422,7 @@ pub async fn inbox(
         "SELECT count(*) AS v FROM (SELECT 1 FROM workflow_inbox WHERE user_id = 10001 LIMIT 50) AS t",
     )
     .await?;
-    tally.rows.push(Row {
+    tally.push(Row {
         label: "inbox GET, 1 client".into(),
         note: format!(
             "{total_instances} instances, {} requests, {items_seen} items a page",
@@ -416,7 +459,7 @@ pub async fn inbox(
             "first" => "its first page".to_owned(),
             _ => format!("the page after step {}", plan.busy_inbox_steps / 2),
         };
-        tally.rows.push(Row {
+        tally.push(Row {
             label: format!("ui inbox {label} page"),
             note: format!(
                 "user {busy} with {waiting} steps waiting, {which}; {} pages",

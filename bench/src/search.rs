@@ -70,7 +70,7 @@ pub async fn search(
     })
     .await;
     tally.errors += measured.errors;
-    tally.rows.push(Row {
+    tally.push(Row {
         label: "search GET, 1 client".into(),
         note: format!(
             "by entity; {total_instances} instances, {} requests, 1 instance with 3 steps a page",
