@@ -41,8 +41,8 @@ where
     C: Clock,
     E: ConditionEvaluator,
 {
-    /// A service over these adapters. `outbox_signal` is notified whenever a decision has
-    /// committed callback events, so that a dispatcher can deliver them without polling delay.
+    /// A service over these adapters. `outbox_signal` is notified whenever a change has
+    /// committed events, so that a dispatcher can deliver them without polling delay.
     pub fn new(
         repo: Arc<R>,
         roles: Arc<U>,
@@ -78,12 +78,12 @@ where
         Ok(())
     }
 
-    /// Wakes the dispatcher when `done` freshly ended an instance: its outcome event awaits
-    /// delivery.
-    fn signal_if_ended(&self, done: &Done<Instance>) {
-        if let Done::Fresh(instance) = done
-            && !instance.status.is_active()
-        {
+    /// Wakes the dispatcher after a fresh change: nearly every one wrote events (an outcome,
+    /// or the next approvers' `step.awaiting_action`), and waiting for the dispatcher's poll
+    /// would add up to its interval to their delivery. A change that wrote none (a partial
+    /// quorum approval) costs one empty round. A replayed answer wrote nothing.
+    fn signal_events<T>(&self, done: &Done<T>) {
+        if let Done::Fresh(_) = done {
             self.outbox_signal.notify_one();
         }
     }
@@ -172,8 +172,7 @@ where
             self.clock.now(),
         )?;
         let done = self.repo.create_instance(new_instance, once).await?;
-        // Approved as it started (every step skipped): its outcome awaits delivery.
-        self.signal_if_ended(&done);
+        self.signal_events(&done);
         Ok(done)
     }
 
@@ -204,7 +203,7 @@ where
                 once,
             )
             .await?;
-        self.signal_if_ended(&done);
+        self.signal_events(&done);
         Ok(done)
     }
 
@@ -230,10 +229,7 @@ where
             .await;
         match outcome {
             Ok(done) => {
-                // A cancellation always writes its callback.
-                if let Done::Fresh(_) = done {
-                    self.outbox_signal.notify_one();
-                }
+                self.signal_events(&done);
                 Ok(done)
             }
             Err(WorkflowError::NotTheInitiator { .. })

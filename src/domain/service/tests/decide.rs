@@ -6,7 +6,7 @@ use super::fixtures::{
     expect_decide_on_fixture, reject, repo, service, sid, uid, was_signalled,
 };
 use crate::domain::error::WorkflowError;
-use crate::domain::model::Done;
+use crate::domain::model::{Answer, Done};
 use crate::domain::model::{AuditAction, CallbackKind, InstanceStatus, StepStatus};
 use crate::domain::ports::{MockRoleResolver, WorkflowUseCases};
 
@@ -59,8 +59,8 @@ async fn approve_takes_its_time_from_the_clock_and_never_resolves_roles() {
         ]
     );
     assert!(
-        !was_signalled(&signal),
-        "no callback was written, so the dispatcher has nothing to do"
+        was_signalled(&signal),
+        "the next step's notification awaits delivery"
     );
 }
 
@@ -224,4 +224,26 @@ async fn the_actor_is_read_inside_the_unit_of_work_not_before_it() {
         .unwrap();
 
     assert!(matches!(seen.lock().unwrap().take(), Some(Ok(_))));
+}
+
+#[tokio::test]
+async fn a_replayed_answer_does_not_wake_the_dispatcher() {
+    let mut repo = repo();
+    repo.expect_decide().times(1).returning(|_, _, _, _| {
+        Box::pin(async {
+            Ok(Done::Replayed(Answer {
+                status: 200,
+                body: "{}".to_owned(),
+            }))
+        })
+    });
+    let (service, signal) = service(repo, MockRoleResolver::new(), clock(0));
+
+    let done = service.decide(approve(101, 4), None).await.unwrap();
+
+    assert!(matches!(done, Done::Replayed(_)));
+    assert!(
+        !was_signalled(&signal),
+        "a replay wrote nothing: there is nothing new to deliver"
+    );
 }

@@ -70,8 +70,8 @@ async fn trigger_resolves_roles_once_and_stamps_every_write_with_the_clock() {
     );
     assert!(new.audit.iter().all(|a| a.at == clock_time()));
     assert!(
-        !was_signalled(&signal),
-        "a trigger has no callback to deliver"
+        was_signalled(&signal),
+        "the first step's notification awaits delivery"
     );
 }
 
