@@ -152,9 +152,16 @@ fn step_item(
                         (step_status(step.status)) " by " strong { (names.of(by)) } " at " (time(at))
                     }
                 }
+                (StepStatus::Rejected, None, Some(at)) => {
+                    // Nobody acted: the engine rejected the step when it was overdue.
+                    p { "Rejected by the system at " (time(at)) "." }
+                }
                 (StepStatus::AwaitingAction, _, _) => {
                     @if let Some(since) = step.activated_at {
                         p { "Waiting since " (time(since)) " (" (waited(since, chrono::Utc::now())) ")." }
+                    }
+                    @if let Some(due) = step.due_at {
+                        p.due { "Due by " (time(due)) "." }
                     }
                 }
                 (StepStatus::Pending, _, _) => p.detail { "Opens when the steps before it are approved." },

@@ -288,3 +288,40 @@ async fn the_stylesheet_is_served() {
     );
     assert!(page.text.contains("ol.timeline"));
 }
+
+#[tokio::test]
+async fn a_step_with_a_due_date_shows_when_it_is_due() {
+    use crate::domain::model::{DueIn, DueRule, OnOverdue, TemplateId, TemplateUpdate};
+
+    let ui = ui().await;
+    let id = TemplateId::new(1).unwrap();
+    let mut steps = ui.service.template(id).await.unwrap().steps;
+    steps[0].due = Some(DueRule {
+        due_in: DueIn::parse("PT48H").unwrap(),
+        on_overdue: OnOverdue::Notify,
+    });
+    let update = TemplateUpdate {
+        name: None,
+        is_active: None,
+        forbid_self_approval: None,
+        steps: Some(steps),
+    };
+    ui.service.publish_version(id, update, None).await.unwrap();
+    let instance = ui.request(3, json!({})).await;
+    let due_at = instance.steps[0].due_at.expect("step 1 has a due date");
+    let mut browser = ui.browser_acting_as(1).await;
+    let page = ui
+        .get(&mut browser, &format!("/ui/instances/{}", instance.id))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let shown = crate::inbound::ui::wording::time(due_at).into_string();
+    assert!(
+        page.text
+            .contains(&format!("<p class=\"due\">Due by {shown}.</p>")),
+        "{}",
+        page.text
+    );
+    // The demo's request 1 has no due date: no such line.
+    let page = ui.get(&mut browser, "/ui/instances/1").await;
+    assert!(!page.text.contains("Due by"), "{}", page.text);
+}
