@@ -236,3 +236,66 @@ async fn two_servers_handle_each_overdue_step_once() {
     second.stop().await;
     first.stop().await;
 }
+
+#[derive(diesel::QueryableByName)]
+struct Plan {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+/// The scheduler's look for overdue steps reads the partial index on `due_at` (which holds only
+/// awaiting, unhandled steps with a due date), not the whole step table: 40,000 decided steps
+/// and 10 awaiting ones with a due date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overdue_steps_are_found_from_the_partial_index() {
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+
+    let db = crate::helpers::TestDb::create().await;
+    let store = db.store().await;
+    // The demo's users and templates (its request 1 has no due date).
+    crate::helpers::load_pg_demo(&store).await;
+    let mut conn = db.connection().await;
+    conn.batch_execute(
+        "INSERT INTO workflow_instances
+             (template_id, template_version, event, entity_type, entity_id, initiated_by,
+              status, created_at, updated_at)
+         SELECT 1, 1, 'unit.review_requested', 'unit', g, 1,
+                CASE WHEN g <= 10 THEN 'in_progress' ELSE 'approved' END, now(), now()
+         FROM generate_series(1, 20000) AS g;
+         INSERT INTO workflow_instance_steps
+             (instance_id, step_order, name, approver_user_id, eligible_user_ids, status,
+              due_in, on_overdue, due_at)
+         SELECT i.id, o, 'Step ' || o, 1, ARRAY[1]::bigint[],
+                CASE WHEN i.entity_id <= 10 AND o = 1 THEN 'awaiting_action'
+                     WHEN i.entity_id <= 10 THEN 'pending' ELSE 'approved' END,
+                'PT1H', 'notify',
+                CASE WHEN i.entity_id <= 10 AND o = 1 THEN now() - interval '1 minute' END
+         FROM workflow_instances i CROSS JOIN generate_series(1, 2) AS o
+         WHERE i.event = 'unit.review_requested';
+         ANALYZE;",
+    )
+    .await
+    .expect("bulk load");
+    let found = approvals::domain::ports::WorkflowRepository::overdue_steps(
+        &*store,
+        chrono::Utc::now(),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.len(), 10);
+    // The adapter's query, as written in decisions.rs.
+    let plan: Vec<Plan> = diesel::sql_query(
+        "EXPLAIN SELECT id, instance_id, on_overdue, escalate_to_user_id, escalate_to_role \
+         FROM workflow_instance_steps \
+         WHERE status = 'awaiting_action' AND overdue_at IS NULL AND due_at <= now() \
+         ORDER BY due_at, id LIMIT 100",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let plan: Vec<String> = plan.into_iter().map(|p| p.line).collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("workflow_instance_steps_overdue"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+}

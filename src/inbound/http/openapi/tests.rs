@@ -316,8 +316,7 @@ fn due_dates_are_described_on_steps_and_templates() {
     let pattern = schemas["DueIn"]["pattern"].as_str().unwrap();
     assert!(pattern.starts_with("^P"), "{pattern}");
     assert_eq!(
-        schemas["Step"]["properties"]["due_at"]["format"],
-        "date-time",
+        schemas["Step"]["properties"]["due_at"]["format"], "date-time",
         "{}",
         schemas["Step"]
     );
