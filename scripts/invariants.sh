@@ -43,10 +43,17 @@ check_invariants() {
   check "no outcome event in the outbox for an active instance" 0 \
     "$(sql "SELECT count(*) FROM workflow_callback_outbox o JOIN workflow_instances i ON i.id = o.instance_id
             WHERE i.status IN ('pending', 'in_progress') AND o.kind LIKE 'on\_%'")"
-  check "every step that awaited action has exactly one step.awaiting_action event" 0 \
+  check "every step that awaited action has one step.awaiting_action event, plus one per escalation that added users" 0 \
     "$(sql "SELECT count(*) FROM workflow_instance_steps s WHERE s.activated_at IS NOT NULL
             AND (SELECT count(*) FROM workflow_callback_outbox o WHERE o.instance_id = s.instance_id
-                 AND o.kind = 'step_awaiting_action' AND (o.payload -> 'step' ->> 'id')::bigint = s.id) <> 1")"
+                 AND o.kind = 'step_awaiting_action' AND (o.payload -> 'step' ->> 'id')::bigint = s.id)
+                <> 1 + (SELECT count(*) FROM workflow_audit_log a WHERE a.step_id = s.id
+                        AND a.action = 'step_escalated' AND a.comment LIKE 'added users %')")"
+  check "every step handled as overdue has exactly one step.overdue event" 0 \
+    "$(sql "SELECT count(*) FROM workflow_instance_steps s
+            WHERE (SELECT count(*) FROM workflow_callback_outbox o WHERE o.instance_id = s.instance_id
+                   AND o.kind = 'step_overdue' AND (o.payload -> 'step' ->> 'id')::bigint = s.id)
+                  <> CASE WHEN s.overdue_at IS NULL THEN 0 ELSE 1 END")"
   check "an approved step holds exactly its quorum of approvals" 0 \
     "$(sql "SELECT count(*) FROM workflow_instance_steps
             WHERE status = 'approved' AND jsonb_array_length(approvals) <> quorum")"

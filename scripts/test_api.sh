@@ -1097,6 +1097,103 @@ field '[.audit[] | [.action, .actor_user_id]]' '[["instance_created",3],["step_s
 check "its instance.approved event is in the outbox" 1 \
   "$(sql "SELECT count(*) FROM workflow_callback_outbox WHERE instance_id = $S_INST AND kind = 'on_approved'")"
 
+log "due dates"
+due_steps() { # FIELDS (JSON object members): user 2's step with those fields added
+  printf '[{"name":"Review","approver":{"type":"user","user_id":2}%s}]' "$1"
+}
+due_template() { # EVENT FIELDS: POST a template for EVENT (entity type unit) whose step has FIELDS
+  post_json "$API/templates" "{\"name\":\"Due\",\"event\":\"$1\",\"entity_type\":\"unit\",\"steps\":$(due_steps "$2")}"
+}
+for bad in '"48 hours"' '"P1M"' '"P1W"' '"PT0S"' '"PT"' '"pt2h"' '"PT1.5H"' 48 true; do
+  due_template unit.due_x ",\"due_in\":$bad"
+  expect_error "a template step with due_in $bad" 422 validation_failed
+  names "steps[0].due_in"
+done
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":"shout"'
+expect_error "a template step with on_overdue \"shout\"" 422 validation_failed
+names "steps[0].on_overdue"
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":3'
+expect_error "a template step with on_overdue 3" 422 validation_failed
+names "steps[0].on_overdue"
+due_template unit.due_x ',"on_overdue":"reject"'
+expect_error "a template step with on_overdue but no due_in" 422 validation_failed
+names "steps[0].due_in"
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":"escalate"'
+expect_error "a template step that escalates without escalate_to" 422 validation_failed
+names "steps[0].escalate_to"
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":"reject","escalate_to":{"user_id":2}'
+expect_error "a template step with escalate_to but on_overdue reject" 422 validation_failed
+names "steps[0].escalate_to"
+due_template unit.due_x ',"due_in":"PT1H","escalate_to":{"user_id":2}'
+expect_error "a template step with escalate_to but on_overdue notify (the default)" 422 validation_failed
+names "steps[0].escalate_to"
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":"escalate","escalate_to":{"user_id":2,"role":"director"}'
+expect_error "escalate_to with both user_id and role" 422 validation_failed
+names "steps[0].escalate_to"
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":"escalate","escalate_to":{}'
+expect_error "escalate_to with neither user_id nor role" 422 validation_failed
+names "steps[0].escalate_to"
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":"escalate","escalate_to":{"type":"role","user_id":2}'
+expect_error "escalate_to of type role with a user_id" 422 validation_failed
+names "steps[0].escalate_to.user_id"
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":"escalate","escalate_to":{"role":"director","team":1}'
+expect_error "escalate_to with an unknown field" 422 validation_failed
+names "steps[0].escalate_to.team"
+due_template unit.due_x ',"due_in":"PT1H","on_overdue":"escalate","escalate_to":"director"'
+expect_error "escalate_to that is not an object" 422 validation_failed
+names "steps[0].escalate_to"
+due_template unit.due_x ',"due":"PT1H"'
+expect_error "a template step with an unknown field due" 422 validation_failed
+names "steps[0].due"
+post_json "$API/templates/$R_T/versions" "{\"steps\":$(due_steps ',"due_in":"2 days"')}"
+expect_error "POST a version whose due_in is not a duration" 422 validation_failed
+names "steps[0].due_in"
+put_json "$API/users/91" '{"name":"Director","roles":["director"]}'
+expect "create director 91" 201
+due_template unit.due_escalate ',"due_in":"PT2S","on_overdue":"escalate","escalate_to":{"role":"director"}'
+expect "create a template whose step escalates to the directors after 2 s" 201
+E_T=$(j .id)
+field '.steps[0] | [.due_in, .on_overdue, .escalate_to.role]' '["PT2S","escalate","director"]'
+call GET "$API/templates/$E_T/versions/1"
+expect "its version 1 keeps the due date rule" 200
+field '.steps[0] | [.due_in, .on_overdue, .escalate_to.type, .escalate_to.role]' '["PT2S","escalate","role","director"]'
+due_template unit.due_reject ',"due_in":"PT2S","on_overdue":"reject"'
+expect "create a template whose step is rejected after 2 s" 201
+field '.steps[0] | [.due_in, .on_overdue, has("escalate_to")]' '["PT2S","reject",false]'
+post_json "$API/instances" "$(trigger_body unit.due_escalate unit 1 3)"
+expect "trigger the escalating template" 201
+E_INST=$(j .id)
+field '.steps[0] | ((.due_at | sub("\\.[0-9]+"; "") | fromdate) - (.activated_at | sub("\\.[0-9]+"; "") | fromdate) | floor | tostring)' '2'
+post_json "$API/instances" "$(trigger_body unit.due_reject unit 1 3)"
+expect "trigger the rejecting template" 201
+R_INST=$(j .id)
+# The scheduler polls every second (OVERDUE_POLL_INTERVAL): both are handled within 8 s.
+for _ in $(seq 1 32); do
+  call GET "$API/instances/$R_INST"
+  [ "$(j .status)" = rejected ] && break
+  sleep 0.25
+done
+expect "the rejecting instance, once overdue" 200
+field '[.status, .steps[0].status, .steps[0].acted_by_user_id, .steps[0].comment]' '["rejected","rejected",null,"overdue"]'
+field '[.audit[-2:][] | [.action, .actor_user_id, .comment]]' '[["step_rejected",null,"overdue"],["instance_rejected",null,"overdue"]]'
+call GET "$API/instances/$E_INST"
+expect "the escalating instance, once overdue" 200
+field '[.status, .steps[0].eligible_user_ids]' '["in_progress",[2,91]]'
+field '.audit[-1] | [.action, .actor_user_id, .comment]' '["step_escalated",null,"added users 91"]'
+for inst in "$E_INST" "$R_INST"; do
+  call GET "$API/instances/$inst/audit/verify"
+  expect "verify overdue instance $inst's trail" 200
+  field .valid true
+done
+check "one step.overdue event per overdue instance" 2 \
+  "$(sql "SELECT count(*) FROM workflow_callback_outbox WHERE instance_id IN ($E_INST, $R_INST) AND kind = 'step_overdue'")"
+call GET "$API/steps/pending?user_id=91"
+expect "director 91's inbox after the escalation" 200
+field "[.items[] | select(.instance_id == $E_INST)] | length" 1
+approve "$(j '.items[0].step_id')" '{"acted_by_user_id":91}'
+expect "director 91 approves the escalated step" 200
+field .status approved
+
 # The audit log refuses changes, even from the table owner.
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi
 check "the database refuses DELETE on the audit log" yes "$refused"

@@ -1,6 +1,6 @@
 //! Composition root: wires a store and a callback sink into the service, the HTTP server (the API
-//! and the approvers' pages), the callback dispatcher and the key janitor, and stops them
-//! together. Used by the binary and by the tests.
+//! and the approvers' pages), the callback dispatcher, the key janitor and the overdue
+//! scheduler, and stops them together. Used by the binary and by the tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,12 +13,13 @@ use warp::Filter;
 use crate::domain::WorkflowService;
 use crate::domain::dispatcher::{DispatchConfig, Dispatcher};
 use crate::domain::janitor::{KeyJanitor, PURGE_INTERVAL};
+use crate::domain::overdue::OverdueScheduler;
 use crate::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
 use crate::inbound::{http, ui};
 use crate::outbound::clock::SystemClock;
 use crate::outbound::conditions::CelConditions;
 
-/// A running server, dispatcher and key janitor.
+/// A running server, dispatcher, key janitor and overdue scheduler.
 pub struct App {
     /// The address the server listens on (useful when bound to port 0).
     pub addr: SocketAddr,
@@ -26,6 +27,7 @@ pub struct App {
     server: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
     janitor: JoinHandle<()>,
+    overdue: JoinHandle<()>,
 }
 
 /// The service type the binary and tests use.
@@ -84,6 +86,13 @@ where
 
     let janitor = KeyJanitor::new(Arc::clone(&store), Arc::new(SystemClock));
     let janitor = tokio::spawn(janitor.run(PURGE_INTERVAL, watcher.clone()));
+    let overdue = OverdueScheduler::new(
+        Arc::clone(&store),
+        Arc::clone(&store),
+        Arc::new(SystemClock),
+        Arc::clone(&outbox_signal),
+    );
+    let overdue = tokio::spawn(overdue.run(dispatch.overdue_poll_interval, watcher.clone()));
     let dispatcher = Dispatcher::new(store, callbacks, Arc::new(SystemClock), dispatch);
     let dispatcher = tokio::spawn(dispatcher.run(outbox_signal, watcher.clone()));
 
@@ -99,6 +108,7 @@ where
         server,
         dispatcher,
         janitor,
+        overdue,
     }
 }
 
@@ -109,5 +119,6 @@ impl App {
         let _ = self.server.await;
         let _ = self.dispatcher.await;
         let _ = self.janitor.await;
+        let _ = self.overdue.await;
     }
 }

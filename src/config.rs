@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::domain::overdue::DEFAULT_OVERDUE_POLL_INTERVAL;
+
 /// Everything the binary reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -26,6 +28,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Whether requests are counted for `/metrics` (`METRICS`, `on` or `off`).
     pub metrics: bool,
+    /// How often `serve` looks for overdue steps (`OVERDUE_POLL_INTERVAL`, 100ms to 1h).
+    pub overdue_poll_interval: Duration,
 }
 
 /// Default of `HTTP_HEADER_READ_TIMEOUT`.
@@ -150,6 +154,15 @@ impl Config {
             header_read_timeout: timeout("HTTP_HEADER_READ_TIMEOUT", DEFAULT_HEADER_READ_TIMEOUT)?,
             idle_timeout: timeout("HTTP_IDLE_TIMEOUT", DEFAULT_IDLE_TIMEOUT)?,
             metrics,
+            overdue_poll_interval: match get("OVERDUE_POLL_INTERVAL") {
+                None => DEFAULT_OVERDUE_POLL_INTERVAL,
+                Some(raw) => parse_timeout(&raw).ok_or_else(|| ConfigError {
+                    variable: "OVERDUE_POLL_INTERVAL",
+                    message: format!(
+                        "'{raw}' is not an interval from 100ms to 1h, like 500ms, 1s or 2m"
+                    ),
+                })?,
+            },
         })
     }
 }
@@ -197,6 +210,21 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
         assert!(c.metrics);
         assert!(!config(&[("METRICS", "off")]).unwrap().metrics);
+        assert_eq!(c.overdue_poll_interval, Duration::from_secs(1));
+        assert_eq!(
+            config(&[("OVERDUE_POLL_INTERVAL", "250ms")])
+                .unwrap()
+                .overdue_poll_interval,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            config(&[("OVERDUE_POLL_INTERVAL", "0s")]).map(|c| c.overdue_poll_interval),
+            Err(ConfigError {
+                variable: "OVERDUE_POLL_INTERVAL",
+                message: "'0s' is not an interval from 100ms to 1h, like 500ms, 1s or 2m"
+                    .to_owned(),
+            })
+        );
         assert_eq!(
             config(&[("METRICS", "no")]).unwrap_err().variable,
             "METRICS"

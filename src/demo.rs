@@ -63,6 +63,7 @@ fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         approver,
         quorum: Quorum::default(),
         when: None,
+        due: None,
     }
 }
 

@@ -157,7 +157,10 @@ async fn serve(config: &Config) -> Result<(), String> {
                 store,
                 callbacks,
                 listener,
-                DispatchConfig::default(),
+                DispatchConfig {
+                    overdue_poll_interval: config.overdue_poll_interval,
+                    ..DispatchConfig::default()
+                },
                 limits,
                 metrics,
             )
@@ -175,7 +178,10 @@ async fn serve(config: &Config) -> Result<(), String> {
                 store,
                 callbacks,
                 listener,
-                DispatchConfig::default(),
+                DispatchConfig {
+                    overdue_poll_interval: config.overdue_poll_interval,
+                    ..DispatchConfig::default()
+                },
                 limits,
                 metrics,
             )

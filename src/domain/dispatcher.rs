@@ -30,6 +30,9 @@ pub struct DispatchConfig {
     pub max_retry: Duration,
     /// How often to look for due events when nothing wakes the dispatcher.
     pub poll_interval: Duration,
+    /// How often the overdue scheduler, which runs next to the dispatcher, looks for overdue
+    /// steps (the events it writes are the dispatcher's to send).
+    pub overdue_poll_interval: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -41,6 +44,7 @@ impl Default for DispatchConfig {
             first_retry: Duration::from_secs(1),
             max_retry: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
+            overdue_poll_interval: super::overdue::DEFAULT_OVERDUE_POLL_INTERVAL,
         }
     }
 }
@@ -188,7 +192,7 @@ mod tests {
                 entity_id: EntityId::new(3).unwrap(),
                 status: InstanceStatus::Approved,
                 step: None,
-                decided_by: UserId::new(2).unwrap(),
+                decided_by: Some(UserId::new(2).unwrap()),
                 comment: None,
                 at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             },

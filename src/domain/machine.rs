@@ -13,9 +13,11 @@ use super::model::{
 
 mod actors;
 mod cancel;
+mod overdue;
 
 pub use actors::decide_as;
 pub use cancel::cancel;
+pub use overdue::overdue;
 
 /// Builds a new instance of `template` for `request`, every step applying (as when no step
 /// has a condition that is false); see [`trigger_with_conditions`].
@@ -115,6 +117,8 @@ pub fn trigger_with_conditions(
                 eligible_user_ids: eligible,
                 status: StepStatus::Skipped,
                 activated_at: None,
+                due: step.due.clone(),
+                due_at: None,
             });
             continue;
         }
@@ -159,6 +163,13 @@ pub fn trigger_with_conditions(
                 StepStatus::Pending
             },
             activated_at: first.then_some(now),
+            due: step.due.clone(),
+            // The clock starts when the step is activated.
+            due_at: step
+                .due
+                .as_ref()
+                .filter(|_| first)
+                .map(|rule| rule.due_in.due_at(now)),
         });
     }
 
@@ -324,6 +335,7 @@ pub(crate) fn decide_for(
         let following = &mut next.steps[at];
         following.status = StepStatus::AwaitingAction;
         following.activated_at = Some(now);
+        following.due_at = following.due.as_ref().map(|rule| rule.due_in.due_at(now));
         audit_entries.push(audit(
             Some(following.id),
             AuditAction::StepActivated,
@@ -355,7 +367,7 @@ pub(crate) fn decide_for(
             entity_id: instance.entity_id,
             status: next.status,
             step,
-            decided_by: request.acted_by,
+            decided_by: Some(request.acted_by),
             comment: if ended { comment } else { None },
             at: now,
         })
@@ -383,7 +395,7 @@ pub fn trigger_events(instance: &Instance) -> Vec<CallbackEvent> {
         entity_id: instance.entity_id,
         status: instance.status,
         step,
-        decided_by: instance.initiated_by,
+        decided_by: Some(instance.initiated_by),
         comment: None,
         at: instance.created_at,
     };

@@ -10,6 +10,7 @@ pub mod error;
 pub mod janitor;
 pub mod machine;
 pub mod model;
+pub mod overdue;
 pub mod ports;
 pub mod service;
 

@@ -14,8 +14,8 @@ use super::error::WorkflowError;
 use super::model::{
     Approver, AuditVerification, CancelRequest, Comment, Condition, Decided, DecisionRequest,
     Delegation, Done, EventName, FailedDelivery, IdempotencyKey, InboxCursor, InboxPage, Instance,
-    InstanceId, KeptAnswer, Lease, NewInstance, NewTemplate, Once, OutboxItem, PendingStep,
-    RoleName, StepId, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
+    InstanceId, KeptAnswer, Lease, NewInstance, NewTemplate, Once, OutboxItem, OverdueStep,
+    PendingStep, RoleName, StepId, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
     TriggerRequest, User, UserId,
 };
 
@@ -194,6 +194,10 @@ pub type ActFn = Box<
 
 pub type DecideFn = Box<dyn FnOnce(&Instance) -> Result<Decided, WorkflowError> + Send>;
 
+/// The overdue handling the repository runs on the locked instance: the finished change, or
+/// `None` when there is nothing (left) to do.
+pub type OverdueFn = Box<dyn FnOnce(&Instance) -> Result<Option<Decided>, WorkflowError> + Send>;
+
 /// Storage of templates, instances, audit and the callback outbox.
 ///
 /// The units of work that write (`create_template`, `publish_version`, `create_instance`,
@@ -298,6 +302,28 @@ pub trait WorkflowRepository: Send + Sync + 'static {
         decide: DecideFn,
         once: Option<Once<Instance>>,
     ) -> impl Future<Output = Result<Done<Instance>, WorkflowError>> + Send;
+
+    /// Awaiting steps whose `due_at` is at or before `now` and that were not handled yet, the
+    /// earliest due first, at most `limit`, with whom their rule escalates to. Served by an
+    /// index on `due_at` that holds only such steps.
+    fn overdue_steps(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OverdueStep>, WorkflowError>> + Send;
+
+    /// The unit of work for an overdue step: locks its instance, then its steps, as a decision
+    /// does, but gives up at once (`Ok(None)`) when another unit of work holds the instance's
+    /// lock (several schedulers share the work that way and never wait on each other); runs
+    /// `decide` on what it read and, if it returns a change, stores it in one transaction: the
+    /// changed steps, the step's `overdue_at` and eligible users (with its new inbox lines),
+    /// the instance, the audit entries and the events. Returns the instance as stored, or
+    /// `None` when nothing was written. `NotFound` if the instance does not exist.
+    fn handle_overdue(
+        &self,
+        step: OverdueStep,
+        decide: OverdueFn,
+    ) -> impl Future<Output = Result<Option<Instance>, WorkflowError>> + Send;
 
     /// What was kept for `key`, if anything: the answer of a committed request with it.
     fn kept_answer(

@@ -21,7 +21,7 @@ impl Callbacks for LogCallbacks {
             entity_type = %event.entity_type,
             entity_id = %event.entity_id,
             status = %event.status,
-            decided_by = %event.decided_by,
+            decided_by = ?event.decided_by.map(|u| u.get()),
             "workflow event"
         );
         Ok(())

@@ -30,7 +30,7 @@ pub fn envelope_json(item: &OutboxItem) -> Vec<u8> {
                 name: &step.name,
                 eligible_user_ids: step.eligible_user_ids.iter().map(|u| u.get()).collect(),
             }),
-            actor_id: event.decided_by.get(),
+            actor_id: event.decided_by.map(|u| u.get()),
             comment: event.comment.as_deref(),
         },
     };
@@ -51,8 +51,9 @@ struct Data<'a> {
     instance: Instance<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     step: Option<Step<'a>>,
-    /// Who caused the event: the decider, the canceller, or the initiator of a trigger.
-    actor_id: i64,
+    /// Who caused the event: the decider, the canceller, or the initiator of a trigger; `null`
+    /// for the engine itself (an overdue step).
+    actor_id: Option<i64>,
     comment: Option<&'a str>,
 }
 
@@ -97,7 +98,7 @@ mod tests {
                 entity_id: EntityId::new(2).unwrap(),
                 status: InstanceStatus::InProgress,
                 step,
-                decided_by: UserId::new(5).unwrap(),
+                decided_by: Some(UserId::new(5).unwrap()),
                 comment: None,
                 at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
             },

@@ -91,6 +91,7 @@ pub fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         approver,
         quorum: Default::default(),
         when: None,
+        due: None,
     }
 }
 

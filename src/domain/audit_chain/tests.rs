@@ -36,6 +36,7 @@ fn template() -> Template {
                 },
                 quorum: Default::default(),
                 when: None,
+                due: None,
             },
             TemplateStep {
                 step_order: 2,
@@ -43,6 +44,7 @@ fn template() -> Template {
                 approver: Approver::User { user_id: uid(2) },
                 quorum: Default::default(),
                 when: None,
+                due: None,
             },
         ],
     }
@@ -66,6 +68,9 @@ fn store(new: NewInstance) -> Instance {
             comment: None,
             acted_at: None,
             activated_at: s.activated_at,
+            due: None,
+            due_at: None,
+            overdue_at: None,
             quorum: s.quorum,
             approvals: Vec::new(),
         })

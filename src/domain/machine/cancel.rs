@@ -66,7 +66,7 @@ pub fn cancel(
         entity_id: instance.entity_id,
         status: InstanceStatus::Cancelled,
         step: None,
-        decided_by: actor,
+        decided_by: Some(actor),
         comment: comment.clone(),
         at: now,
     };

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::audit::AuditHash;
+use super::due::DueRule;
 use super::status::{AuditAction, CallbackKind, InstanceStatus, StepStatus};
 use super::values::{
     Approver, EntityId, EntityType, EventName, InstanceId, StepId, TemplateId, UserId,
@@ -28,6 +29,12 @@ pub struct InstanceStep {
     pub comment: Option<String>,
     pub acted_at: Option<DateTime<Utc>>,
     pub activated_at: Option<DateTime<Utc>>,
+    /// The template step's due date rule, copied at trigger time.
+    pub due: Option<DueRule>,
+    /// When the step becomes overdue: set when it is activated, if it has a rule.
+    pub due_at: Option<DateTime<Utc>>,
+    /// When the overdue scheduler handled the step (it is handled once).
+    pub overdue_at: Option<DateTime<Utc>>,
 }
 
 /// One user's approval of a step, recorded whether or not it reached the quorum.
@@ -103,6 +110,10 @@ pub struct NewStep {
     pub quorum: u32,
     pub status: StepStatus,
     pub activated_at: Option<DateTime<Utc>>,
+    /// The template step's due date rule.
+    pub due: Option<DueRule>,
+    /// When the step becomes overdue, if it is activated and has a rule.
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 /// An audit entry not yet stored; `step_order` points at a step of the same instance.
@@ -146,8 +157,9 @@ pub struct CallbackEvent {
     pub status: InstanceStatus,
     /// The step the event is about (`step.*` events), as it stood then.
     pub step: Option<EventStep>,
-    /// Who caused the event: the decider, the canceller, or the initiator of a trigger.
-    pub decided_by: UserId,
+    /// Who caused the event: the decider, the canceller, or the initiator of a trigger; `None`
+    /// for the engine itself (an overdue step).
+    pub decided_by: Option<UserId>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
 }

@@ -73,6 +73,7 @@ status_enum!(
         InstanceRejected => "instance_rejected",
         InstanceCancelled => "instance_cancelled",
         StepSkipped => "step_skipped",
+        StepEscalated => "step_escalated",
     }
 );
 

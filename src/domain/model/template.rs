@@ -14,6 +14,8 @@ pub struct TemplateStep {
     pub quorum: Quorum,
     /// The step applies only when this holds over the trigger's context; none: always.
     pub when: Option<Condition>,
+    /// How long the step may await action, and what happens then; none: it may wait for ever.
+    pub due: Option<super::due::DueRule>,
 }
 
 /// A step's condition: an expression over the trigger's `context` (CEL, e.g.

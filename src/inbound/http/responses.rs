@@ -91,6 +91,10 @@ pub struct StepDto {
     quorum: u32,
     /// Approvals given so far, oldest first.
     approvals: Vec<ApprovalDto>,
+    /// When the step becomes overdue: set when a step with `due_in` is activated; `null`
+    /// otherwise.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    due_at: Option<String>,
 }
 
 /// One approval recorded on a step.
@@ -122,6 +126,7 @@ impl From<&InstanceStep> for StepDto {
             acted_at: s.acted_at.map(time),
             activated_at: s.activated_at.map(time),
             quorum: s.quorum,
+            due_at: s.due_at.map(time),
             approvals: s
                 .approvals
                 .iter()
@@ -245,6 +250,17 @@ pub struct TemplateStepDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::inbound::http::schemas::ConditionSchema>)]
     when: Option<String>,
+    /// How long the step may await action; absent when it has no due date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::inbound::http::schemas::DueInSchema>)]
+    due_in: Option<String>,
+    /// What happens when it is overdue; absent when it has no due date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::inbound::http::schemas::OnOverdueSchema>)]
+    on_overdue: Option<&'static str>,
+    /// Whom an `escalate` rule adds; absent for the other rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    escalate_to: Option<ApproverDto>,
 }
 
 fn quorum(quorum: Quorum) -> Value {
@@ -294,6 +310,13 @@ impl From<&Template> for TemplateDto {
                     approver: ApproverDto::from(&s.approver),
                     quorum: quorum(s.quorum),
                     when: s.when.as_ref().map(|w| w.as_str().to_owned()),
+                    due_in: s.due.as_ref().map(|d| d.due_in.as_str().to_owned()),
+                    on_overdue: s.due.as_ref().map(|d| d.on_overdue.as_str()),
+                    escalate_to: s
+                        .due
+                        .as_ref()
+                        .and_then(|d| d.on_overdue.escalate_to())
+                        .map(ApproverDto::from),
                 })
                 .collect(),
         }

@@ -476,6 +476,97 @@ impl ToSchema for QuorumSchema {
     }
 }
 
+/// A step's `due_in`: an ISO 8601 duration of days, hours, minutes and seconds.
+pub struct DueInSchema;
+
+impl PartialSchema for DueInSchema {
+    fn schema() -> RefOr<Schema> {
+        string()
+            .pattern(Some(
+                "^P([0-9]+D|([0-9]+D)?T([0-9]+H([0-9]+M)?([0-9]+S)?|[0-9]+M([0-9]+S)?|[0-9]+S))$",
+            ))
+            .description(Some(
+                "How long the step may await action once activated: an ISO 8601 duration of                  days, hours, minutes and seconds (PnDTnHnMnS; no years, months or weeks),                  longer than zero and at most 3650 days. The step's `due_at` is its activation                  time plus this.",
+            ))
+            .examples(["PT48H", "P2D"])
+            .into()
+    }
+}
+
+impl ToSchema for DueInSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("DueIn")
+    }
+}
+
+/// A step's `on_overdue` rule.
+pub struct OnOverdueSchema;
+
+impl PartialSchema for OnOverdueSchema {
+    fn schema() -> RefOr<Schema> {
+        string()
+            .enum_values(Some(["notify", "escalate", "reject"]))
+            .description(Some(
+                "What happens when the step is overdue, after the `step.overdue` event:                  `notify` (nothing more; the default), `escalate` (the members of                  `escalate_to` join the step's eligible users) or `reject` (the system rejects                  the step and the instance, comment `overdue`). Only with `due_in`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for OnOverdueSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("OnOverdue")
+    }
+}
+
+/// A step's `escalate_to`: an approver, its `type` optional.
+pub struct EscalateToSchema;
+
+impl PartialSchema for EscalateToSchema {
+    fn schema() -> RefOr<Schema> {
+        let variant = |kind: &str, field: &str, value: RefOr<Schema>, other: &str, doc: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(doc))
+                .property("type", string().enum_values(Some([kind])))
+                .property(field, value)
+                .property(other, ObjectBuilder::new().schema_type(Type::Null))
+                .required(field)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        OneOfBuilder::new()
+            .description(Some(
+                "Whom an `escalate` rule adds to the step's eligible users when it is overdue                  (resolved then, active users only): one user, or everyone active holding a                  role. Required with `on_overdue: escalate`, refused otherwise.",
+            ))
+            .item(variant(
+                "user",
+                "user_id",
+                RefOr::Ref(Ref::from_schema_name(UserIdField::name())),
+                "role",
+                "One user.",
+            ))
+            .item(variant(
+                "role",
+                "role",
+                RefOr::Ref(Ref::from_schema_name(RoleNameField::name())),
+                "user_id",
+                "Everyone active holding the role.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for EscalateToSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("EscalateTo")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((UserIdField::name().into_owned(), UserIdField::schema()));
+        schemas.push((RoleNameField::name().into_owned(), RoleNameField::schema()));
+    }
+}
+
 /// The field types by the value they hold, under names that utoipa's derive takes as plain
 /// schema types (it can't document a generic field type whose parameter is a domain type).
 pub type UserIdField = Id<UserId>;

@@ -67,6 +67,7 @@ pub fn audit_action(action: AuditAction) -> &'static str {
         AuditAction::InstanceRejected => "Request rejected",
         AuditAction::InstanceCancelled => "Request cancelled",
         AuditAction::StepSkipped => "Step skipped",
+        AuditAction::StepEscalated => "Step overdue: escalated",
     }
 }
 

@@ -22,10 +22,10 @@ use crate::domain::error::WorkflowError;
 use crate::domain::model::{
     AuditEntry, Decided, Delegation, Done, EntityId, EntityType, EventName, FailedDelivery,
     IdempotencyKey, InboxCursor, Instance, InstanceId, InstanceStep, KeptAnswer, Lease,
-    NewInstance, NewTemplate, Once, OutboxItem, PendingStep, RoleName, StepId, StepStatus,
-    StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
+    NewInstance, NewTemplate, Once, OutboxItem, OverdueStep, PendingStep, RoleName, StepId,
+    StepStatus, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
-use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
+use crate::domain::ports::{ActFn, DecideFn, OverdueFn, WorkflowRepository};
 use crate::domain::{audit_chain, machine};
 
 use outbox::OutboxRow;
@@ -143,6 +143,9 @@ impl State {
                 comment: None,
                 acted_at: None,
                 activated_at: step.activated_at,
+                due: step.due,
+                due_at: step.due_at,
+                overdue_at: None,
             });
         }
         let mut audit = Vec::with_capacity(new.audit.len());
@@ -266,6 +269,52 @@ impl State {
         }
         self.instances.insert(instance_id, instance.clone());
         Ok(instance)
+    }
+
+    /// As PostgreSQL's partial index holds them: awaiting, due by `now`, not handled.
+    fn overdue_steps(&self, now: DateTime<Utc>, limit: u32) -> Vec<OverdueStep> {
+        let mut found: Vec<(DateTime<Utc>, OverdueStep)> = self
+            .instances
+            .values()
+            .flat_map(|instance| {
+                instance.steps.iter().filter_map(move |s| {
+                    let due_at = s.due_at?;
+                    let waiting = s.status == StepStatus::AwaitingAction && s.overdue_at.is_none();
+                    (waiting && due_at <= now).then(|| {
+                        let step = OverdueStep {
+                            instance_id: instance.id,
+                            step_id: s.id,
+                            escalate_to: s
+                                .due
+                                .as_ref()
+                                .and_then(|rule| rule.on_overdue.escalate_to().cloned()),
+                        };
+                        (due_at, step)
+                    })
+                })
+            })
+            .collect();
+        found.sort_by_key(|(due_at, step)| (*due_at, step.step_id));
+        found.truncate(limit as usize);
+        found.into_iter().map(|(_, step)| step).collect()
+    }
+
+    /// Runs `decide` on the instance and stores its change, if any. One mutex holds the whole
+    /// state, so no other unit of work can hold the instance meanwhile.
+    fn handle_overdue(
+        &mut self,
+        step: &OverdueStep,
+        decide: OverdueFn,
+    ) -> Result<Option<Instance>, WorkflowError> {
+        let stored = self
+            .instances
+            .get(&step.instance_id)
+            .ok_or_else(|| WorkflowError::not_found(format!("instance {}", step.instance_id)))?;
+        let Some(decided) = decide(stored)? else {
+            return Ok(None);
+        };
+        self.decide_instance(step.instance_id, Box::new(move |_| Ok(decided)))
+            .map(Some)
     }
 
     fn pending_steps(
@@ -406,6 +455,22 @@ impl WorkflowRepository for MemoryStore {
     ) -> Result<Done<Instance>, WorkflowError> {
         self.lock()
             .once(once, |state| state.decide_instance(instance, decide))
+    }
+
+    async fn overdue_steps(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OverdueStep>, WorkflowError> {
+        Ok(self.lock().overdue_steps(now, limit))
+    }
+
+    async fn handle_overdue(
+        &self,
+        step: OverdueStep,
+        decide: OverdueFn,
+    ) -> Result<Option<Instance>, WorkflowError> {
+        self.lock().handle_overdue(&step, decide)
     }
 
     async fn kept_answer(&self, key: &IdempotencyKey) -> Result<Option<KeptAnswer>, WorkflowError> {

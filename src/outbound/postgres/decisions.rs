@@ -22,12 +22,14 @@ use super::delegations::delegations_to;
 use super::errors::TxError;
 use super::idempotency::once_before_commit;
 use super::outbox::payload;
-use super::rows::{AuditRow, InstanceRow, StepRow, approvals_json};
+use super::rows::{AuditRow, InstanceRow, StepRow, approvals_json, approver as approver_of};
 use super::schema::{users, workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{Conn, PgStore, detached};
-use crate::domain::model::{AuditHash, Decided, Done, Instance, InstanceId, Once, StepId, UserId};
-use crate::domain::ports::{ActFn, DecideFn};
+use crate::domain::model::{
+    AuditHash, Decided, Done, Instance, InstanceId, Once, OverdueStep, StepId, UserId,
+};
+use crate::domain::ports::{ActFn, DecideFn, OverdueFn};
 use crate::domain::{WorkflowError, audit_chain};
 
 /// The decision's write, under the row locks: changed steps, the instance, audit and outbox in
@@ -254,6 +256,8 @@ struct DecideWrite {
     step_acted_at: Vec<Option<DateTime<Utc>>>,
     step_activated_at: Vec<Option<DateTime<Utc>>>,
     step_approvals: Vec<serde_json::Value>,
+    /// Computed by the machine when it activates a step (its `due_in` after now).
+    step_due_at: Vec<Option<DateTime<Utc>>>,
     instance_status: &'static str,
     updated_at: DateTime<Utc>,
     completed_at: Option<DateTime<Utc>>,
@@ -293,6 +297,7 @@ impl DecideWrite {
                 .iter()
                 .map(|s| approvals_json(&s.approvals))
                 .collect::<Result<_, _>>()?,
+            step_due_at: changed.iter().map(|s| s.due_at).collect(),
             instance_status: decided.instance.status.as_str(),
             updated_at: decided.instance.updated_at,
             completed_at: decided.instance.completed_at,
@@ -342,7 +347,166 @@ impl StaticStatement for DecideWrite {
             19 => out.push_bind_param::<Array<Bytea>, _>(&self.audit_hashes),
             20 => out.push_bind_param::<Array<Jsonb>, _>(&self.step_approvals),
             21 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.audit_on_behalf_of),
+            22 => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.step_due_at),
             other => Err(no_such_placeholder(other)),
         }
     }
+}
+
+/// Marks an overdue step handled and writes its eligible users, with an inbox line for each
+/// user added (the inbox trigger follows status and approvals only). Run before the decision's
+/// write, while the step still awaits action (a decided step's row can't change any more).
+const OVERDUE_MARK_SQL: &str = "\
+WITH step AS (
+    UPDATE workflow_instance_steps SET overdue_at = $2, eligible_user_ids = $3
+    WHERE id = $1
+    RETURNING id, status, activated_at
+)
+INSERT INTO workflow_inbox (user_id, activated_at, step_id)
+SELECT u, COALESCE(step.activated_at, $2), step.id
+FROM step, unnest($4::int8[]) AS u
+WHERE step.status = 'awaiting_action'
+ON CONFLICT DO NOTHING";
+
+/// Awaiting steps due by `now` and not yet handled, the earliest due first (the partial index
+/// `workflow_instance_steps_overdue` holds exactly these).
+pub(super) async fn overdue_steps(
+    store: &PgStore,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<OverdueStep>, WorkflowError> {
+    type Found = (i64, i64, Option<String>, Option<i64>, Option<String>);
+    let rows: Vec<Found> = store
+        .with_conn(async |conn| {
+            Ok(workflow_instance_steps::table
+                .filter(workflow_instance_steps::status.eq("awaiting_action"))
+                .filter(workflow_instance_steps::overdue_at.is_null())
+                .filter(workflow_instance_steps::due_at.le(now))
+                .order((workflow_instance_steps::due_at, workflow_instance_steps::id))
+                .limit(i64::from(limit))
+                .select((
+                    workflow_instance_steps::id,
+                    workflow_instance_steps::instance_id,
+                    workflow_instance_steps::on_overdue,
+                    workflow_instance_steps::escalate_to_user_id,
+                    workflow_instance_steps::escalate_to_role,
+                ))
+                .load(conn)
+                .await?)
+        })
+        .await?;
+    rows.into_iter()
+        .map(|(step, instance, on_overdue, user, role)| {
+            let escalate_to = match on_overdue.as_deref() {
+                Some("escalate") => Some(approver_of(user, role)?),
+                _ => None,
+            };
+            Ok(OverdueStep {
+                instance_id: InstanceId::new(instance)
+                    .map_err(|_| WorkflowError::internal("stored instance id is invalid"))?,
+                step_id: StepId::new(step)
+                    .map_err(|_| WorkflowError::internal("stored step id is invalid"))?,
+                escalate_to,
+            })
+        })
+        .collect()
+}
+
+/// The unit of work of an overdue step: the instance row lock taken with `SKIP LOCKED` (held by
+/// another unit of work: `None`, it is that one's turn), then the step rows and the last audit
+/// hash, as a cancellation reads them; `decide` on what was read; its change written.
+pub(super) async fn handle_overdue(
+    store: &PgStore,
+    step: OverdueStep,
+    decide: OverdueFn,
+) -> Result<Option<Instance>, WorkflowError> {
+    let store = store.clone();
+    detached("overdue step", async move {
+        store
+            .with_write(async |conn, sent| {
+                conn.transaction::<_, TxError, _>(async |conn| {
+                    let handled = overdue_locked(conn, &step, decide).await?;
+                    sent.mark();
+                    Ok(handled)
+                })
+                .await
+            })
+            .await
+    })
+    .await
+}
+
+async fn overdue_locked(
+    conn: &mut Conn,
+    step: &OverdueStep,
+    decide: OverdueFn,
+) -> Result<Option<Instance>, TxError> {
+    let id = step.instance_id.get();
+    let locked: Vec<InstanceRow> = workflow_instances::table
+        .filter(workflow_instances::id.eq(id))
+        .select(InstanceRow::as_select())
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await?;
+    let Some(row) = locked.into_iter().next() else {
+        return Ok(None);
+    };
+    let shared: &AsyncPgConnection = conn;
+    let lock_steps = workflow_instance_steps::table
+        .filter(workflow_instance_steps::instance_id.eq(id))
+        .order(workflow_instance_steps::step_order)
+        .select(StepRow::as_select())
+        .for_update()
+        .load(&mut &*shared);
+    let last_hash = workflow_audit_log::table
+        .filter(workflow_audit_log::instance_id.eq(id))
+        .order(workflow_audit_log::id.desc())
+        .select(workflow_audit_log::hash)
+        .limit(1)
+        .load::<Vec<u8>>(&mut &*shared);
+    let (steps, last_hash) = futures_util::future::try_join(lock_steps, last_hash).await?;
+    let before = row.into_domain(steps, Vec::new())?;
+    let Some(decided) = decide(&before)? else {
+        return Ok(None);
+    };
+    let handled = decided
+        .instance
+        .steps
+        .iter()
+        .find(|s| s.id == step.step_id)
+        .ok_or_else(|| WorkflowError::internal(format!("step {} vanished", step.step_id)))?;
+    let was = before
+        .steps
+        .iter()
+        .find(|s| s.id == step.step_id)
+        .map(|s| s.eligible_user_ids.clone())
+        .unwrap_or_default();
+    let eligible: Vec<i64> = handled.eligible_user_ids.iter().map(|u| u.get()).collect();
+    let added: Vec<i64> = handled
+        .eligible_user_ids
+        .iter()
+        .filter(|u| !was.contains(u))
+        .map(|u| u.get())
+        .collect();
+    diesel::sql_query(OVERDUE_MARK_SQL)
+        .bind::<BigInt, _>(step.step_id.get())
+        .bind::<Nullable<Timestamptz>, _>(handled.overdue_at)
+        .bind::<Array<BigInt>, _>(&eligible)
+        .bind::<Array<BigInt>, _>(&added)
+        .execute(conn)
+        .await?;
+
+    let last_hash = last_hash.into_iter().next().map(|bytes: Vec<u8>| {
+        AuditHash::from_slice(&bytes).unwrap_or(AuditHash::from_bytes([0; 32]))
+    });
+    let hashes = audit_chain::for_decision(last_hash, &decided)?;
+    let write = DecideWrite::new(id, &decided, &hashes)?;
+    let audit: Vec<AuditRow> = Statement(write).load(conn).await?;
+    let mut instance = decided.instance;
+    instance.audit = audit
+        .into_iter()
+        .map(AuditRow::into_domain)
+        .collect::<Result<_, _>>()?;
+    Ok(Some(instance))
 }

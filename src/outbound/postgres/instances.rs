@@ -13,7 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::errors::{TxError, unique_violation_of};
 use super::idempotency::once_before_commit;
-use super::rows::{AuditRow, InstanceRow, StepRow, approver_columns};
+use super::rows::{AuditRow, DueColumns, InstanceRow, StepRow, approver_columns};
 use super::schema::{workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
 use super::{ACTIVE, Conn, PgStore, detached};
@@ -182,6 +182,11 @@ struct CreateInstance {
     step_statuses: Vec<&'static str>,
     step_activated_at: Vec<Option<DateTime<Utc>>>,
     step_quorums: Vec<i32>,
+    step_due_in: Vec<Option<String>>,
+    step_on_overdue: Vec<Option<String>>,
+    step_escalate_users: Vec<Option<i64>>,
+    step_escalate_roles: Vec<Option<String>>,
+    step_due_at: Vec<Option<DateTime<Utc>>>,
     audit_step_orders: Vec<Option<i32>>,
     audit_actions: Vec<&'static str>,
     audit_actors: Vec<Option<i64>>,
@@ -197,6 +202,11 @@ impl CreateInstance {
             .iter()
             .map(|s| approver_columns(&s.approver))
             .unzip();
+        let dues: Vec<DueColumns> = new
+            .steps
+            .iter()
+            .map(|s| DueColumns::of(s.due.as_ref()))
+            .collect();
         // A new trail starts its own chain: nothing to read first.
         let hashes = audit_chain::for_new_instance(new)?;
         Ok(Self {
@@ -230,6 +240,11 @@ impl CreateInstance {
                 .iter()
                 .map(|s| i32::try_from(s.quorum).unwrap_or(i32::MAX))
                 .collect(),
+            step_due_in: dues.iter().map(|d| d.due_in.clone()).collect(),
+            step_on_overdue: dues.iter().map(|d| d.on_overdue.clone()).collect(),
+            step_escalate_users: dues.iter().map(|d| d.escalate_to_user_id).collect(),
+            step_escalate_roles: dues.iter().map(|d| d.escalate_to_role.clone()).collect(),
+            step_due_at: new.steps.iter().map(|s| s.due_at).collect(),
             audit_step_orders: new.audit.iter().map(|a| a.step_order).collect(),
             audit_actions: new.audit.iter().map(|a| a.action.as_str()).collect(),
             audit_actors: new
@@ -273,6 +288,11 @@ impl StaticStatement for CreateInstance {
             22 => out.push_bind_param::<Array<Bytea>, _>(&self.audit_hashes),
             23 => out.push_bind_param::<Array<Integer>, _>(&self.step_quorums),
             24 => out.push_bind_param::<Nullable<Timestamptz>, _>(&self.completed_at),
+            25 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.step_due_in),
+            26 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.step_on_overdue),
+            27 => out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.step_escalate_users),
+            28 => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.step_escalate_roles),
+            29 => out.push_bind_param::<Array<Nullable<Timestamptz>>, _>(&self.step_due_at),
             other => Err(no_such_placeholder(other)),
         }
     }

@@ -42,7 +42,9 @@ struct CallbackPayload {
     status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     step: Option<StepPayload>,
-    decided_by: i64,
+    /// `null` when the engine itself caused the event (an overdue step).
+    #[serde(default)]
+    decided_by: Option<i64>,
     comment: Option<String>,
     at: DateTime<Utc>,
 }
@@ -71,7 +73,7 @@ impl From<&CallbackEvent> for CallbackPayload {
                 name: step.name.clone(),
                 eligible_user_ids: step.eligible_user_ids.iter().map(|u| u.get()).collect(),
             }),
-            decided_by: event.decided_by.get(),
+            decided_by: event.decided_by.map(UserId::get),
             comment: event.comment.clone(),
             at: event.at,
         }
@@ -120,7 +122,7 @@ impl TryFrom<CallbackPayload> for CallbackEvent {
             entity_id: EntityId::new(payload.entity_id)?,
             status,
             step,
-            decided_by: UserId::new(payload.decided_by)?,
+            decided_by: payload.decided_by.map(UserId::new).transpose()?,
             comment: payload.comment,
             at: payload.at,
         })
@@ -279,7 +281,7 @@ mod tests {
             entity_id: EntityId::new(42).unwrap(),
             status: InstanceStatus::Rejected,
             step: None,
-            decided_by: UserId::new(3).unwrap(),
+            decided_by: Some(UserId::new(3).unwrap()),
             comment: Some("not this quarter".to_owned()),
             at: Utc.with_ymd_and_hms(2026, 11, 26, 9, 30, 0).unwrap()
                 + chrono::Duration::microseconds(123_456),

@@ -10,10 +10,10 @@ use super::{
 use crate::domain::WorkflowError;
 use crate::domain::model::{
     Done, EventName, FailedDelivery, IdempotencyKey, InboxCursor, Instance, InstanceId, KeptAnswer,
-    Lease, NewInstance, NewTemplate, Once, OutboxItem, PendingStep, StepId, StoreLoad, Template,
-    TemplateFilter, TemplateId, TemplateUpdate, UserId,
+    Lease, NewInstance, NewTemplate, Once, OutboxItem, OverdueStep, PendingStep, StepId, StoreLoad,
+    Template, TemplateFilter, TemplateId, TemplateUpdate, UserId,
 };
-use crate::domain::ports::{ActFn, DecideFn, WorkflowRepository};
+use crate::domain::ports::{ActFn, DecideFn, OverdueFn, WorkflowRepository};
 
 impl WorkflowRepository for PgStore {
     async fn active_template(&self, event: &EventName) -> Result<Option<Template>, WorkflowError> {
@@ -90,6 +90,22 @@ impl WorkflowRepository for PgStore {
         once: Option<Once<Instance>>,
     ) -> Result<Done<Instance>, WorkflowError> {
         decisions::decide_instance(self, instance, decide, once).await
+    }
+
+    async fn overdue_steps(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OverdueStep>, WorkflowError> {
+        decisions::overdue_steps(self, now, limit).await
+    }
+
+    async fn handle_overdue(
+        &self,
+        step: OverdueStep,
+        decide: OverdueFn,
+    ) -> Result<Option<Instance>, WorkflowError> {
+        decisions::handle_overdue(self, step, decide).await
     }
 
     async fn kept_answer(&self, key: &IdempotencyKey) -> Result<Option<KeptAnswer>, WorkflowError> {

@@ -10,9 +10,9 @@ use super::schema::{
 };
 use crate::domain::WorkflowError;
 use crate::domain::model::{
-    Approver, AuditAction, AuditEntry, AuditHash, Condition, EntityId, EntityType, EventName,
-    Instance, InstanceId, InstanceStatus, InstanceStep, PendingStep, Quorum, RoleName,
-    StepApproval, StepId, StepStatus, Template, TemplateId, TemplateStep, UserId,
+    Approver, AuditAction, AuditEntry, AuditHash, Condition, DueIn, DueRule, EntityId, EntityType,
+    EventName, Instance, InstanceId, InstanceStatus, InstanceStep, OnOverdue, PendingStep, Quorum,
+    RoleName, StepApproval, StepId, StepStatus, Template, TemplateId, TemplateStep, UserId,
 };
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> WorkflowError {
@@ -24,7 +24,7 @@ pub fn user_id(raw: i64) -> Result<UserId, WorkflowError> {
 }
 
 /// Reads an approver from its two nullable columns.
-fn approver(user: Option<i64>, role: Option<String>) -> Result<Approver, WorkflowError> {
+pub fn approver(user: Option<i64>, role: Option<String>) -> Result<Approver, WorkflowError> {
     match (user, role) {
         (Some(user), None) => Ok(Approver::User {
             user_id: user_id(user)?,
@@ -72,11 +72,17 @@ pub struct TemplateStepRow {
     pub quorum: Option<i32>,
     /// The step's condition (`when`); NULL: none.
     pub when_condition: Option<String>,
+    /// The due date rule (see [`DueColumns`]); all NULL: none.
+    pub due_in: Option<String>,
+    pub on_overdue: Option<String>,
+    pub escalate_to_user_id: Option<i64>,
+    pub escalate_to_role: Option<String>,
 }
 
 impl TemplateStepRow {
     pub fn new(template: TemplateId, step: &TemplateStep) -> Self {
         let (approver_user_id, approver_role) = approver_columns(&step.approver);
+        let due = DueColumns::of(step.due.as_ref());
         Self {
             template_id: template.get(),
             step_order: step.step_order,
@@ -85,7 +91,57 @@ impl TemplateStepRow {
             approver_role,
             quorum: quorum_column(step.quorum),
             when_condition: step.when.as_ref().map(|w| w.as_str().to_owned()),
+            due_in: due.due_in,
+            on_overdue: due.on_overdue,
+            escalate_to_user_id: due.escalate_to_user_id,
+            escalate_to_role: due.escalate_to_role,
         }
+    }
+}
+
+/// A step's due date rule as its four columns (all NULL for a step without one).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DueColumns {
+    pub due_in: Option<String>,
+    pub on_overdue: Option<String>,
+    pub escalate_to_user_id: Option<i64>,
+    pub escalate_to_role: Option<String>,
+}
+
+impl DueColumns {
+    /// The columns of `rule`.
+    pub fn of(rule: Option<&DueRule>) -> Self {
+        let Some(rule) = rule else {
+            return Self::default();
+        };
+        let (escalate_to_user_id, escalate_to_role) = rule
+            .on_overdue
+            .escalate_to()
+            .map(approver_columns)
+            .unwrap_or_default();
+        Self {
+            due_in: Some(rule.due_in.as_str().to_owned()),
+            on_overdue: Some(rule.on_overdue.as_str().to_owned()),
+            escalate_to_user_id,
+            escalate_to_role,
+        }
+    }
+
+    /// The rule these columns hold, if any.
+    pub fn into_domain(self) -> Result<Option<DueRule>, WorkflowError> {
+        let Some(text) = self.due_in else {
+            return Ok(None);
+        };
+        let due_in = DueIn::parse(&text).map_err(|_| corrupt("due_in", &text))?;
+        let on_overdue = match self.on_overdue.as_deref() {
+            Some("notify") | None => OnOverdue::Notify,
+            Some("reject") => OnOverdue::Reject,
+            Some("escalate") => OnOverdue::Escalate {
+                to: approver(self.escalate_to_user_id, self.escalate_to_role)?,
+            },
+            Some(other) => return Err(corrupt("on_overdue", other)),
+        };
+        Ok(Some(DueRule { due_in, on_overdue }))
     }
 }
 
@@ -176,6 +232,13 @@ impl TemplateRow {
                         approver: approver(s.approver_user_id, s.approver_role)?,
                         quorum: quorum(s.quorum)?,
                         when: condition(s.when_condition)?,
+                        due: DueColumns {
+                            due_in: s.due_in,
+                            on_overdue: s.on_overdue,
+                            escalate_to_user_id: s.escalate_to_user_id,
+                            escalate_to_role: s.escalate_to_role,
+                        }
+                        .into_domain()?,
                     })
                 })
                 .collect::<Result<_, WorkflowError>>()?,
@@ -216,6 +279,18 @@ pub struct StepRow {
     pub activated_at: Option<DateTime<Utc>>,
     pub quorum: i32,
     pub approvals: serde_json::Value,
+    #[serde(default)]
+    pub due_in: Option<String>,
+    #[serde(default)]
+    pub on_overdue: Option<String>,
+    #[serde(default)]
+    pub escalate_to_user_id: Option<i64>,
+    #[serde(default)]
+    pub escalate_to_role: Option<String>,
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub overdue_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Queryable, QueryableByName, Selectable, serde::Deserialize)]
@@ -276,6 +351,15 @@ impl StepRow {
             comment: self.comment,
             acted_at: self.acted_at,
             activated_at: self.activated_at,
+            due: DueColumns {
+                due_in: self.due_in,
+                on_overdue: self.on_overdue,
+                escalate_to_user_id: self.escalate_to_user_id,
+                escalate_to_role: self.escalate_to_role,
+            }
+            .into_domain()?,
+            due_at: self.due_at,
+            overdue_at: self.overdue_at,
         })
     }
 }

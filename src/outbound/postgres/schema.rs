@@ -57,6 +57,10 @@ diesel::table! {
         approver_role -> Nullable<Text>,
         quorum -> Nullable<Int4>,
         when_condition -> Nullable<Text>,
+        due_in -> Nullable<Text>,
+        on_overdue -> Nullable<Text>,
+        escalate_to_user_id -> Nullable<Int8>,
+        escalate_to_role -> Nullable<Text>,
     }
 }
 
@@ -94,6 +98,12 @@ diesel::table! {
         activated_at -> Nullable<Timestamptz>,
         quorum -> Int4,
         approvals -> Jsonb,
+        due_in -> Nullable<Text>,
+        on_overdue -> Nullable<Text>,
+        escalate_to_user_id -> Nullable<Int8>,
+        escalate_to_role -> Nullable<Text>,
+        due_at -> Nullable<Timestamptz>,
+        overdue_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -8,7 +8,7 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use super::errors::TxError;
-use super::rows::{TemplateRow, TemplateStepRow, approver_columns, quorum_column};
+use super::rows::{DueColumns, TemplateRow, TemplateStepRow, approver_columns, quorum_column};
 use super::schema::workflow_template_versions;
 use super::templates::{WhileInUse, change};
 use super::{Conn, PgStore};
@@ -28,6 +28,23 @@ struct VersionStep {
     /// The step's condition; absent when it has none (as in versions stored before conditions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     when: Option<String>,
+    /// The due date rule's columns; absent when it has none (as in versions stored before due
+    /// dates).
+    #[serde(default, flatten)]
+    due: DueColumnsJson,
+}
+
+/// [`DueColumns`] without the absent keys, so that a step without a rule is stored as before.
+#[derive(Default, Serialize, Deserialize)]
+struct DueColumnsJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_in: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_overdue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    escalate_to_user_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    escalate_to_role: Option<String>,
 }
 
 fn one() -> Option<i32> {
@@ -68,6 +85,10 @@ impl VersionRow {
                 approver_role: s.approver_role,
                 quorum: s.quorum,
                 when_condition: s.when,
+                due_in: s.due.due_in,
+                on_overdue: s.due.on_overdue,
+                escalate_to_user_id: s.due.escalate_to_user_id,
+                escalate_to_role: s.due.escalate_to_role,
             })
             .collect();
         // The same checks as a current template's row.
@@ -98,6 +119,15 @@ pub(super) async fn record_version(conn: &mut Conn, template: &Template) -> Resu
                 approver_role,
                 quorum: quorum_column(s.quorum),
                 when: s.when.as_ref().map(|w| w.as_str().to_owned()),
+                due: {
+                    let due = DueColumns::of(s.due.as_ref());
+                    DueColumnsJson {
+                        due_in: due.due_in,
+                        on_overdue: due.on_overdue,
+                        escalate_to_user_id: due.escalate_to_user_id,
+                        escalate_to_role: due.escalate_to_role,
+                    }
+                },
             }
         })
         .collect();

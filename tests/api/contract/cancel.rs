@@ -147,7 +147,7 @@ async fn case_the_initiator_cancels_an_active_instance<S: ContractStore>(store: 
             entity_id: created.entity_id,
             status: InstanceStatus::Cancelled,
             step: None,
-            decided_by: uid(3),
+            decided_by: Some(uid(3)),
             comment: Some("Customer stays".to_owned()),
             at: t1,
         }

@@ -263,7 +263,7 @@ async fn case_every_step_skipped_approves_at_once<S: ContractStore>(store: Arc<S
     assert_eq!(mine.len(), 1, "{claimed:?}");
     assert_eq!(mine[0].event.kind, CallbackKind::OnApproved);
     assert_eq!(mine[0].event.status, InstanceStatus::Approved);
-    assert_eq!(mine[0].event.decided_by, uid(3));
+    assert_eq!(mine[0].event.decided_by, Some(uid(3)));
     assert_eq!(mine[0].event.step, None);
     assert_eq!(mine[0].sequence, 1);
     // It is not active: the same entity can be triggered again.

@@ -137,6 +137,7 @@ mod directory;
 mod idempotency;
 mod inbox;
 mod outbox;
+mod overdue;
 mod quorum;
 mod race;
 mod search;

@@ -57,7 +57,7 @@ async fn case_events_carry_ids_and_per_instance_sequence<S: ContractStore>(store
             entity_id: booking.entity_id,
             status: InstanceStatus::InProgress,
             step: Some(EventStep::of(&booking.steps[0])),
-            decided_by: uid(3),
+            decided_by: Some(uid(3)),
             comment: None,
             at: t0,
         }
@@ -87,7 +87,7 @@ async fn case_events_carry_ids_and_per_instance_sequence<S: ContractStore>(store
         mine[0].event.step,
         Some(EventStep::of(&approved_one.steps[1]))
     );
-    assert_eq!(mine[0].event.decided_by, uid(1));
+    assert_eq!(mine[0].event.decided_by, Some(uid(1)));
     assert_eq!(mine[0].event.at, t1);
     assert_eq!(mine[1].sequence, 3);
     assert_eq!(mine[1].event.kind, CallbackKind::OnApproved);
@@ -200,7 +200,7 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
         entity_id: booking.entity_id,
         status: InstanceStatus::Approved,
         step: None,
-        decided_by: uid(2),
+        decided_by: Some(uid(2)),
         comment: Some("refund approved".to_owned()),
         at: t2,
     };
@@ -291,7 +291,7 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
             entity_id: other.entity_id,
             status: InstanceStatus::Rejected,
             step: None,
-            decided_by: uid(1),
+            decided_by: Some(uid(1)),
             comment: Some("duplicate request".to_owned()),
             at: t3,
         }

@@ -17,6 +17,7 @@ mod honest;
 mod idempotency;
 mod locks;
 mod outbox;
+mod overdue;
 mod quorum_race;
 mod search_plans;
 mod snapshots;

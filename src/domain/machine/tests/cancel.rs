@@ -67,7 +67,7 @@ fn cancelling_at_the_first_step_cancels_every_step() {
             entity_id: before.entity_id,
             status: InstanceStatus::Cancelled,
             step: None,
-            decided_by: uid(3),
+            decided_by: Some(uid(3)),
             comment: Some("Customer changed plans".to_owned()),
             at: now(),
         }]
@@ -126,7 +126,7 @@ fn without_a_reason_the_audit_and_the_callback_have_no_comment() {
     );
     assert_eq!(decided.callbacks.len(), 1);
     assert_eq!(decided.callbacks[0].comment, None);
-    assert_eq!(decided.callbacks[0].decided_by, uid(3));
+    assert_eq!(decided.callbacks[0].decided_by, Some(uid(3)));
 }
 
 #[test]

@@ -101,7 +101,7 @@ fn an_instance_approved_at_once_reports_its_outcome_as_its_first_event() {
     assert_eq!(events[0].kind, CallbackKind::OnApproved);
     assert_eq!(events[0].status, InstanceStatus::Approved);
     assert_eq!(events[0].step, None);
-    assert_eq!(events[0].decided_by, instance.initiated_by);
+    assert_eq!(events[0].decided_by, Some(instance.initiated_by));
 }
 
 /// Three steps: 201 awaits user 1, 202 was skipped, 203 is pending (users 2 and 5).

@@ -33,7 +33,7 @@ fn approving_step_one_of_two_activates_step_two() {
             entity_id: instance.entity_id,
             status: InstanceStatus::InProgress,
             step: Some(EventStep::of(&decided.instance.steps[1])),
-            decided_by: uid(4),
+            decided_by: Some(uid(4)),
             comment: None,
             at: now(),
         }]
@@ -139,7 +139,7 @@ fn approving_the_last_step_approves_the_instance() {
             entity_id: EntityId::new(42).unwrap(),
             status: InstanceStatus::Approved,
             step: None,
-            decided_by: uid(2),
+            decided_by: Some(uid(2)),
             comment: Some("ok".to_owned()),
             at: now(),
         }]
@@ -193,7 +193,7 @@ fn rejecting_a_step_cancels_later_steps_and_rejects_the_instance() {
             entity_id: EntityId::new(42).unwrap(),
             status: InstanceStatus::Rejected,
             step: None,
-            decided_by: uid(1),
+            decided_by: Some(uid(1)),
             comment: Some("price too low".to_owned()),
             at: now(),
         }]

@@ -67,7 +67,7 @@ fn a_delegate_decides_for_an_eligible_delegator_and_the_audit_names_both() {
     // The next step's activation has no actor, so no one acted on anyone's behalf.
     assert_eq!(decided.audit[1].action, AuditAction::StepActivated);
     assert_eq!(decided.audit[1].on_behalf_of, None);
-    assert_eq!(decided.callbacks[0].decided_by, uid(9));
+    assert_eq!(decided.callbacks[0].decided_by, Some(uid(9)));
     assert_consistent(&instance, &decided);
 }
 

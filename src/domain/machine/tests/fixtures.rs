@@ -55,6 +55,7 @@ pub(super) fn template_step(order: i32, name: &str, approver: Approver) -> Templ
         approver,
         quorum: Default::default(),
         when: None,
+        due: None,
     }
 }
 
@@ -103,6 +104,9 @@ pub(super) fn instance_step(
         comment: None,
         acted_at: None,
         activated_at: (status == StepStatus::AwaitingAction).then_some(earlier()),
+        due: None,
+        due_at: None,
+        overdue_at: None,
         quorum: 1,
         approvals: Vec::new(),
     }

@@ -7,6 +7,7 @@ mod conditions;
 mod decide;
 mod delegation;
 mod fixtures;
+mod overdue;
 mod quorum;
 mod refusals;
 mod self_approval;

@@ -127,6 +127,9 @@ fn the_initiator_may_then_not_decide_the_step() {
             comment: None,
             acted_at: None,
             activated_at: step.activated_at,
+            due: None,
+            due_at: None,
+            overdue_at: None,
             quorum: 1,
             approvals: Vec::new(),
         })

@@ -42,6 +42,8 @@ fn trigger_activates_step_one_and_leaves_the_rest_pending() {
                 eligible_user_ids: vec![uid(1), uid(4)],
                 status: StepStatus::AwaitingAction,
                 activated_at: Some(now()),
+                due: None,
+                due_at: None,
                 quorum: 1,
             },
             NewStep {
@@ -51,6 +53,8 @@ fn trigger_activates_step_one_and_leaves_the_rest_pending() {
                 eligible_user_ids: vec![uid(2)],
                 status: StepStatus::Pending,
                 activated_at: None,
+                due: None,
+                due_at: None,
                 quorum: 1,
             },
         ]
@@ -197,7 +201,7 @@ fn trigger_events_notify_the_approvers_of_each_awaiting_step() {
     assert_eq!(event.instance_id, started.id);
     assert_eq!(event.status, InstanceStatus::InProgress);
     assert_eq!(event.step, Some(EventStep::of(&started.steps[0])));
-    assert_eq!(event.decided_by, started.initiated_by);
+    assert_eq!(event.decided_by, Some(started.initiated_by));
     assert_eq!(event.at, started.created_at);
 
     // Nothing awaits once every step is decided.

@@ -72,6 +72,7 @@ fn template_steps() -> Vec<TemplateStep> {
             approver: role("sales_manager"),
             quorum: Default::default(),
             when: None,
+            due: None,
         },
         TemplateStep {
             step_order: 2,
@@ -79,6 +80,7 @@ fn template_steps() -> Vec<TemplateStep> {
             approver: user(2),
             quorum: Default::default(),
             when: None,
+            due: None,
         },
     ]
 }
@@ -141,6 +143,9 @@ fn instance_step(id: i64, order: i32, approver: Approver, eligible: &[i64]) -> I
         comment: None,
         acted_at: None,
         activated_at: None,
+        due: None,
+        due_at: None,
+        overdue_at: None,
         quorum: 1,
         approvals: Vec::new(),
     }

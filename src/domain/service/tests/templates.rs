@@ -60,6 +60,7 @@ async fn create_template_refuses_invalid_input_without_asking_the_store() {
         approver: user(1),
         quorum: Default::default(),
         when: None,
+        due: None,
     };
     let cases = [
         (

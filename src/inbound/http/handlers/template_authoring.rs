@@ -216,6 +216,7 @@ mod tests {
                         },
                         quorum: Default::default(),
                         when: None,
+                        due: None,
                     },
                     TemplateStep {
                         step_order: 2,
@@ -225,6 +226,7 @@ mod tests {
                         },
                         quorum: Default::default(),
                         when: None,
+                        due: None,
                     },
                 ],
             }

@@ -12,7 +12,8 @@ use warp::reply::Response;
 
 use super::{finish, path_id};
 use crate::domain::model::{
-    Approver, Condition, Quorum, RoleName, TemplateId, TemplateStep, TemplateUpdate, UserId,
+    Approver, Condition, DueIn, DueRule, OnOverdue, Quorum, RoleName, TemplateId, TemplateStep,
+    TemplateUpdate, UserId,
 };
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::http::body::JsonObject;
@@ -89,6 +90,19 @@ pub(crate) struct StepBody {
     /// template is saved.
     #[schema(value_type = Option<crate::inbound::http::schemas::ConditionSchema>)]
     when: Option<Name<Condition>>,
+    /// How long the step may await action once activated: an ISO 8601 duration of days,
+    /// hours, minutes and seconds (`PT48H`, `P2D`); absent or `null`: no due date.
+    #[schema(value_type = Option<crate::inbound::http::schemas::DueInSchema>)]
+    due_in: Option<Text>,
+    /// What happens when the step is overdue: `notify` (the default), `escalate` or `reject`;
+    /// only with `due_in`.
+    #[schema(value_type = Option<crate::inbound::http::schemas::OnOverdueSchema>)]
+    on_overdue: Option<Text>,
+    /// Whom an `escalate` rule adds to the step's eligible users: `{"user_id": N}` or
+    /// `{"role": "name"}` (a `type` as in `approver` may be given too); required with
+    /// `escalate`, refused otherwise.
+    #[schema(value_type = Option<crate::inbound::http::schemas::EscalateToSchema>)]
+    escalate_to: Option<Object>,
 }
 
 impl StepBody {
@@ -103,14 +117,87 @@ impl StepBody {
             .try_into_domain(&format!("{prefix}.approver."))?;
         let quorum =
             parse_quorum(step.quorum).map_err(|r| r.for_field(&format!("{prefix}.quorum")))?;
+        let due = parse_due(&prefix, step.due_in, step.on_overdue, step.escalate_to)?;
         Ok(TemplateStep {
             step_order: i32::try_from(index + 1).unwrap_or(i32::MAX),
             name: step.name.0,
             approver,
             quorum,
             when: step.when.map(|w| w.0),
+            due,
         })
     }
+}
+
+/// A step's due date rule from its three fields: `on_overdue` and `escalate_to` only with
+/// `due_in`; `escalate_to` exactly when `on_overdue` is `escalate`.
+fn parse_due(
+    prefix: &str,
+    due_in: Option<Text>,
+    on_overdue: Option<Text>,
+    escalate_to: Option<Object>,
+) -> Result<Option<DueRule>, ApiError> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    let Some(Text(due_in)) = due_in else {
+        if on_overdue.is_some() || escalate_to.is_some() {
+            return Err(ApiError::validation(
+                &field("due_in"),
+                "is required with on_overdue or escalate_to",
+            ));
+        }
+        return Ok(None);
+    };
+    let due_in = DueIn::parse(&due_in)
+        .map_err(|message| ApiError::validation(&field("due_in"), &message))?;
+    let rule = on_overdue.as_ref().map_or("notify", |t| t.0.as_str());
+    let on_overdue = match (rule, escalate_to) {
+        ("notify" | "reject", Some(_)) => {
+            return Err(ApiError::validation(
+                &field("escalate_to"),
+                "is allowed only with on_overdue \"escalate\"",
+            ));
+        }
+        ("notify", None) => OnOverdue::Notify,
+        ("reject", None) => OnOverdue::Reject,
+        ("escalate", None) => {
+            return Err(ApiError::validation(
+                &field("escalate_to"),
+                "is required with on_overdue \"escalate\"",
+            ));
+        }
+        ("escalate", Some(Object(mut to))) => {
+            let prefix = format!("{prefix}.escalate_to.");
+            // The approver's own shape, its `type` implied by the one field given.
+            if !to.contains_key("type") {
+                let kind = match (to.get("user_id"), to.get("role")) {
+                    (Some(_), Some(_)) => {
+                        return Err(ApiError::validation(
+                            &field("escalate_to"),
+                            "must name a user_id or a role, not both",
+                        ));
+                    }
+                    (Some(_), None) => "user",
+                    (None, Some(_)) => "role",
+                    (None, None) => {
+                        return Err(ApiError::validation(
+                            &field("escalate_to"),
+                            "must name a user_id or a role",
+                        ));
+                    }
+                };
+                to.insert("type".to_owned(), Value::from(kind));
+            }
+            let to = parse::<ApproverBody>(to, &prefix)?.try_into_domain(&prefix)?;
+            OnOverdue::Escalate { to }
+        }
+        _ => {
+            return Err(ApiError::validation(
+                &field("on_overdue"),
+                "must be \"notify\", \"escalate\" or \"reject\"",
+            ));
+        }
+    };
+    Ok(Some(DueRule { due_in, on_overdue }))
 }
 
 /// A step's quorum: a positive integer or `"all"`; absent or `null` is 1. The range (and
@@ -251,6 +338,122 @@ mod tests {
         parse::<TemplateUpdateBody>(map, "")
             .and_then(TemplateUpdateBody::try_into_domain)
             .map_err(|e| e.message)
+    }
+
+    /// The due date rule of a one-step update with `fields` added to its step, or the 422's
+    /// field and message.
+    fn due(fields: Value) -> Result<Option<DueRule>, (String, String)> {
+        let mut step = json!({"name": "A", "approver": {"type": "user", "user_id": 2}});
+        for (key, value) in fields.as_object().unwrap() {
+            step[key] = value.clone();
+        }
+        let Value::Object(map) = json!({"steps": [step]}) else {
+            unreachable!()
+        };
+        parse::<TemplateUpdateBody>(map, "")
+            .and_then(TemplateUpdateBody::try_into_domain)
+            .map(|u| u.steps.unwrap()[0].due.clone())
+            .map_err(|e| {
+                // "Field 'steps[0].due_in' must ...": the field is the first quoted part.
+                let field = e.message.split('\'').nth(1).unwrap_or_default().to_owned();
+                (field, e.message)
+            })
+    }
+
+    fn refused_field(fields: Value) -> String {
+        due(fields.clone())
+            .map(|rule| panic!("{fields} was accepted as {rule:?}"))
+            .unwrap_err()
+            .0
+    }
+
+    #[test]
+    fn a_due_date_rule_is_read_with_its_default() {
+        assert_eq!(due(json!({})), Ok(None));
+        assert_eq!(due(json!({"due_in": null, "on_overdue": null})), Ok(None));
+        let rule = due(json!({"due_in": "PT48H"})).unwrap().unwrap();
+        assert_eq!(rule.due_in.seconds(), 48 * 3600);
+        assert_eq!(rule.on_overdue, OnOverdue::Notify);
+        let rule = due(json!({"due_in": "P2D", "on_overdue": "reject"}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(rule.on_overdue, OnOverdue::Reject);
+        let role = |name: &str| Approver::Role {
+            role: RoleName::new(name).unwrap(),
+        };
+        for escalate_to in [
+            json!({"role": "director"}),
+            json!({"type": "role", "role": "director"}),
+        ] {
+            let rule = due(
+                json!({"due_in": "PT2S", "on_overdue": "escalate", "escalate_to": escalate_to}),
+            )
+            .unwrap()
+            .unwrap();
+            assert_eq!(
+                rule.on_overdue,
+                OnOverdue::Escalate {
+                    to: role("director")
+                }
+            );
+        }
+        let rule =
+            due(json!({"due_in": "PT2S", "on_overdue": "escalate", "escalate_to": {"user_id": 9}}))
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            rule.on_overdue.escalate_to(),
+            Some(&Approver::User {
+                user_id: UserId::new(9).unwrap()
+            })
+        );
+    }
+
+    #[test]
+    fn each_bad_due_date_rule_names_its_field() {
+        let cases = [
+            (json!({"due_in": "48 hours"}), "steps[0].due_in"),
+            (json!({"due_in": "P1M"}), "steps[0].due_in"),
+            (json!({"due_in": "PT0S"}), "steps[0].due_in"),
+            (json!({"due_in": 48}), "steps[0].due_in"),
+            (json!({"on_overdue": "reject"}), "steps[0].due_in"),
+            (json!({"escalate_to": {"user_id": 2}}), "steps[0].due_in"),
+            (
+                json!({"due_in": "PT1H", "on_overdue": "shout"}),
+                "steps[0].on_overdue",
+            ),
+            (
+                json!({"due_in": "PT1H", "on_overdue": "escalate"}),
+                "steps[0].escalate_to",
+            ),
+            (
+                json!({"due_in": "PT1H", "on_overdue": "reject", "escalate_to": {"user_id": 2}}),
+                "steps[0].escalate_to",
+            ),
+            (
+                json!({"due_in": "PT1H", "escalate_to": {"user_id": 2}}),
+                "steps[0].escalate_to",
+            ),
+            (
+                json!({"due_in": "PT1H", "on_overdue": "escalate", "escalate_to": {"user_id": 2, "role": "x"}}),
+                "steps[0].escalate_to",
+            ),
+            (
+                json!({"due_in": "PT1H", "on_overdue": "escalate", "escalate_to": {}}),
+                "steps[0].escalate_to",
+            ),
+            (
+                json!({"due_in": "PT1H", "on_overdue": "escalate", "escalate_to": {"role": "x", "team": 1}}),
+                "steps[0].escalate_to.team",
+            ),
+            (
+                json!({"due_in": "PT1H", "on_overdue": "escalate", "escalate_to": {"user_id": 0}}),
+                "steps[0].escalate_to.user_id",
+            ),
+        ];
+        for (fields, field) in cases {
+            assert_eq!(refused_field(fields.clone()), field, "{fields}");
+        }
     }
 
     #[test]
@@ -445,7 +648,7 @@ mod tests {
             ),
             (
                 json!({"steps": [{"name": "A", "approver": {}, "x": 1}]}),
-                "Field 'steps[0].x' is not a known field (expected: name, approver, quorum, when).",
+                "Field 'steps[0].x' is not a known field (expected: name, approver, quorum, when, due_in, on_overdue, escalate_to).",
             ),
         ];
         for (body, message) in cases {

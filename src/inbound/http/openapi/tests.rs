@@ -292,3 +292,39 @@ fn a_template_update_must_set_a_field_and_an_approver_is_closed() {
         );
     }
 }
+
+#[test]
+fn due_dates_are_described_on_steps_and_templates() {
+    let document = document();
+    let schemas = &document["components"]["schemas"];
+    let request = &schemas["StepRequest"]["properties"];
+    for (field, schema) in [
+        ("due_in", "DueIn"),
+        ("on_overdue", "OnOverdue"),
+        ("escalate_to", "EscalateTo"),
+    ] {
+        let text = request[field].to_string();
+        assert!(
+            text.contains(&format!("#/components/schemas/{schema}")),
+            "{field}: {text}"
+        );
+    }
+    assert_eq!(
+        schemas["OnOverdue"]["enum"],
+        serde_json::json!(["notify", "escalate", "reject"])
+    );
+    let pattern = schemas["DueIn"]["pattern"].as_str().unwrap();
+    assert!(pattern.starts_with("^P"), "{pattern}");
+    assert_eq!(
+        schemas["Step"]["properties"]["due_at"]["format"], "date-time",
+        "{}",
+        schemas["Step"]
+    );
+    for field in ["due_in", "on_overdue", "escalate_to"] {
+        assert!(
+            schemas["TemplateStep"]["properties"].get(field).is_some(),
+            "{field}: {}",
+            schemas["TemplateStep"]
+        );
+    }
+}

@@ -58,6 +58,7 @@ fn step(step_order: i32, name: &str, approver: Approver) -> TemplateStep {
         approver,
         quorum: Default::default(),
         when: None,
+        due: None,
     }
 }
 
@@ -187,6 +188,9 @@ pub fn instance() -> Instance {
                 comment: Some("Fine.".to_owned()),
                 acted_at: Some(at(5)),
                 activated_at: Some(at(0)),
+                due: None,
+                due_at: None,
+                overdue_at: None,
                 quorum: 1,
                 approvals: vec![StepApproval {
                     user_id: user(1),
@@ -206,6 +210,9 @@ pub fn instance() -> Instance {
                 comment: None,
                 acted_at: None,
                 activated_at: Some(at(5)),
+                due: None,
+                due_at: None,
+                overdue_at: None,
                 quorum: 1,
                 approvals: Vec::new(),
             },
@@ -263,11 +270,11 @@ pub const INSTANCE_JSON: &str = concat!(
     r#""approver":{"role":"sales_manager","type":"role"},"eligible_user_ids":[1],"#,
     r#""status":"approved","acted_by_user_id":1,"comment":"Fine.","#,
     r#""acted_at":"2024-05-01T10:05:00.123456Z","activated_at":"2024-05-01T10:00:00.123456Z","#,
-    r#""quorum":1,"approvals":[{"user_id":1,"comment":"Fine.","at":"2024-05-01T10:05:00.123456Z"}]},"#,
+    r#""quorum":1,"approvals":[{"user_id":1,"comment":"Fine.","at":"2024-05-01T10:05:00.123456Z"}],"due_at":null},"#,
     r#"{"id":4,"step_order":2,"name":"Finance sign-off","approver":{"type":"user","user_id":2},"#,
     r#""eligible_user_ids":[2],"status":"awaiting_action","acted_by_user_id":null,"#,
     r#""comment":null,"acted_at":null,"activated_at":"2024-05-01T10:05:00.123456Z","#,
-    r#""quorum":1,"approvals":[]}],"#,
+    r#""quorum":1,"approvals":[],"due_at":null}],"#,
     r#""audit":["#,
     r#"{"id":5,"instance_id":2,"step_id":null,"action":"instance_created","actor_user_id":3,"#,
     r#""comment":null,"at":"2024-05-01T10:00:00.123456Z","#,

@@ -40,6 +40,7 @@ fn refund() -> (Value, NewTemplate) {
                 approver: fixtures::role("finance_manager"),
                 quorum: Default::default(),
                 when: None,
+                due: None,
             },
             TemplateStep {
                 step_order: 2,
@@ -47,6 +48,7 @@ fn refund() -> (Value, NewTemplate) {
                 approver: fixtures::by_user(1),
                 quorum: Default::default(),
                 when: None,
+                due: None,
             },
         ],
     };
@@ -203,6 +205,7 @@ async fn publish_version_hands_the_port_the_update_and_answers_201() {
             approver: fixtures::by_user(2),
             quorum: Default::default(),
             when: None,
+            due: None,
         }]),
     };
     let h = mock(move |port| {

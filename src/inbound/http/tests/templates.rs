@@ -38,6 +38,7 @@ async fn put_template_hands_the_port_the_update_with_steps_numbered() {
                 approver: fixtures::by_user(2),
                 quorum: Default::default(),
                 when: None,
+                due: None,
             },
             TemplateStep {
                 step_order: 2,
@@ -45,6 +46,7 @@ async fn put_template_hands_the_port_the_update_with_steps_numbered() {
                 approver: fixtures::role("sales_manager"),
                 quorum: Default::default(),
                 when: None,
+                due: None,
             },
         ]),
     };

@@ -2,6 +2,7 @@
 //! timeline with who decided what and when, the decision form on a step the user you act as
 //! may decide, the audit with times, and the context it was started with.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use maud::{Markup, html};
@@ -9,7 +10,7 @@ use warp::reply::Response;
 
 use super::{acting, csrf_field, failure};
 use crate::domain::WorkflowError;
-use crate::domain::model::{Instance, InstanceId, InstanceStep, StepStatus, User, UserId};
+use crate::domain::model::{Instance, InstanceId, InstanceStep, StepId, StepStatus, User, UserId};
 use crate::domain::ports::WorkflowUseCases;
 use crate::inbound::ui::browser::Browser;
 use crate::inbound::ui::form::canonical_id;
@@ -44,11 +45,17 @@ pub async fn page<S: WorkflowUseCases>(
         }
         Err(e) => return failure(&browser, acting, &e),
     };
-    let names = match Names::load(&*service, mentioned(&instance)).await {
+    let delegated = match delegated_steps(&*service, &instance, acting.as_ref()).await {
+        Ok(delegated) => delegated,
+        Err(e) => return failure(&browser, acting, &e),
+    };
+    let mut ids = mentioned(&instance);
+    ids.extend(delegated.values().copied());
+    let names = match Names::load(&*service, ids).await {
         Ok(names) => names,
         Err(e) => return failure(&browser, acting, &e),
     };
-    let body = view(&instance, &names, acting.as_ref(), &browser);
+    let body = view(&instance, &names, acting.as_ref(), &delegated, &browser);
     let title = format!(
         "Request {}: {} {}",
         instance.id, instance.entity_type, instance.entity_id
@@ -58,12 +65,52 @@ pub async fn page<S: WorkflowUseCases>(
         .render(&browser)
 }
 
+/// Most inbox pages read to find the steps of this request the user decides as a delegate.
+const MAX_INBOX_PAGES: usize = 20;
+
+/// The awaiting steps of `instance` that `acting` may decide as a delegate, each with the
+/// delegator it acts for: the user's inbox says so (the service's own rule, the same the
+/// decision applies). Read only when an awaiting step does not list the user itself.
+async fn delegated_steps<S: WorkflowUseCases>(
+    service: &S,
+    instance: &Instance,
+    acting: Option<&User>,
+) -> Result<HashMap<StepId, UserId>, WorkflowError> {
+    let mut found = HashMap::new();
+    let Some(user) = acting else {
+        return Ok(found);
+    };
+    let asks_others = instance
+        .steps
+        .iter()
+        .any(|s| s.status == StepStatus::AwaitingAction && !s.eligible_user_ids.contains(&user.id));
+    if !asks_others || !instance.status.is_active() {
+        return Ok(found);
+    }
+    let mut after = None;
+    for _ in 0..MAX_INBOX_PAGES {
+        let page = service.pending_steps(user.id, 500, after).await?;
+        for item in &page.items {
+            if let (true, Some(delegator)) = (item.instance_id == instance.id, item.on_behalf_of) {
+                found.insert(item.step_id, delegator);
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
 /// Every user the page names.
 fn mentioned(instance: &Instance) -> Vec<UserId> {
     let mut ids = vec![instance.initiated_by];
     for step in &instance.steps {
         ids.extend(step.acted_by_user_id);
         ids.extend(step.eligible_user_ids.iter().copied());
+        ids.extend(step.approvals.iter().map(|a| a.user_id));
+        ids.extend(step.approvals.iter().filter_map(|a| a.acted_by));
         if let crate::domain::model::Approver::User { user_id } = step.approver {
             ids.push(user_id);
         }
@@ -88,7 +135,13 @@ fn badge(class: &str, word: &str) -> Markup {
     }
 }
 
-fn view(instance: &Instance, names: &Names, acting: Option<&User>, browser: &Browser) -> Markup {
+fn view(
+    instance: &Instance,
+    names: &Names,
+    acting: Option<&User>,
+    delegated: &HashMap<StepId, UserId>,
+    browser: &Browser,
+) -> Markup {
     html! {
         h1 { "Request " (instance.id) ": " (instance.entity_type) " " (instance.entity_id) }
         p.lead {
@@ -113,7 +166,7 @@ fn view(instance: &Instance, names: &Names, acting: Option<&User>, browser: &Bro
         h2 { "Steps" }
         ol.timeline {
             @for step in &instance.steps {
-                (step_item(instance, step, names, acting, browser))
+                (step_item(instance, step, names, acting, delegated.get(&step.id).copied(), browser))
             }
         }
         h2 { "History" }
@@ -128,10 +181,12 @@ fn step_item(
     step: &InstanceStep,
     names: &Names,
     acting: Option<&User>,
+    on_behalf_of: Option<UserId>,
     browser: &Browser,
 ) -> Markup {
     let may_decide = step.status == StepStatus::AwaitingAction
-        && acting.is_some_and(|u| step.eligible_user_ids.contains(&u.id));
+        && (acting.is_some_and(|u| step.eligible_user_ids.contains(&u.id))
+            || on_behalf_of.is_some());
     let eligible: Vec<String> = step
         .eligible_user_ids
         .iter()
@@ -152,17 +207,42 @@ fn step_item(
                         (step_status(step.status)) " by " strong { (names.of(by)) } " at " (time(at))
                     }
                 }
+                (StepStatus::Rejected, None, Some(at)) => {
+                    // Nobody acted: the engine rejected the step when it was overdue.
+                    p { "Rejected by the system at " (time(at)) "." }
+                }
                 (StepStatus::AwaitingAction, _, _) => {
                     @if let Some(since) = step.activated_at {
                         p { "Waiting since " (time(since)) " (" (waited(since, chrono::Utc::now())) ")." }
+                    }
+                    @if let Some(due) = step.due_at {
+                        p.due { "Due by " (time(due)) "." }
                     }
                 }
                 (StepStatus::Pending, _, _) => p.detail { "Opens when the steps before it are approved." },
                 (StepStatus::Cancelled, _, _) => p.detail { "Closed: the request was cancelled." },
                 _ => {}
             }
+            @if step.quorum > 1 {
+                p.quorum {
+                    (step.approvals.len()) " of " (step.quorum) " approvals"
+                    @if !step.approvals.is_empty() { ": " }
+                    @for (i, given) in step.approvals.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        strong { (names.of(given.user_id)) }
+                        @if let Some(delegate) = given.acted_by {
+                            " (by " (names.of(delegate)) ", their delegate)"
+                        }
+                        " at " (time(given.at))
+                    }
+                    "."
+                }
+            }
             @if let Some(comment) = &step.comment {
                 blockquote { p { (comment) } }
+            }
+            @if let (Some(delegator), true) = (on_behalf_of, may_decide && instance.status.is_active()) {
+                p.delegate { "You decide this step for " strong { (names.of(delegator)) } ", as their delegate." }
             }
             @if may_decide && instance.status.is_active() {
                 (decision_form(instance, step, browser))

@@ -288,3 +288,113 @@ async fn the_stylesheet_is_served() {
     );
     assert!(page.text.contains("ol.timeline"));
 }
+
+#[tokio::test]
+async fn a_step_with_a_due_date_shows_when_it_is_due() {
+    use crate::domain::model::{DueIn, DueRule, OnOverdue, TemplateId, TemplateUpdate};
+
+    let ui = ui().await;
+    let id = TemplateId::new(1).unwrap();
+    let mut steps = ui.service.template(id).await.unwrap().steps;
+    steps[0].due = Some(DueRule {
+        due_in: DueIn::parse("PT48H").unwrap(),
+        on_overdue: OnOverdue::Notify,
+    });
+    let update = TemplateUpdate {
+        name: None,
+        is_active: None,
+        forbid_self_approval: None,
+        steps: Some(steps),
+    };
+    ui.service.publish_version(id, update, None).await.unwrap();
+    let instance = ui.request(3, json!({})).await;
+    let due_at = instance.steps[0].due_at.expect("step 1 has a due date");
+    let mut browser = ui.browser_acting_as(1).await;
+    let page = ui
+        .get(&mut browser, &format!("/ui/instances/{}", instance.id))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let shown = crate::inbound::ui::wording::time(due_at).into_string();
+    assert!(
+        page.text
+            .contains(&format!("<p class=\"due\">Due by {shown}.</p>")),
+        "{}",
+        page.text
+    );
+    // The demo's request 1 has no due date: no such line.
+    let page = ui.get(&mut browser, "/ui/instances/1").await;
+    assert!(!page.text.contains("Due by"), "{}", page.text);
+}
+
+#[tokio::test]
+async fn a_quorum_step_shows_how_many_approved_and_who() {
+    use crate::domain::model::{Quorum, TemplateId, TemplateUpdate};
+
+    let ui = ui().await;
+    ui.put_user(4, "Second Sales", "sales_manager", true).await;
+    let id = TemplateId::new(1).unwrap();
+    let mut steps = ui.service.template(id).await.unwrap().steps;
+    steps[0].quorum = Quorum::Count(2);
+    let update = TemplateUpdate {
+        name: None,
+        is_active: None,
+        forbid_self_approval: None,
+        steps: Some(steps),
+    };
+    ui.service.publish_version(id, update, None).await.unwrap();
+    let instance = ui.request(4, json!({})).await;
+    let path = format!("/ui/instances/{}", instance.id);
+    let mut browser = ui.browser_acting_as(4).await;
+    let page = ui.get(&mut browser, &path).await;
+    assert!(page.text.contains("0 of 2 approvals."), "{}", page.text);
+
+    let step = instance.steps[0].id.get();
+    let decided = ui
+        .decide(&mut browser, step, instance.id.get(), "approve", "")
+        .await;
+    assert!(decided.status.is_redirection(), "{decided:?}");
+    let page = ui.get(&mut browser, &path).await;
+    assert!(
+        page.text
+            .contains("1 of 2 approvals: <strong>Second Sales</strong> at "),
+        "{}",
+        page.text
+    );
+    // The demo's request 1 has a plain step: no count.
+    let page = ui.get(&mut browser, "/ui/instances/1").await;
+    assert!(!page.text.contains("approvals"), "{}", page.text);
+}
+
+#[tokio::test]
+async fn a_delegate_gets_the_decision_form_for_their_delegator() {
+    let ui = ui().await;
+    // The finance manager stands in for the sales manager, who may decide step 1 of request 1.
+    ui.service
+        .put_delegation(
+            crate::domain::model::UserId::new(1).unwrap(),
+            crate::domain::model::UserId::new(2).unwrap(),
+            chrono::Utc::now() + chrono::Duration::days(1),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut delegate = ui.browser_acting_as(2).await;
+    let page = ui.get(&mut delegate, "/ui/instances/1").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.text.matches("<form class=\"decision\"").count(),
+        1,
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("You decide this step for"),
+        "{}",
+        page.text
+    );
+    // Without the delegation, the finance manager sees no form on step 1.
+    let other = super::ui().await;
+    let mut finance = other.browser_acting_as(2).await;
+    let page = other.get(&mut finance, "/ui/instances/1").await;
+    assert_eq!(page.text.matches("<form class=\"decision\"").count(), 0);
+}

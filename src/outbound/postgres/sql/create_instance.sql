@@ -18,14 +18,17 @@ WITH template AS (
 ), steps AS (
     INSERT INTO workflow_instance_steps
         (instance_id, step_order, name, approver_user_id, approver_role, eligible_user_ids,
-         status, activated_at, quorum)
+         status, activated_at, quorum, due_in, on_overdue, escalate_to_user_id,
+         escalate_to_role, due_at)
     SELECT instance.id, v.step_order, v.name, v.approver_user_id, v.approver_role,
-           v.eligible::bigint[], v.status, v.activated_at, v.quorum
+           v.eligible::bigint[], v.status, v.activated_at, v.quorum, v.due_in, v.on_overdue,
+           v.escalate_to_user_id, v.escalate_to_role, v.due_at
     FROM instance,
          unnest($10::int4[], $11::text[], $12::int8[], $13::text[], $14::text[], $15::text[],
-                $16::timestamptz[], $23::int4[])
+                $16::timestamptz[], $23::int4[], $25::text[], $26::text[], $27::int8[],
+                $28::text[], $29::timestamptz[])
          AS v(step_order, name, approver_user_id, approver_role, eligible, status, activated_at,
-              quorum)
+              quorum, due_in, on_overdue, escalate_to_user_id, escalate_to_role, due_at)
     RETURNING *
 ), audit AS (
     INSERT INTO workflow_audit_log (instance_id, step_id, action, actor_user_id, comment, at, hash)

@@ -1,10 +1,11 @@
 WITH changed AS (
     UPDATE workflow_instance_steps AS s
     SET status = v.status, acted_by_user_id = v.acted_by_user_id, comment = v.comment,
-        acted_at = v.acted_at, activated_at = v.activated_at, approvals = v.approvals
+        acted_at = v.acted_at, activated_at = v.activated_at, approvals = v.approvals,
+        due_at = v.due_at
     FROM unnest($2::int8[], $3::text[], $4::int8[], $5::text[], $6::timestamptz[],
-                $7::timestamptz[], $20::jsonb[])
-         AS v(id, status, acted_by_user_id, comment, acted_at, activated_at, approvals)
+                $7::timestamptz[], $20::jsonb[], $22::timestamptz[])
+         AS v(id, status, acted_by_user_id, comment, acted_at, activated_at, approvals, due_at)
     WHERE s.id = v.id
     RETURNING s.id
 ), instance AS (
