@@ -22,7 +22,7 @@ pub const OVERDUE_COMMENT: &str = "overdue";
 /// when it fell due), then applies the rule:
 /// - `notify`: nothing more;
 /// - `escalate`: `escalate_to` (the rule's approver, resolved by the caller to its active
-///   users now) joins the step's eligible users, audited `step_escalated` with no actor and the
+///   users now; never the instance's initiator) joins the step's eligible users, audited `step_escalated` with no actor and the
 ///   users added as the comment; a `step.awaiting_action` event tells the new eligible set
 ///   when someone was added;
 /// - `reject`: the step and the instance are rejected by the system (audit actor none, comment
@@ -80,10 +80,12 @@ pub fn overdue(
         OnOverdue::Notify => {}
         OnOverdue::Escalate { .. } => {
             let eligible = &mut next.steps[index].eligible_user_ids;
+            // Never the initiator: an escalation must not let anyone approve their own request
+            // (which `forbid_self_approval` may have ruled out at trigger), as a delegation can't.
             let mut added: Vec<UserId> = escalate_to
                 .iter()
                 .copied()
-                .filter(|user| !eligible.contains(user))
+                .filter(|user| !eligible.contains(user) && *user != instance.initiated_by)
                 .collect();
             added.sort_unstable();
             added.dedup();

@@ -160,6 +160,24 @@ fn escalate_to_nobody_new_is_audited_without_a_new_notification() {
 }
 
 #[test]
+fn escalate_never_adds_the_initiator() {
+    let (before, due_at) = due_instance(OnOverdue::Escalate {
+        to: role("director"),
+    });
+    let initiator = before.initiated_by;
+    let decided = overdue(&before, sid(101), &[initiator, uid(9)], due_at)
+        .unwrap()
+        .unwrap();
+    let eligible = &decided.instance.steps[0].eligible_user_ids;
+    assert!(eligible.contains(&uid(9)));
+    assert!(
+        !eligible.contains(&initiator),
+        "the initiator would approve their own request"
+    );
+    assert_eq!(decided.audit[0].comment.as_deref(), Some("added users 9"));
+}
+
+#[test]
 fn reject_after_the_due_time_rejects_the_step_and_the_instance_as_the_system() {
     let (before, due_at) = due_instance(OnOverdue::Reject);
     let after = due_at + TimeDelta::minutes(1);
