@@ -24,6 +24,7 @@ mod template_versions;
 mod templates;
 mod trigger;
 mod users;
+mod webhooks;
 
 use std::convert::Infallible;
 use std::future::Future;
