@@ -68,6 +68,27 @@ async fn signed_deliveries_verify_and_carry_the_event(app: TestApp) {
     assert_eq!(delivery["last_status_code"], 200);
     assert!(delivery["delivered_at"].is_string(), "{delivery}");
     assert!(delivery["next_attempt_at"].is_null(), "{delivery}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"approvals_webhook_deliveries{status="delivered"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"approvals_webhook_deliveries{status="dead"} 0"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
