@@ -1194,6 +1194,67 @@ approve "$(j '.items[0].step_id')" '{"acted_by_user_id":91}'
 expect "director 91 approves the escalated step" 200
 field .status approved
 
+# Webhooks: subscriptions, their refusals, and the delivery endpoints. This server does not
+# allow private networks, so a loopback, private or metadata URL is refused.
+sub_body() { printf '{"url":"%s","event_types":%s}' "$1" "$2"; }
+post_json "$API/subscriptions" "$(sub_body ftp://example.com/ '["instance.approved"]')"
+expect_error "subscribe an ftp URL" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body 'not a url' '["instance.approved"]')"
+expect_error "subscribe something that is no URL" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body https://user:pw@example.com/ '["instance.approved"]')"
+expect_error "subscribe a URL with credentials" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body http://127.0.0.1:9/hook '["instance.approved"]')"
+expect_error "subscribe a loopback URL" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body http://localhost/hook '["instance.approved"]')"
+expect_error "subscribe a name that resolves to loopback" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body http://10.1.2.3/hook '["instance.approved"]')"
+expect_error "subscribe a private URL" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body http://169.254.169.254/latest/meta-data '["instance.approved"]')"
+expect_error "subscribe the cloud metadata address" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body 'http://[fd00:ec2::254]/' '["instance.approved"]')"
+expect_error "subscribe an IPv6 unique-local (metadata) address" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body https://192.0.2.10/hook '[]')"
+expect_error "subscribe to no event type" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body https://192.0.2.10/hook '["instance.exploded"]')"
+expect_error "subscribe to an unknown event type" 422 validation_failed
+post_json "$API/subscriptions" '{"url":"https://192.0.2.10/hook"}'
+expect_error "subscribe without event_types" 422 validation_failed
+post_json "$API/subscriptions" "$(sub_body https://192.0.2.10/hook '["step.awaiting_action"]')"
+expect "subscribe a public address to step.awaiting_action" 201
+SUB=$(j .id)
+check "  the secret is whsec_ and base64" yes "$(j 'if (.secret | test("^whsec_[A-Za-z0-9+/=]{32,}$")) then "yes" else . end')"
+call GET "$API/subscriptions"
+expect "list subscriptions" 200
+check "  listed without secrets" 0 "$(j '[.items[] | select(has("secret"))] | length')"
+call GET "$API/subscriptions/$SUB/deliveries?status=lost"
+expect_error "deliveries with an unknown status" 422 validation_failed
+call GET "$API/subscriptions/$SUB/deliveries?state=dead"
+expect_error "deliveries with an unknown parameter" 422 validation_failed
+call GET "$API/subscriptions/999999/deliveries"
+expect_error "deliveries of an unknown subscription" 404 not_found
+call POST "$API/deliveries/999999/retry"
+expect_error "retry an unknown delivery" 404 not_found
+call POST "$API/deliveries/x/retry"
+expect_error "retry a delivery whose id is no number" 404 not_found
+post_json "$API/instances" "$(trigger_body booking.cancellation_requested booking 7 3)"
+expect "trigger booking 7: a step.awaiting_action for the subscription" 201
+DELIVERY=
+for _ in $(seq 1 40); do
+  call GET "$API/subscriptions/$SUB/deliveries"
+  DELIVERY=$(j '.items[0].id // empty')
+  [[ -n $DELIVERY ]] && break
+  sleep 0.25
+done
+check "  the event fanned out to one delivery" yes "$([[ -n $DELIVERY ]] && echo yes || echo no)"
+call POST "$API/deliveries/$DELIVERY/retry"
+expect_error "retry a delivery that is pending (or being sent)" 409 delivery_not_retryable
+call DELETE "$API/subscriptions/999999"
+expect_error "delete an unknown subscription" 404 not_found
+call DELETE "$API/subscriptions/$SUB"
+expect "delete the subscription" 204
+call GET "$API/subscriptions/$SUB/deliveries"
+expect_error "deliveries of the deleted subscription" 404 not_found
+
 # The audit log refuses changes, even from the table owner.
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi
 check "the database refuses DELETE on the audit log" yes "$refused"

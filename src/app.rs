@@ -1,6 +1,7 @@
 //! Composition root: wires a store and a callback sink into the service, the HTTP server (the API
-//! and the approvers' pages), the callback dispatcher, the key janitor and the overdue
-//! scheduler, and stops them together. Used by the binary and by the tests.
+//! and the approvers' pages), the callback dispatcher (which also fans each event out to the
+//! webhook subscriptions), the webhook dispatcher, the key janitor and the overdue scheduler,
+//! and stops them together. Used by the binary and by the tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,9 +16,13 @@ use crate::domain::dispatcher::{DispatchConfig, Dispatcher};
 use crate::domain::janitor::{KeyJanitor, PURGE_INTERVAL};
 use crate::domain::overdue::OverdueScheduler;
 use crate::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
+use crate::domain::webhooks::WebhookService;
+use crate::domain::webhooks::dispatcher::{WebhookDispatchConfig, WebhookDispatcher};
+use crate::domain::webhooks::ports::WebhookStore;
 use crate::inbound::{http, ui};
 use crate::outbound::clock::SystemClock;
 use crate::outbound::conditions::CelConditions;
+use crate::outbound::webhooks::{AddressGuard, HttpSender, WebhookFanOut, WebhookSettings};
 
 /// A running server, dispatcher, key janitor and overdue scheduler.
 pub struct App {
@@ -26,6 +31,7 @@ pub struct App {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
+    webhook_dispatcher: Option<JoinHandle<()>>,
     janitor: JoinHandle<()>,
     overdue: JoinHandle<()>,
 }
@@ -47,21 +53,30 @@ where
     )
 }
 
-/// Starts serving on `listener` (within `connections`) and dispatching callbacks to
-/// `callbacks`, with metrics on.
+/// Starts serving on `listener` (within `connections`), dispatching callbacks to `callbacks`
+/// and to the webhook subscriptions (sent as `webhooks` says), with metrics on.
 pub fn start<S, K>(
     store: Arc<S>,
     callbacks: Arc<K>,
     listener: TcpListener,
     dispatch: DispatchConfig,
     connections: http::ConnectionLimits,
+    webhooks: WebhookSettings,
 ) -> App
 where
-    S: WorkflowRepository + RoleResolver,
+    S: WorkflowRepository + RoleResolver + WebhookStore,
     K: Callbacks,
 {
     let metrics = Arc::new(http::metrics::Metrics::new());
-    start_with_metrics(store, callbacks, listener, dispatch, connections, metrics)
+    start_with_metrics(
+        store,
+        callbacks,
+        listener,
+        dispatch,
+        connections,
+        metrics,
+        webhooks,
+    )
 }
 
 /// As [`start`], counting requests in `metrics` (which may be switched off).
@@ -72,9 +87,10 @@ pub fn start_with_metrics<S, K>(
     dispatch: DispatchConfig,
     connections: http::ConnectionLimits,
     metrics: Arc<http::metrics::Metrics>,
+    webhooks: WebhookSettings,
 ) -> App
 where
-    S: WorkflowRepository + RoleResolver,
+    S: WorkflowRepository + RoleResolver + WebhookStore,
     K: Callbacks,
 {
     let addr = listener
@@ -93,12 +109,52 @@ where
         Arc::clone(&outbox_signal),
     );
     let overdue = tokio::spawn(overdue.run(dispatch.overdue_poll_interval, watcher.clone()));
-    let dispatcher = Dispatcher::new(store, callbacks, Arc::new(SystemClock), dispatch);
+    let hooks_wake = Arc::new(Notify::new());
+    // After commit, each event goes to `callbacks` and then becomes webhook deliveries.
+    let fan_out = Arc::new(WebhookFanOut::new(
+        callbacks,
+        Arc::clone(&store),
+        Arc::new(SystemClock),
+        Arc::clone(&hooks_wake),
+    ));
+    let webhook_dispatcher =
+        match HttpSender::new(webhooks.timeout, webhooks.allow_private_networks) {
+            Ok(sender) => {
+                let config = WebhookDispatchConfig {
+                    lease: webhooks.lease(),
+                    schedule: webhooks.schedule.clone(),
+                    poll_interval: webhooks.poll_interval,
+                    ..WebhookDispatchConfig::default()
+                };
+                let dispatcher = WebhookDispatcher::new(
+                    Arc::clone(&store),
+                    Arc::new(sender),
+                    Arc::new(SystemClock),
+                    config,
+                );
+                Some(tokio::spawn(
+                    dispatcher.run(Arc::clone(&hooks_wake), watcher.clone()),
+                ))
+            }
+            Err(e) => {
+                // Deliveries wait in the store for a process that can send them.
+                tracing::error!(error = %e, "webhooks will not be sent by this process");
+                None
+            }
+        };
+    let hooks = Arc::new(WebhookService::new(
+        Arc::clone(&store),
+        Arc::new(AddressGuard::new(webhooks.allow_private_networks)),
+        Arc::new(SystemClock),
+        hooks_wake,
+    ));
+    let dispatcher = Dispatcher::new(store, fan_out, Arc::new(SystemClock), dispatch);
     let dispatcher = tokio::spawn(dispatcher.run(outbox_signal, watcher.clone()));
 
     let mut server_watcher = watcher;
     // The pages answer everything under /ui; the API everything else.
-    let routes = ui::routes(Arc::clone(&service)).or(http::api(service, metrics));
+    let routes =
+        ui::routes(Arc::clone(&service)).or(http::api_with_webhooks(service, hooks, metrics));
     let server = tokio::spawn(http::serve(listener, routes, connections, async move {
         let _ = server_watcher.wait_for(|stop| *stop).await;
     }));
@@ -107,6 +163,7 @@ where
         shutdown,
         server,
         dispatcher,
+        webhook_dispatcher,
         janitor,
         overdue,
     }
@@ -118,6 +175,9 @@ impl App {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.dispatcher.await;
+        if let Some(webhook_dispatcher) = self.webhook_dispatcher {
+            let _ = webhook_dispatcher.await;
+        }
         let _ = self.janitor.await;
         let _ = self.overdue.await;
     }

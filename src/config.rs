@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::domain::overdue::DEFAULT_OVERDUE_POLL_INTERVAL;
+use crate::domain::webhooks::model::RetrySchedule;
 
 /// Everything the binary reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,12 +31,21 @@ pub struct Config {
     pub metrics: bool,
     /// How often `serve` looks for overdue steps (`OVERDUE_POLL_INTERVAL`, 100ms to 1h).
     pub overdue_poll_interval: Duration,
+    /// Whether webhooks may reach loopback, private and link-local addresses
+    /// (`WEBHOOK_ALLOW_PRIVATE_NETWORKS`, `true` or `false`).
+    pub webhook_allow_private_networks: bool,
+    /// The delays after each failed webhook try (`WEBHOOK_RETRY_SCHEDULE`).
+    pub webhook_retry_schedule: RetrySchedule,
+    /// How long a webhook receiver has to answer (`WEBHOOK_TIMEOUT`).
+    pub webhook_timeout: Duration,
 }
 
 /// Default of `HTTP_HEADER_READ_TIMEOUT`.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `HTTP_IDLE_TIMEOUT`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of `WEBHOOK_TIMEOUT`.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest `HTTP_MAX_CONNECTIONS` accepted.
 pub const MAX_CONNECTIONS_CEILING: usize = 1_000_000;
 
@@ -144,7 +154,30 @@ impl Config {
                 });
             }
         };
+        let webhook_allow_private_networks = match get("WEBHOOK_ALLOW_PRIVATE_NETWORKS")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+                    message: format!("'{other}' is neither 'true' nor 'false'"),
+                });
+            }
+        };
+        let webhook_retry_schedule = match get("WEBHOOK_RETRY_SCHEDULE") {
+            None => RetrySchedule::default(),
+            Some(raw) => RetrySchedule::parse(&raw).map_err(|message| ConfigError {
+                variable: "WEBHOOK_RETRY_SCHEDULE",
+                message: format!("{message}; write delays like 5s,5m,30m,2h"),
+            })?,
+        };
         Ok(Self {
+            webhook_allow_private_networks,
+            webhook_retry_schedule,
+            webhook_timeout: timeout("WEBHOOK_TIMEOUT", DEFAULT_WEBHOOK_TIMEOUT)?,
             database_url,
             bind_addr,
             pool_size,
@@ -225,6 +258,9 @@ mod tests {
                     .to_owned(),
             })
         );
+        assert!(!c.webhook_allow_private_networks);
+        assert_eq!(c.webhook_retry_schedule, RetrySchedule::default());
+        assert_eq!(c.webhook_timeout, Duration::from_secs(10));
         assert_eq!(
             config(&[("METRICS", "no")]).unwrap_err().variable,
             "METRICS"
@@ -310,5 +346,28 @@ mod tests {
         assert_eq!(c.database_url.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(c.bind_addr.port(), 9000);
         assert_eq!(c.pool_size, 4);
+    }
+
+    #[test]
+    fn webhook_settings_are_read_and_checked() {
+        let c = config(&[
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("WEBHOOK_RETRY_SCHEDULE", "1s,1s,2s"),
+            ("WEBHOOK_TIMEOUT", "2s"),
+        ])
+        .unwrap();
+        assert!(c.webhook_allow_private_networks);
+        assert_eq!(
+            c.webhook_retry_schedule,
+            RetrySchedule::parse("1s,1s,2s").unwrap()
+        );
+        assert_eq!(c.webhook_timeout, Duration::from_secs(2));
+        for (variable, value) in [
+            ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "yes"),
+            ("WEBHOOK_RETRY_SCHEDULE", "1s,soon"),
+            ("WEBHOOK_TIMEOUT", "2d"),
+        ] {
+            assert_eq!(config(&[(variable, value)]).unwrap_err().variable, variable);
+        }
     }
 }

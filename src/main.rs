@@ -17,6 +17,7 @@ use approvals::inbound::http::metrics::Metrics;
 use approvals::outbound::callbacks::LogCallbacks;
 use approvals::outbound::memory::MemoryStore;
 use approvals::outbound::postgres::{self, PgConfig, PgStore};
+use approvals::outbound::webhooks::WebhookSettings;
 use approvals::{app, open_files, telemetry};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -28,7 +29,9 @@ const USAGE: &str = "usage: approvals [serve|migrate|seed]
 environment: DATABASE_URL (none: in-memory demo store), BIND_ADDR (127.0.0.1:8080),
              DATABASE_POOL_SIZE (16), RUST_LOG (info), LOG_FORMAT (text|json),
              HTTP_MAX_CONNECTIONS (what fits under the open-file limit, at most 10000),
-             HTTP_HEADER_READ_TIMEOUT (10s), HTTP_IDLE_TIMEOUT (60s)";
+             HTTP_HEADER_READ_TIMEOUT (10s), HTTP_IDLE_TIMEOUT (60s),
+             WEBHOOK_ALLOW_PRIVATE_NETWORKS (false), WEBHOOK_RETRY_SCHEDULE (5s,5m,30m,2h,5h,10h,10h),
+             WEBHOOK_TIMEOUT (10s)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -163,6 +166,7 @@ async fn serve(config: &Config) -> Result<(), String> {
                 },
                 limits,
                 metrics,
+                webhook_settings(config),
             )
         }
         None => {
@@ -184,6 +188,7 @@ async fn serve(config: &Config) -> Result<(), String> {
                 },
                 limits,
                 metrics,
+                webhook_settings(config),
             )
         }
     };
@@ -192,6 +197,16 @@ async fn serve(config: &Config) -> Result<(), String> {
     tracing::info!("shutting down");
     app.stop().await;
     Ok(())
+}
+
+/// How webhooks are sent, from the configuration.
+fn webhook_settings(config: &Config) -> WebhookSettings {
+    WebhookSettings {
+        allow_private_networks: config.webhook_allow_private_networks,
+        timeout: config.webhook_timeout,
+        schedule: config.webhook_retry_schedule.clone(),
+        ..WebhookSettings::default()
+    }
 }
 
 async fn shutdown_signal() {

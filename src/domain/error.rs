@@ -70,6 +70,10 @@ pub enum WorkflowError {
     /// delegator.
     #[error("user {to_user} already delegates to user {user}")]
     DelegationCycle { user: UserId, to_user: UserId },
+    /// A webhook delivery that is pending or delivered (or being sent right now) can't be
+    /// re-queued; `reason` says which.
+    #[error("delivery {delivery} can't be retried: {reason}")]
+    DeliveryNotRetryable { delivery: i64, reason: String },
     /// Input was well-formed but a field is invalid; `field` names it.
     #[error("{field}: {message}")]
     Validation { field: String, message: String },

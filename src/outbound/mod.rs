@@ -3,7 +3,8 @@
 //! `postgres` and `memory` implement `WorkflowRepository` and `RoleResolver` with the same
 //! contract; `callbacks` holds the `Callbacks` sinks; `clock` the system clock;
 //! `conditions` the step conditions' expression language (CEL); `envelope` the published JSON
-//! shape of an event, which every external adapter sends.
+//! shape of an event, which every external adapter sends; `webhooks` the webhook sender, its
+//! address guard and the fan-out of events to subscriptions.
 
 pub mod callbacks;
 pub mod clock;
@@ -11,3 +12,4 @@ pub mod conditions;
 pub mod envelope;
 pub mod memory;
 pub mod postgres;
+pub mod webhooks;

@@ -12,10 +12,13 @@ use approvals::config::LogFormat;
 use approvals::demo::{self, DemoData, demo_data};
 use approvals::domain::dispatcher::DispatchConfig;
 use approvals::domain::ports::{RoleResolver, WorkflowRepository};
+use approvals::domain::webhooks::model::RetrySchedule;
+use approvals::domain::webhooks::ports::WebhookStore;
 use approvals::inbound::http::ConnectionLimits;
 use approvals::outbound::callbacks::RecordingCallbacks;
 use approvals::outbound::memory::MemoryStore;
 use approvals::outbound::postgres::{self, PgConfig, PgStore};
+use approvals::outbound::webhooks::WebhookSettings;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -142,6 +145,17 @@ pub fn fast_dispatch() -> DispatchConfig {
     }
 }
 
+/// Webhooks as the tests send them: to the receivers they start on 127.0.0.1, with a short
+/// time-out and schedule.
+pub fn test_webhooks() -> WebhookSettings {
+    WebhookSettings {
+        allow_private_networks: true,
+        timeout: Duration::from_secs(2),
+        schedule: RetrySchedule::parse("100ms,100ms,100ms").unwrap(),
+        poll_interval: Duration::from_millis(50),
+    }
+}
+
 /// The app served on a free port, with a recording callback sink.
 pub struct TestApp {
     pub base: String,
@@ -159,7 +173,7 @@ async fn listener() -> TcpListener {
 /// Serves `store` (already loaded) on a free port.
 pub async fn serve<S>(store: Arc<S>, db: Option<TestDb>) -> TestApp
 where
-    S: WorkflowRepository + RoleResolver,
+    S: WorkflowRepository + RoleResolver + WebhookStore,
 {
     serve_within(store, db, ConnectionLimits::default()).await
 }
@@ -167,7 +181,7 @@ where
 /// Serves `store` (already loaded) on a free port, with these connection limits.
 pub async fn serve_within<S>(store: Arc<S>, db: Option<TestDb>, limits: ConnectionLimits) -> TestApp
 where
-    S: WorkflowRepository + RoleResolver,
+    S: WorkflowRepository + RoleResolver + WebhookStore,
 {
     init_logging();
     let callbacks = Arc::new(RecordingCallbacks::new());
@@ -177,6 +191,7 @@ where
         listener().await,
         fast_dispatch(),
         limits,
+        test_webhooks(),
     );
     TestApp {
         base: format!("http://{}", app.addr),

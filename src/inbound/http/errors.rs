@@ -37,6 +37,7 @@ pub enum ErrorCode {
     UnknownUser,
     NoEligibleApprover,
     DelegationCycle,
+    DeliveryNotRetryable,
     Internal,
     Unavailable,
     OutcomeUnknown,
@@ -66,6 +67,7 @@ impl ErrorCode {
             Self::UnknownUser => "unknown_user",
             Self::NoEligibleApprover => "no_eligible_approver",
             Self::DelegationCycle => "delegation_cycle",
+            Self::DeliveryNotRetryable => "delivery_not_retryable",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
             Self::OutcomeUnknown => "outcome_unknown",
@@ -269,6 +271,13 @@ impl From<WorkflowError> for ApiError {
                 ErrorCode::DelegationCycle,
                 format!(
                     "User {to_user} already delegates to user {user}; end that delegation first, as delegations may not form a cycle."
+                ),
+            ),
+            E::DeliveryNotRetryable { delivery, reason } => Self::new(
+                StatusCode::CONFLICT,
+                ErrorCode::DeliveryNotRetryable,
+                format!(
+                    "Delivery {delivery} {reason}; only a failed or dead delivery can be retried."
                 ),
             ),
             E::Validation { field, message } => Self::validation(&field, &message),

@@ -15,6 +15,7 @@ use super::handlers;
 use super::idempotency::key_header;
 use super::metrics::Metrics;
 use crate::domain::ports::WorkflowUseCases;
+use crate::domain::webhooks::ports::WebhookUseCases;
 
 /// Every route of the API, with framework rejections rendered as JSON errors, and metrics of
 /// their own (for tests; the service uses [`api`] with the metrics it serves).
@@ -31,6 +32,39 @@ pub fn api<S: WorkflowUseCases>(
     metrics: Arc<Metrics>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let observed = Arc::clone(&metrics);
+    endpoints(service, metrics)
+        .recover(errors::recover)
+        .with(warp::log::custom(move |info| observe(&observed, &info)))
+}
+
+/// As [`api`], with the webhook endpoints of `hooks`, and `GET /metrics` showing the webhook
+/// deliveries by status.
+pub fn api_with_webhooks<S: WorkflowUseCases, H: WebhookUseCases>(
+    service: Arc<S>,
+    hooks: Arc<H>,
+    metrics: Arc<Metrics>,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let observed = Arc::clone(&metrics);
+    webhooks(Arc::clone(&service), hooks, Arc::clone(&metrics))
+        .or(endpoints(service, metrics))
+        .recover(errors::recover)
+        .with(warp::log::custom(move |info| observe(&observed, &info)))
+}
+
+fn observe(metrics: &Metrics, info: &warp::log::Info<'_>) {
+    metrics.observe(
+        info.method().as_str(),
+        info.path(),
+        info.status().as_u16(),
+        info.elapsed(),
+    );
+}
+
+/// The workflow's routes, before rejections are rendered.
+fn endpoints<S: WorkflowUseCases>(
+    service: Arc<S>,
+    metrics: Arc<Metrics>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     trigger(Arc::clone(&service))
         .or(search_instances(Arc::clone(&service)))
         .or(instance_reads(Arc::clone(&service)))
@@ -46,15 +80,56 @@ pub fn api<S: WorkflowUseCases>(
         .or(approve(Arc::clone(&service)))
         .or(reject(Arc::clone(&service)))
         .or(operations(service, metrics))
-        .recover(errors::recover)
-        .with(warp::log::custom(move |info| {
-            observed.observe(
-                info.method().as_str(),
-                info.path(),
-                info.status().as_u16(),
-                info.elapsed(),
-            );
-        }))
+}
+
+/// The webhook routes, and `GET /metrics` with the deliveries (tried before the plain one).
+fn webhooks<S: WorkflowUseCases, H: WebhookUseCases>(
+    service: Arc<S>,
+    hooks: Arc<H>,
+    metrics: Arc<Metrics>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let create = warp::path!("api" / "v1" / "workflow" / "subscriptions")
+        .and(warp::post())
+        .and(with_shared(Arc::clone(&hooks)))
+        .and(key_header())
+        .and(json_body())
+        .then(handlers::webhooks::create_subscription::<H>);
+    let list = warp::path!("api" / "v1" / "workflow" / "subscriptions")
+        .and(warp::get())
+        .and(with_shared(Arc::clone(&hooks)))
+        .then(handlers::webhooks::subscriptions::<H>);
+    let delete = warp::path!("api" / "v1" / "workflow" / "subscriptions" / String)
+        .and(warp::delete())
+        .and(with_shared(Arc::clone(&hooks)))
+        .then(handlers::webhooks::delete_subscription::<H>);
+    let deliveries =
+        warp::path!("api" / "v1" / "workflow" / "subscriptions" / String / "deliveries")
+            .and(warp::get())
+            .and(with_shared(Arc::clone(&hooks)))
+            .and(warp::query::<Vec<(String, String)>>())
+            .then(handlers::webhooks::deliveries::<H>);
+    let retry = warp::path!("api" / "v1" / "workflow" / "deliveries" / String / "retry")
+        .and(warp::post())
+        .and(with_shared(Arc::clone(&hooks)))
+        .and(key_header())
+        .then(handlers::webhooks::retry_delivery::<H>);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_shared(service))
+        .and(with_shared(hooks))
+        .and(with_shared(metrics))
+        .then(handlers::webhooks::metrics::<S, H>);
+    create
+        .or(list)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(deliveries)
+        .unify()
+        .or(retry)
+        .unify()
+        .or(metrics)
+        .unify()
 }
 
 /// Hands each request its own handle on `shared` (the service, the metrics).

@@ -17,6 +17,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::domain::model::StoreLoad;
+use crate::domain::webhooks::model::DeliveryCounts;
 
 /// Every route template of the service, as `METHOD path`; a request on any other path is
 /// counted under the route `unmatched`, so that stray paths can't add series.
@@ -40,6 +41,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/workflow/users/{id}"),
     ("PUT", "/api/v1/workflow/users/{id}/delegation"),
     ("DELETE", "/api/v1/workflow/users/{id}/delegation"),
+    ("POST", "/api/v1/workflow/subscriptions"),
+    ("GET", "/api/v1/workflow/subscriptions"),
+    ("DELETE", "/api/v1/workflow/subscriptions/{id}"),
+    ("GET", "/api/v1/workflow/subscriptions/{id}/deliveries"),
+    ("POST", "/api/v1/workflow/deliveries/{id}/retry"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
@@ -56,6 +62,11 @@ struct RequestLabels {
 struct RouteLabels {
     method: String,
     route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -77,6 +88,7 @@ pub struct Metrics {
     pool_waiting: Gauge,
     outbox_backlog: Gauge,
     outbox_oldest_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    deliveries: Family<DeliveryLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -139,6 +151,12 @@ impl Metrics {
             "Age of the oldest event not yet handed on (0 when none)",
             outbox_oldest_age.clone(),
         );
+        let deliveries = Family::<DeliveryLabels, Gauge>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by status (pending, failed, delivered, dead)",
+            deliveries.clone(),
+        );
         Self {
             enabled: true,
             registry,
@@ -150,6 +168,18 @@ impl Metrics {
             pool_waiting,
             outbox_backlog,
             outbox_oldest_age,
+            deliveries,
+        }
+    }
+
+    /// Samples the webhook deliveries by status, for the next [`render`](Self::render).
+    pub fn set_deliveries(&self, counts: &DeliveryCounts) {
+        for (status, count) in counts.by_status() {
+            self.deliveries
+                .get_or_create(&DeliveryLabels {
+                    status: status.as_str(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
     }
 

@@ -27,7 +27,7 @@ mod schemas;
 mod server;
 mod unique_keys;
 
-pub use filters::{api, routes, with_shared};
+pub use filters::{api, api_with_webhooks, routes, with_shared};
 pub use handlers::inbox::{
     decode_cursor as decode_inbox_cursor, encode_cursor as encode_inbox_cursor,
 };

@@ -51,6 +51,11 @@ use super::{handlers, schemas};
         handlers::users::users,
         handlers::delegation::put_delegation,
         handlers::delegation::end_delegation,
+        handlers::webhooks::create_subscription,
+        handlers::webhooks::subscriptions,
+        handlers::webhooks::delete_subscription,
+        handlers::webhooks::deliveries,
+        handlers::webhooks::retry_delivery,
         handlers::health::health,
         handlers::metrics::metrics,
         handlers::openapi::openapi,
@@ -71,6 +76,7 @@ use super::{handlers, schemas};
         (name = "steps", description = "Inboxes and decisions"),
         (name = "templates", description = "Templates and their versions"),
         (name = "users", description = "The user directory"),
+        (name = "webhooks", description = "Webhook subscriptions and their deliveries"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -12,6 +12,7 @@ mod idempotency;
 mod outbox;
 mod search;
 mod templates;
+mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -55,6 +56,8 @@ struct State {
     last_outbox_id: i64,
     /// The last event sequence number of each instance.
     last_sequence: HashMap<InstanceId, i64>,
+    /// Webhook subscriptions and deliveries.
+    hooks: webhooks::Hooks,
 }
 
 /// All workflow state in one process's memory.

@@ -145,6 +145,7 @@ mod template_versions;
 mod templates;
 mod trigger;
 mod users;
+mod webhooks;
 
 /// What the service would store for `request` now: the active template, snapshots taken now.
 async fn new_instance<S: ContractStore>(

@@ -18,6 +18,7 @@ pub mod template_versions;
 pub mod templates;
 pub mod trigger;
 pub mod users;
+pub mod webhooks;
 
 use warp::reply::Response;
 

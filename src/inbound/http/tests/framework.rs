@@ -340,6 +340,15 @@ async fn every_domain_error_has_its_status_code_and_message() {
              not form a cycle.",
         ),
         (
+            E::DeliveryNotRetryable {
+                delivery: 5,
+                reason: "was delivered".to_owned(),
+            },
+            StatusCode::CONFLICT,
+            "delivery_not_retryable",
+            "Delivery 5 was delivered; only a failed or dead delivery can be retried.",
+        ),
+        (
             E::UserInactive {
                 user: UserId::new(4).unwrap(),
             },

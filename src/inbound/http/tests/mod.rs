@@ -24,6 +24,7 @@ mod template_versions;
 mod templates;
 mod trigger;
 mod users;
+mod webhooks;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,9 +36,14 @@ use warp::http::StatusCode;
 use warp::test::{RequestBuilder, request};
 use warp::{Filter, Reply};
 
-use super::routes;
+use super::metrics::Metrics;
+use super::{api_with_webhooks, routes};
 use crate::domain::WorkflowError;
 use crate::domain::ports::{MockWorkflowUseCases, WorkflowUseCases};
+use crate::domain::webhooks::WebhookService;
+use crate::outbound::clock::SystemClock;
+use crate::outbound::memory::MemoryStore;
+use crate::outbound::webhooks::AddressGuard;
 
 pub const INSTANCES: &str = "/api/v1/workflow/instances";
 
@@ -88,8 +94,15 @@ pub async fn store() -> Harness<
     impl WorkflowUseCases,
 > {
     let service = Arc::new(fixtures::loaded_service().await);
+    // The webhook routes too, over a store of their own.
+    let hooks = Arc::new(WebhookService::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(AddressGuard::new(false)),
+        Arc::new(SystemClock),
+        Arc::default(),
+    ));
     Harness {
-        routes: routes(Arc::clone(&service)),
+        routes: api_with_webhooks(Arc::clone(&service), hooks, Arc::new(Metrics::new())),
         service,
     }
 }

@@ -1,0 +1,354 @@
+//! The webhook dispatcher: sends due deliveries, at least once, retrying on the configured
+//! schedule with jitter, then giving up (`dead`).
+//!
+//! It drives three ports (the store's webhook half, the sender, the clock) and owns no state,
+//! so any number of dispatchers in any number of processes can run at once: the store's claim
+//! (`FOR UPDATE SKIP LOCKED` and a lease) keeps two of them from sending one delivery at once,
+//! and every outcome is recorded fenced by the claim's lease, so a dispatcher whose lease ran
+//! out never overwrites what a later claim recorded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::{Notify, watch};
+
+use super::model::{DeliveryMark, MarkOutcome, RetrySchedule, SendOutcome};
+use super::ports::{WebhookSender, WebhookStore};
+use crate::domain::WorkflowError;
+use crate::domain::model::Lease;
+use crate::domain::ports::Clock;
+
+/// Tuning of the webhook dispatcher.
+#[derive(Debug, Clone)]
+pub struct WebhookDispatchConfig {
+    /// Deliveries claimed per round.
+    pub batch: u32,
+    /// Deliveries of a round sent at once.
+    pub concurrency: usize,
+    /// How long a claim keeps other dispatchers off a delivery: longer than the sender's
+    /// time-out, so that a try ends before its lease does.
+    pub lease: Duration,
+    /// The delays after each failed try.
+    pub schedule: RetrySchedule,
+    /// How often to look for due deliveries when nothing wakes the dispatcher.
+    pub poll_interval: Duration,
+}
+
+impl Default for WebhookDispatchConfig {
+    fn default() -> Self {
+        Self {
+            batch: 50,
+            concurrency: 16,
+            lease: Duration::from_secs(60),
+            schedule: RetrySchedule::default(),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Sends due webhook deliveries through a [`WebhookSender`].
+pub struct WebhookDispatcher<W, S, C> {
+    store: Arc<W>,
+    sender: Arc<S>,
+    clock: Arc<C>,
+    config: WebhookDispatchConfig,
+}
+
+impl<W, S, C> WebhookDispatcher<W, S, C>
+where
+    W: WebhookStore,
+    S: WebhookSender,
+    C: Clock,
+{
+    /// A dispatcher over these adapters.
+    pub fn new(
+        store: Arc<W>,
+        sender: Arc<S>,
+        clock: Arc<C>,
+        config: WebhookDispatchConfig,
+    ) -> Self {
+        Self {
+            store,
+            sender,
+            clock,
+            config,
+        }
+    }
+
+    /// One round: claims due deliveries, tries each once (up to `concurrency` at a time) and
+    /// records the outcomes in one write. Returns how many were claimed.
+    pub async fn run_once(&self) -> Result<usize, WorkflowError> {
+        let now = self.clock.now();
+        let lease_until = now + to_chrono(self.config.lease);
+        let claimed = self
+            .store
+            .claim_deliveries(now, lease_until, self.config.batch)
+            .await?;
+        let count = claimed.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let outcomes: Vec<(Lease, SendOutcome)> = stream::iter(claimed)
+            .map(|delivery| async move {
+                // Each try is stamped with the time it is sent.
+                let outcome = self.sender.send(&delivery, self.clock.now()).await;
+                (delivery.lease, outcome)
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let done = self.clock.now();
+        let marks: Vec<DeliveryMark> = outcomes
+            .into_iter()
+            .map(|(lease, outcome)| DeliveryMark {
+                lease,
+                outcome: self.record(lease, outcome, done),
+            })
+            .collect();
+        let expected = marks.len() as u64;
+        let marked = self.store.mark_deliveries(marks, done).await?;
+        if marked < expected {
+            // Their lease ran out mid-try: a later claim owns them now and will send them again.
+            tracing::warn!(
+                lost = expected - marked,
+                "webhook deliveries outlived their lease; they will be sent again"
+            );
+        }
+        Ok(count)
+    }
+
+    /// How a try's outcome is recorded: a failure is retried after the schedule's next delay
+    /// (with jitter), or is dead when the schedule has run out.
+    fn record(&self, lease: Lease, outcome: SendOutcome, done: DateTime<Utc>) -> MarkOutcome {
+        match outcome {
+            SendOutcome::Delivered { status } => MarkOutcome::Delivered { status },
+            SendOutcome::Failed { status, error } => {
+                let retry_at = self
+                    .config
+                    .schedule
+                    .delay_after(lease.attempts)
+                    .map(|delay| done + to_chrono(with_jitter(delay, lease)));
+                match retry_at {
+                    Some(at) => {
+                        tracing::warn!(delivery_id = lease.id, attempts = lease.attempts, %error, retry_at = %at, "webhook delivery failed; will retry")
+                    }
+                    None => {
+                        tracing::warn!(delivery_id = lease.id, attempts = lease.attempts, %error, "webhook delivery failed on its last try; it is dead")
+                    }
+                }
+                MarkOutcome::Failed {
+                    status,
+                    error,
+                    retry_at,
+                }
+            }
+        }
+    }
+
+    /// Runs rounds until `shutdown` turns true: right away when `wake` is notified, else every
+    /// poll interval. Store errors are logged and retried on the next round.
+    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.run_once().await {
+                // A full batch suggests more are due: go again without waiting.
+                Ok(n) if n >= self.config.batch as usize => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "webhook dispatch round failed"),
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `delay` stretched by up to 10%, by an amount drawn from the delivery and its attempt: the
+/// deliveries of one failing receiver spread out instead of retrying in one burst, and the
+/// same try always waits the same (which keeps the core free of a random source).
+fn with_jitter(delay: Duration, lease: Lease) -> Duration {
+    let seed = (lease.id as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(lease.attempts as u64)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let per_mille = (seed >> 33) % 101;
+    delay + delay.mul_f64(per_mille as f64 / 1000.0)
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::ports::MockClock;
+    use crate::domain::webhooks::model::{ClaimedDelivery, WebhookSecret, WebhookUrl};
+    use crate::domain::webhooks::ports::{MockWebhookSender, MockWebhookStore};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
+    }
+
+    fn claimed(id: i64, attempts: i32) -> ClaimedDelivery {
+        ClaimedDelivery {
+            lease: Lease { id, attempts },
+            url: WebhookUrl::parse("https://hooks.example.com/in").unwrap(),
+            secret: WebhookSecret::from_stored("whsec_AAAA".to_owned()),
+            event_id: format!("evt_{id}"),
+            body: "{}".to_owned(),
+        }
+    }
+
+    fn config() -> WebhookDispatchConfig {
+        WebhookDispatchConfig {
+            schedule: RetrySchedule::parse("1s,10s").unwrap(),
+            ..WebhookDispatchConfig::default()
+        }
+    }
+
+    fn clock() -> MockClock {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        clock
+    }
+
+    /// 2xx is delivered; a failure with schedule left is retried after its delay (with at most
+    /// 10% jitter); a failure past the schedule is dead; every mark names its claim's lease.
+    #[tokio::test]
+    async fn a_round_records_each_outcome_under_its_lease() {
+        let mut store = MockWebhookStore::new();
+        store
+            .expect_claim_deliveries()
+            .times(1)
+            .returning(|at, until, _| {
+                assert_eq!(until - at, chrono::Duration::seconds(60));
+                Box::pin(async { Ok(vec![claimed(1, 1), claimed(2, 2), claimed(3, 3)]) })
+            });
+        store
+            .expect_mark_deliveries()
+            .times(1)
+            .returning(|mut marks, at| {
+                assert_eq!(at, now());
+                marks.sort_by_key(|m| m.lease.id);
+                assert_eq!(marks[0].lease, Lease { id: 1, attempts: 1 });
+                assert_eq!(marks[0].outcome, MarkOutcome::Delivered { status: 204 });
+                assert_eq!(marks[1].lease, Lease { id: 2, attempts: 2 });
+                let MarkOutcome::Failed {
+                    status,
+                    error,
+                    retry_at: Some(retry_at),
+                } = &marks[1].outcome
+                else {
+                    panic!("not retried: {:?}", marks[1].outcome);
+                };
+                assert_eq!((*status, error.as_str()), (Some(500), "HTTP 500"));
+                let wait = *retry_at - now();
+                assert!(
+                    wait >= chrono::Duration::seconds(10) && wait <= chrono::Duration::seconds(11),
+                    "{wait}"
+                );
+                assert_eq!(
+                    marks[2].outcome,
+                    MarkOutcome::Failed {
+                        status: None,
+                        error: "timed out".to_owned(),
+                        retry_at: None
+                    }
+                );
+                Box::pin(async { Ok(3) })
+            });
+        let mut sender = MockWebhookSender::new();
+        sender.expect_send().times(3).returning(|delivery, at| {
+            assert_eq!(at, now());
+            let outcome = match delivery.lease.id {
+                1 => SendOutcome::Delivered { status: 204 },
+                2 => SendOutcome::Failed {
+                    status: Some(500),
+                    error: "HTTP 500".to_owned(),
+                },
+                _ => SendOutcome::Failed {
+                    status: None,
+                    error: "timed out".to_owned(),
+                },
+            };
+            Box::pin(async move { outcome })
+        });
+        let dispatcher = WebhookDispatcher::new(
+            Arc::new(store),
+            Arc::new(sender),
+            Arc::new(clock()),
+            config(),
+        );
+        assert_eq!(dispatcher.run_once().await.unwrap(), 3);
+    }
+
+    /// A store that records fewer marks than were sent (leases ran out) is no error: the round
+    /// still counts its claims.
+    #[tokio::test]
+    async fn marks_lost_to_an_expired_lease_are_not_an_error() {
+        let mut store = MockWebhookStore::new();
+        store
+            .expect_claim_deliveries()
+            .returning(|_, _, _| Box::pin(async { Ok(vec![claimed(9, 4)]) }));
+        store
+            .expect_mark_deliveries()
+            .times(1)
+            .returning(|_, _| Box::pin(async { Ok(0) }));
+        let mut sender = MockWebhookSender::new();
+        sender
+            .expect_send()
+            .returning(|_, _| Box::pin(async { SendOutcome::Delivered { status: 200 } }));
+        let dispatcher = WebhookDispatcher::new(
+            Arc::new(store),
+            Arc::new(sender),
+            Arc::new(clock()),
+            config(),
+        );
+        assert_eq!(dispatcher.run_once().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_empty_round_sends_and_writes_nothing() {
+        let mut store = MockWebhookStore::new();
+        store
+            .expect_claim_deliveries()
+            .returning(|_, _, _| Box::pin(async { Ok(vec![]) }));
+        store.expect_mark_deliveries().never();
+        let mut sender = MockWebhookSender::new();
+        sender.expect_send().never();
+        let dispatcher = WebhookDispatcher::new(
+            Arc::new(store),
+            Arc::new(sender),
+            Arc::new(clock()),
+            config(),
+        );
+        assert_eq!(dispatcher.run_once().await.unwrap(), 0);
+    }
+
+    #[test]
+    fn jitter_adds_at_most_a_tenth_and_differs_between_deliveries() {
+        let delay = Duration::from_secs(100);
+        let waits: Vec<Duration> = (1..50)
+            .map(|id| with_jitter(delay, Lease { id, attempts: 1 }))
+            .collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= delay && *w <= delay + delay / 10)
+        );
+        assert!(waits.iter().any(|w| *w != waits[0]), "no spread: {waits:?}");
+    }
+}

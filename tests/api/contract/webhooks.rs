@@ -1,0 +1,419 @@
+//! Contract: webhook subscriptions and deliveries (the `WebhookStore` port). Subscriptions are
+//! created, listed and removed with their deliveries; an event fans out to the subscriptions
+//! asking for its type, once per subscription however often it is handed over; deliveries are
+//! claimed under a lease, each claim one more attempt, and every mark is fenced by the claim's
+//! lease; a failed or dead delivery can be re-queued, a pending or delivered one can't.
+
+use std::sync::Arc;
+
+use approvals::domain::WorkflowError;
+use approvals::domain::model::{CallbackKind, Done, Lease};
+use approvals::domain::webhooks::model::{
+    ClaimedDelivery, DeliveryCounts, DeliveryId, DeliveryMark, DeliveryStatus, EventTypes,
+    FanOutEvent, MarkOutcome, NewSubscription, Subscription, WebhookSecret, WebhookUrl,
+};
+use approvals::domain::webhooks::ports::WebhookStore;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::ContractStore;
+use crate::fixtures::at;
+
+contract_tests! {
+    case_subscriptions_are_created_listed_and_removed =>
+        memory_subscriptions_are_created_listed_and_removed,
+        postgres_subscriptions_are_created_listed_and_removed;
+    case_events_fan_out_once_per_matching_subscription =>
+        memory_events_fan_out_once_per_matching_subscription,
+        postgres_events_fan_out_once_per_matching_subscription;
+    case_delivery_claims_are_leased_and_marks_fenced =>
+        memory_delivery_claims_are_leased_and_marks_fenced,
+        postgres_delivery_claims_are_leased_and_marks_fenced;
+    case_only_failed_or_dead_deliveries_are_retried =>
+        memory_only_failed_or_dead_deliveries_are_retried,
+        postgres_only_failed_or_dead_deliveries_are_retried;
+}
+
+async fn subscribe<S: WebhookStore>(
+    store: &S,
+    url: &str,
+    types: &[&str],
+    now: DateTime<Utc>,
+) -> Subscription {
+    store
+        .create_subscription(
+            NewSubscription {
+                url: WebhookUrl::parse(url).unwrap(),
+                event_types: EventTypes::parse(types.iter().copied()).unwrap(),
+                secret: WebhookSecret::generate().unwrap(),
+                created_at: now,
+            },
+            None,
+        )
+        .await
+        .and_then(Done::unkeyed)
+        .expect("subscription stored")
+}
+
+fn event(id: &str, kind: CallbackKind) -> FanOutEvent {
+    FanOutEvent {
+        event_id: id.to_owned(),
+        kind,
+        body: format!(r#"{{"id":"{id}","type":"{}"}}"#, kind.event_type()),
+    }
+}
+
+async fn claim<S: WebhookStore>(store: &S, now: DateTime<Utc>) -> Vec<ClaimedDelivery> {
+    store
+        .claim_deliveries(now, now + TimeDelta::seconds(60), 100)
+        .await
+        .unwrap()
+}
+
+fn mark(lease: Lease, outcome: MarkOutcome) -> DeliveryMark {
+    DeliveryMark { lease, outcome }
+}
+
+fn failed(retry_at: Option<DateTime<Utc>>) -> MarkOutcome {
+    MarkOutcome::Failed {
+        status: Some(503),
+        error: "the receiver answered 503".to_owned(),
+        retry_at,
+    }
+}
+
+async fn case_subscriptions_are_created_listed_and_removed<S: ContractStore + WebhookStore>(
+    store: Arc<S>,
+) {
+    let now = at(9, 0, 0);
+    let first = subscribe(
+        &*store,
+        "https://a.example.com/in",
+        &["instance.approved"],
+        now,
+    )
+    .await;
+    let second = subscribe(
+        &*store,
+        "http://b.example.com:8080/hook?x=1",
+        &["step.awaiting_action", "instance.rejected"],
+        now,
+    )
+    .await;
+    assert!(second.id > first.id);
+    assert_eq!(second.url.as_str(), "http://b.example.com:8080/hook?x=1");
+    assert_eq!(
+        second.event_types.kinds(),
+        [CallbackKind::StepAwaitingAction, CallbackKind::OnRejected]
+    );
+    assert_eq!(second.created_at, now);
+    assert!(second.secret.as_str().starts_with("whsec_"));
+    assert_eq!(
+        store.subscriptions().await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+
+    // Removing one takes its deliveries with it.
+    store
+        .fan_out(event("evt_1", CallbackKind::OnRejected), now)
+        .await
+        .unwrap();
+    assert_eq!(store.deliveries(second.id, None).await.unwrap().len(), 1);
+    store.delete_subscription(second.id).await.unwrap();
+    assert_eq!(store.subscriptions().await.unwrap(), vec![first.clone()]);
+    assert_eq!(
+        store.delivery_counts().await.unwrap(),
+        DeliveryCounts::default()
+    );
+    for result in [
+        store.delete_subscription(second.id).await,
+        store.deliveries(second.id, None).await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(result, Err(WorkflowError::NotFound { .. })),
+            "{result:?}"
+        );
+    }
+}
+
+async fn case_events_fan_out_once_per_matching_subscription<S: ContractStore + WebhookStore>(
+    store: Arc<S>,
+) {
+    let now = at(9, 0, 0);
+    let approvals = subscribe(
+        &*store,
+        "https://a.example.com/",
+        &["instance.approved"],
+        now,
+    )
+    .await;
+    let everything = subscribe(
+        &*store,
+        "https://b.example.com/",
+        &["instance.approved", "step.awaiting_action"],
+        now,
+    )
+    .await;
+    let approved = event("evt_a", CallbackKind::OnApproved);
+    assert_eq!(store.fan_out(approved.clone(), now).await.unwrap(), 2);
+    // The outbox hands the same event over again: nothing more.
+    assert_eq!(store.fan_out(approved, now).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .fan_out(event("evt_b", CallbackKind::StepAwaitingAction), now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .fan_out(event("evt_c", CallbackKind::OnCancelled), now)
+            .await
+            .unwrap(),
+        0
+    );
+    let of_approvals = store.deliveries(approvals.id, None).await.unwrap();
+    assert_eq!(of_approvals.len(), 1);
+    let delivery = &of_approvals[0];
+    assert_eq!(delivery.event_id, "evt_a");
+    assert_eq!(delivery.event_type, CallbackKind::OnApproved);
+    assert_eq!(delivery.status, DeliveryStatus::Pending);
+    assert_eq!(delivery.attempts, 0);
+    assert_eq!(delivery.next_attempt_at, Some(now));
+    assert_eq!(
+        (delivery.delivered_at, delivery.last_error.as_ref()),
+        (None, None)
+    );
+    // Newest first.
+    let ids: Vec<String> = store
+        .deliveries(everything.id, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.event_id)
+        .collect();
+    assert_eq!(ids, ["evt_b", "evt_a"]);
+    assert_eq!(
+        store.delivery_counts().await.unwrap(),
+        DeliveryCounts {
+            pending: 3,
+            ..DeliveryCounts::default()
+        }
+    );
+    // Each claim carries what sending takes: the subscription's URL and secret, the body.
+    let mut claimed = claim(&*store, now).await;
+    claimed.sort_by_key(|c| c.lease.id);
+    assert_eq!(claimed.len(), 3);
+    let to_approvals = claimed
+        .iter()
+        .find(|c| c.url == approvals.url)
+        .expect("a claim for the first subscription");
+    assert_eq!(to_approvals.secret, approvals.secret);
+    assert_eq!(to_approvals.event_id, "evt_a");
+    assert_eq!(
+        to_approvals.body,
+        r#"{"id":"evt_a","type":"instance.approved"}"#
+    );
+}
+
+async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + WebhookStore>(
+    store: Arc<S>,
+) {
+    let now = at(9, 0, 0);
+    let sub = subscribe(
+        &*store,
+        "https://a.example.com/",
+        &["instance.approved"],
+        now,
+    )
+    .await;
+    store
+        .fan_out(event("evt_1", CallbackKind::OnApproved), now)
+        .await
+        .unwrap();
+    // Not due before its time; claimed once; held while leased.
+    assert!(claim(&*store, now - TimeDelta::seconds(1)).await.is_empty());
+    let first = claim(&*store, now).await;
+    assert_eq!(first.len(), 1);
+    let first = first[0].lease;
+    assert_eq!(first.attempts, 1);
+    assert!(
+        claim(&*store, now + TimeDelta::seconds(59))
+            .await
+            .is_empty()
+    );
+
+    // The lease ran out: its holder's mark is refused, even after a new claim took it.
+    let late = now + TimeDelta::seconds(61);
+    let ok = MarkOutcome::Delivered { status: 200 };
+    assert_eq!(
+        store
+            .mark_deliveries(vec![mark(first, ok.clone())], late)
+            .await
+            .unwrap(),
+        0
+    );
+    let second = claim(&*store, late).await[0].lease;
+    assert_eq!(
+        second,
+        Lease {
+            id: first.id,
+            attempts: 2
+        }
+    );
+    assert_eq!(
+        store
+            .mark_deliveries(vec![mark(first, ok.clone())], late)
+            .await
+            .unwrap(),
+        0,
+        "the old holder never marks a delivery claimed again"
+    );
+
+    // A failure with a retry: failed, due then, with its status and error.
+    let retry_at = late + TimeDelta::seconds(5);
+    assert_eq!(
+        store
+            .mark_deliveries(vec![mark(second, failed(Some(retry_at)))], late)
+            .await
+            .unwrap(),
+        1
+    );
+    let failed_one = store
+        .deliveries(sub.id, Some(DeliveryStatus::Failed))
+        .await
+        .unwrap();
+    assert_eq!(failed_one.len(), 1);
+    assert_eq!(failed_one[0].attempts, 2);
+    assert_eq!(failed_one[0].last_status_code, Some(503));
+    assert_eq!(
+        failed_one[0].last_error.as_deref(),
+        Some("the receiver answered 503")
+    );
+    assert_eq!(failed_one[0].next_attempt_at, Some(retry_at));
+    assert!(
+        claim(&*store, retry_at - TimeDelta::seconds(1))
+            .await
+            .is_empty()
+    );
+
+    // Delivered on the third try: never claimed again.
+    let third = claim(&*store, retry_at).await[0].lease;
+    assert_eq!(third.attempts, 3);
+    assert_eq!(
+        store
+            .mark_deliveries(vec![mark(third, ok)], retry_at)
+            .await
+            .unwrap(),
+        1
+    );
+    let delivered = &store.deliveries(sub.id, None).await.unwrap()[0];
+    assert_eq!(delivered.status, DeliveryStatus::Delivered);
+    assert_eq!(delivered.delivered_at, Some(retry_at));
+    assert_eq!(delivered.last_status_code, Some(200));
+    assert_eq!(
+        (delivered.last_error.as_ref(), delivered.next_attempt_at),
+        (None, None)
+    );
+    assert!(
+        claim(&*store, retry_at + TimeDelta::days(1))
+            .await
+            .is_empty()
+    );
+    assert!(
+        store
+            .deliveries(sub.id, Some(DeliveryStatus::Failed))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn case_only_failed_or_dead_deliveries_are_retried<S: ContractStore + WebhookStore>(
+    store: Arc<S>,
+) {
+    let now = at(9, 0, 0);
+    let sub = subscribe(
+        &*store,
+        "https://a.example.com/",
+        &["instance.approved"],
+        now,
+    )
+    .await;
+    for id in ["evt_1", "evt_2"] {
+        store
+            .fan_out(event(id, CallbackKind::OnApproved), now)
+            .await
+            .unwrap();
+    }
+    let mut claims = claim(&*store, now).await;
+    claims.sort_by_key(|c| c.lease.id);
+    let (dying, delivering) = (claims[0].lease, claims[1].lease);
+    let dying_id = DeliveryId::new(dying.id).unwrap();
+    let delivering_id = DeliveryId::new(delivering.id).unwrap();
+
+    // Leased right now: a retry would send it twice at once.
+    let refused = store.retry_delivery(dying_id, now, None).await;
+    assert!(
+        matches!(refused, Err(WorkflowError::DeliveryNotRetryable { .. })),
+        "{refused:?}"
+    );
+    store
+        .mark_deliveries(
+            vec![
+                mark(dying, failed(None)),
+                mark(delivering, MarkOutcome::Delivered { status: 204 }),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delivery_counts().await.unwrap(),
+        DeliveryCounts {
+            delivered: 1,
+            dead: 1,
+            ..DeliveryCounts::default()
+        }
+    );
+    let dead = store
+        .deliveries(sub.id, Some(DeliveryStatus::Dead))
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].next_attempt_at, None);
+
+    let later = now + TimeDelta::minutes(5);
+    let retried = store
+        .retry_delivery(dying_id, later, None)
+        .await
+        .and_then(Done::unkeyed)
+        .unwrap();
+    assert_eq!(retried.status, DeliveryStatus::Pending);
+    assert_eq!(retried.next_attempt_at, Some(later));
+    assert_eq!(retried.attempts, 1);
+    // Pending again: not retryable; and it is claimed with its next attempt.
+    for (id, status) in [(dying_id, "pending"), (delivering_id, "delivered")] {
+        match store.retry_delivery(id, later, None).await {
+            Err(WorkflowError::DeliveryNotRetryable { reason, .. }) => {
+                assert!(reason.contains(status), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let again = claim(&*store, later).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        again[0].lease,
+        Lease {
+            id: dying.id,
+            attempts: 2
+        }
+    );
+    let unknown = store
+        .retry_delivery(DeliveryId::new(999_999).unwrap(), later, None)
+        .await;
+    assert!(
+        matches!(unknown, Err(WorkflowError::NotFound { .. })),
+        "{unknown:?}"
+    );
+}
