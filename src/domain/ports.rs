@@ -483,4 +483,10 @@ pub trait Callbacks: Send + Sync + 'static {
     /// human-readable reason) makes the dispatcher retry later; the same event may be delivered
     /// more than once, so adapters and receivers must be idempotent on `item.event_id`.
     fn deliver(&self, item: &OutboxItem) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// `Ok` when the adapter can deliver now (its broker answers), else why not. Adapters that
+    /// depend on nothing outside the process are always ready.
+    fn ready(&self) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
 }
