@@ -15,7 +15,7 @@ use async_nats::connection::State;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
 
-use crate::domain::model::OutboxItem;
+use crate::domain::model::{OutboxItem, ReadinessCheck};
 use crate::domain::ports::Callbacks;
 use crate::outbound::envelope::envelope_json;
 
@@ -43,6 +43,11 @@ pub const DEFAULT_STREAM: &str = "APPROVALS";
 /// Default of `NATS_TIMEOUT`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The servers of a comma-separated URL list, each trimmed.
+fn servers(url: &str) -> Vec<&str> {
+    url.split(',').map(str::trim).collect()
+}
+
 /// Publishes events to JetStream.
 pub struct NatsCallbacks {
     client: async_nats::Client,
@@ -66,7 +71,7 @@ impl NatsCallbacks {
             .event_callback(|event| async move {
                 tracing::info!(%event, "NATS connection event");
             })
-            .connect(config.url.as_str())
+            .connect(servers(&config.url))
             .await
             .map_err(|e| format!("NATS_URL: {e}"))?;
         let mut jetstream = jetstream::new(client.clone());
@@ -182,7 +187,17 @@ impl Callbacks for NatsCallbacks {
             .map_err(|_| "NATS publish timed out".to_owned())?
     }
 
-    async fn ready(&self) -> Result<(), String> {
+    async fn ready(&self) -> Vec<ReadinessCheck> {
+        vec![ReadinessCheck {
+            name: "nats",
+            outcome: self.check().await,
+        }]
+    }
+}
+
+impl NatsCallbacks {
+    /// Connected, answering, and the stream exists.
+    async fn check(&self) -> Result<(), String> {
         self.connected()?;
         // A round trip: the state may lag behind a server that just went away.
         tokio::time::timeout(self.config.timeout, self.client.flush())
@@ -207,5 +222,9 @@ mod tests {
         assert_eq!(config.name, "EVENTS");
         assert_eq!(config.subjects, vec!["approvals.>".to_owned()]);
         assert!(config.duplicate_window >= Duration::from_secs(360));
+        assert_eq!(
+            servers("nats://a:4222, nats://b:4222"),
+            ["nats://a:4222", "nats://b:4222"]
+        );
     }
 }

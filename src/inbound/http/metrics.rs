@@ -41,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/v1/workflow/users/{id}/delegation"),
     ("DELETE", "/api/v1/workflow/users/{id}/delegation"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
 ];

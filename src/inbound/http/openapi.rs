@@ -52,6 +52,7 @@ use super::{handlers, schemas};
         handlers::delegation::put_delegation,
         handlers::delegation::end_delegation,
         handlers::health::health,
+        handlers::ready::ready,
         handlers::metrics::metrics,
         handlers::openapi::openapi,
     ),
@@ -71,7 +72,7 @@ use super::{handlers, schemas};
         (name = "steps", description = "Inboxes and decisions"),
         (name = "templates", description = "Templates and their versions"),
         (name = "users", description = "The user directory"),
-        (name = "operations", description = "Health, metrics and this document"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
 pub struct ApiDoc;

@@ -1,8 +1,12 @@
 //! A NATS outage: while the server is down decisions still commit, their events wait in the
-//! outbox (tried again and again), and once it is back every event arrives exactly once.
+//! outbox (tried again and again) and `/readyz` says NATS is unavailable; once it is back every
+//! event arrives exactly once and the service is ready again.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use approvals::outbound::callbacks::Adapters;
+use serde_json::json;
 
 use super::publish::outbox;
 use super::{NatsServer, Reader, adapter};
@@ -19,15 +23,39 @@ async fn events_wait_out_an_outage_and_arrive_once() {
     let db = TestDb::create().await;
     let store = db.store().await;
     load_pg_demo(&store).await;
-    let mut app = serve_to(store, Some(db), Arc::new(adapter(&url).await)).await;
+    let adapters = Adapters::new().with_nats(adapter(&url).await);
+    let mut app = serve_to(store, Some(db), Arc::new(adapters)).await;
     let db = app.db.as_ref().unwrap();
     let first = eventually(Duration::from_secs(20), || async {
         outbox(db).await.iter().all(|row| row.delivered)
     })
     .await;
     assert!(first, "the demo's event was not published");
+    let ready = app.get("/readyz").await;
+    assert_eq!(
+        (ready.status, ready.body),
+        (
+            200,
+            json!({"status": "ready", "checks": {"database": "ok", "nats": "ok"}})
+        )
+    );
 
     server.stop();
+    let down = eventually(Duration::from_secs(10), || async {
+        app.get("/readyz").await.status == 503
+    })
+    .await;
+    assert!(down, "/readyz did not notice NATS going away");
+    let not_ready = app.get("/readyz").await;
+    assert_eq!(not_ready.code(), "unavailable");
+    assert!(
+        not_ready.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nats: unavailable"),
+        "{}",
+        not_ready.body
+    );
     let instance = app.trigger(PRICE_UPDATE, "unit", 2, 1).await.body;
     let id = instance["id"].as_i64().unwrap();
     assert_eq!(app.approve(step_id(&instance, 1), 1).await.status, 200);
@@ -57,6 +85,8 @@ async fn events_wait_out_an_outage_and_arrive_once() {
         delivered,
         "events were not published after the outage: {rows:?}"
     );
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
 
     let reader = Reader::connect(&url).await;
     let published = reader.messages_after(0).await;

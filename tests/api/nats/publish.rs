@@ -9,6 +9,7 @@ use approvals::domain::model::{
     OutboxItem, UserId,
 };
 use approvals::domain::ports::Callbacks;
+use approvals::outbound::callbacks::Adapters;
 use chrono::Utc;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
@@ -55,7 +56,9 @@ async fn an_approval_walks_events_are_read_back_from_the_stream() {
     let db = TestDb::create().await;
     let store = db.store().await;
     load_pg_demo(&store).await;
-    let mut app = serve_to(store, Some(db), Arc::new(adapter(&url).await)).await;
+    // As `serve` plugs them: the log, and NATS.
+    let adapters = Adapters::new().with_nats(adapter(&url).await);
+    let mut app = serve_to(store, Some(db), Arc::new(adapters)).await;
 
     let instance = app.trigger(PRICE_UPDATE, "unit", 1, 1).await.body;
     let id = instance["id"].as_i64().unwrap();
