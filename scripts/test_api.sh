@@ -25,7 +25,7 @@ WORK=$(mktemp -d /tmp/approvals-api.XXXXXX)
 on_exit "rm -rf '$WORK'"
 PORT=$(free_port)
 log "starting the server on port $PORT (log: $WORK/server.log)"
-start_server "$PORT" "$WORK/server.log" DATABASE_URL="$DB_URL" RUST_LOG=warn
+start_server "$PORT" "$WORK/server.log" DATABASE_URL="$DB_URL" RUST_LOG=warn NATS_URL=
 BASE="http://127.0.0.1:$PORT"
 API="/api/v1/workflow"
 
