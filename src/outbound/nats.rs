@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_nats::Event;
 use async_nats::connection::State;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use bytes::Bytes;
@@ -69,7 +70,14 @@ impl NatsCallbacks {
             .connection_timeout(config.timeout)
             .request_timeout(Some(config.timeout))
             .event_callback(|event| async move {
-                tracing::info!(%event, "NATS connection event");
+                // Each failed reconnection attempt is a client error: the log gets the changes
+                // of state, not every attempt.
+                match event {
+                    Event::Connected => tracing::info!("NATS connected"),
+                    Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
+                    Event::ClientError(_) => tracing::debug!(%event, "NATS connection attempt"),
+                    other => tracing::info!(event = %other, "NATS connection event"),
+                }
             })
             .connect(servers(&config.url))
             .await
