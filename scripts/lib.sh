@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Shared helpers for the project's scripts; source it, don't run it.
 # Provides: log, die, need_tools, target_dir (sets TARGET_DIR), release_bin, pg_provision (sets
-# PG_ADMIN_URL), pg_private, pg_private_ctl, pg_url_for, on_exit, pg_create_db, start_server,
-# python_venv, free_port, check, check_summary.
+# PG_ADMIN_URL), pg_private, pg_private_ctl, pg_url_for, on_exit, pg_create_db, nats_provision
+# (exports NATS_TEST_URL), nats_private, start_server, python_venv, free_port, check,
+# check_summary.
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -137,6 +138,78 @@ pg_private() {
   PG_ADMIN_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 pg_private_ctl() { "${_pg_run_as[@]}" "$_PG_CTL" -D "$PG_PRIVATE_DIR/data" "$@"; }
+
+# _nats_answers URL: whether a NATS server with JetStream answers at URL (the first address of a
+# comma-separated list; nats://, tls:// or host:port): its greeting (INFO) says jetstream.
+_nats_answers() {
+  local addr=${1%%,*} host port
+  addr=${addr#*://}
+  addr=${addr##*@}
+  addr=${addr%%/*}
+  if [[ $addr == *:* ]]; then
+    host=${addr%:*} port=${addr##*:}
+  else
+    host=$addr port=4222
+  fi
+  timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port && head -n 1 <&3" 2>/dev/null |
+    grep -q '"jetstream":true'
+}
+
+# _nats_bin: the nats-server binary (Debian installs it in /usr/sbin, often not on PATH).
+_nats_bin() {
+  local bin
+  bin=$(command -v nats-server || true)
+  if [ -z "$bin" ] && [ -x /usr/sbin/nats-server ]; then
+    bin=/usr/sbin/nats-server
+  fi
+  if [ -z "$bin" ]; then
+    _apt_install nats-server
+    bin=$(command -v nats-server || printf '/usr/sbin/nats-server')
+  fi
+  [ -x "$bin" ] || die "nats-server is still missing after installing the nats-server package"
+  printf '%s' "$bin"
+}
+
+# nats_provision: finds or starts a NATS server with JetStream and exports NATS_TEST_URL (for
+# the cargo tests that may share a server). Order: $NATS_URL if set, else a server on
+# 127.0.0.1:4222 (NATS_LOCAL_URL overrides that address) if one answers, else a private
+# `nats-server -js` on a free port with a temporary store, stopped and removed on exit.
+nats_provision() {
+  local local_url=${NATS_LOCAL_URL:-nats://127.0.0.1:4222}
+  if [ -n "${NATS_URL:-}" ]; then
+    _nats_answers "$NATS_URL" || die "NATS_URL is set but no NATS server with JetStream answers there"
+    NATS_TEST_URL=$NATS_URL
+    log "using NATS from NATS_URL"
+  elif _nats_answers "$local_url"; then
+    NATS_TEST_URL=$local_url
+    log "using NATS on $local_url"
+  else
+    nats_private
+  fi
+  export NATS_TEST_URL
+}
+
+# nats_private: starts a private `nats-server -js`, stopped and removed on exit, and sets
+# NATS_TEST_URL to it.
+nats_private() {
+  local bin dir port pid i
+  bin=$(_nats_bin)
+  [ -n "$bin" ] || exit 1
+  dir=$(mktemp -d /tmp/approvals-nats.XXXXXX)
+  port=$(free_port)
+  log "starting a private nats-server -js in $dir on port $port"
+  "$bin" -js -a 127.0.0.1 -p "$port" -sd "$dir/store" >"$dir/server.log" 2>&1 &
+  pid=$!
+  on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf '$dir'"
+  NATS_TEST_URL="nats://127.0.0.1:$port"
+  for i in $(seq 1 100); do
+    _nats_answers "$NATS_TEST_URL" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$dir/server.log" >&2
+  die "the private nats-server did not start"
+}
 
 # pg_create_db PREFIX: creates a uniquely named database, drops it on exit; sets DB_NAME, DB_URL.
 pg_create_db() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check: formatting, lints, all cargo tests on real PostgreSQL, the end-to-end API,
-# browser (Chromium) and concurrency scripts, and the quick benchmark. Provisions PostgreSQL
-# itself (see lib.sh).
+# Runs every check: formatting, lints, all cargo tests on real PostgreSQL and NATS, the
+# end-to-end API, browser (Chromium) and concurrency scripts, and the quick benchmark. Provisions
+# PostgreSQL and NATS itself (see lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -9,8 +9,13 @@ source scripts/lib.sh
 need_tools curl jq
 pg_provision
 export TEST_DATABASE_URL=$PG_ADMIN_URL
+# The cargo tests that may share a NATS server use NATS_TEST_URL; those that stop and restart
+# one start their own.
+nats_provision
 # The cargo tests create their own databases; the server URL must not leak into them.
 unset DATABASE_URL
+# The scripts' servers publish to NATS only when a check asks for it.
+unset NATS_URL
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -25,7 +25,7 @@ WORK=$(mktemp -d /tmp/approvals-api.XXXXXX)
 on_exit "rm -rf '$WORK'"
 PORT=$(free_port)
 log "starting the server on port $PORT (log: $WORK/server.log)"
-start_server "$PORT" "$WORK/server.log" DATABASE_URL="$DB_URL" RUST_LOG=warn
+start_server "$PORT" "$WORK/server.log" DATABASE_URL="$DB_URL" RUST_LOG=warn NATS_URL=
 BASE="http://127.0.0.1:$PORT"
 API="/api/v1/workflow"
 
@@ -309,6 +309,8 @@ call PUT "$API/instances"
 expect_error "PUT the instances path" 405 method_not_allowed
 call GET "$API/steps/$S_S1/approve"
 expect_error "GET an approve path" 405 method_not_allowed
+call POST /readyz
+expect_error "POST /readyz" 405 method_not_allowed
 
 # 409 step_not_actionable: already decided, and not reached yet
 approve "$B_S1" '{"acted_by_user_id":1}'
@@ -1259,7 +1261,29 @@ expect_error "deliveries of the deleted subscription" 404 not_found
 if sql "DELETE FROM workflow_audit_log" >/dev/null 2>&1; then refused=no; else refused=yes; fi
 check "the database refuses DELETE on the audit log" yes "$refused"
 
-grep -q 'panicked' "$WORK/server.log" && panicked=yes || panicked=no
-check "the server log has no panic" no "$panicked"
+# Readiness: the database, and NATS when it is configured. A second server on the same database
+# is pointed at a port where no NATS listens: it starts anyway, is alive but not ready.
+call GET /readyz
+expect "readyz" 200
+field . '{"checks":{"database":"ok"},"status":"ready"}'
+NO_NATS_PORT=$(free_port)
+PORT2=$(free_port)
+log "starting a server with NATS_URL on port $NO_NATS_PORT, where nothing listens"
+start_server "$PORT2" "$WORK/server-nats.log" DATABASE_URL="$DB_URL" RUST_LOG=warn \
+  NATS_URL="nats://127.0.0.1:$NO_NATS_PORT" NATS_TIMEOUT=500ms
+MAIN_BASE=$BASE
+BASE="http://127.0.0.1:$PORT2"
+call GET /healthz
+expect "healthz with NATS down" 200
+call GET /readyz
+expect_error "readyz with NATS down" 503 unavailable
+check "  the message names the nats check" yes \
+  "$(j 'if (.error.message | contains("nats: unavailable")) then "yes" else . end')"
+check "  and the database check as ok" yes \
+  "$(j 'if (.error.message | contains("database: ok")) then "yes" else . end')"
+BASE=$MAIN_BASE
+
+grep -q 'panicked' "$WORK/server.log" "$WORK/server-nats.log" && panicked=yes || panicked=no
+check "the server logs have no panic" no "$panicked"
 
 check_summary

@@ -15,7 +15,7 @@ use crate::domain::WorkflowService;
 use crate::domain::dispatcher::{DispatchConfig, Dispatcher};
 use crate::domain::janitor::{KeyJanitor, PURGE_INTERVAL};
 use crate::domain::overdue::OverdueScheduler;
-use crate::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
+use crate::domain::ports::{Callbacks, NoCallbacks, RoleResolver, WorkflowRepository};
 use crate::domain::webhooks::WebhookService;
 use crate::domain::webhooks::dispatcher::{WebhookDispatchConfig, WebhookDispatcher};
 use crate::domain::webhooks::ports::WebhookStore;
@@ -36,8 +36,9 @@ pub struct App {
     overdue: JoinHandle<()>,
 }
 
-/// The service type the binary and tests use.
-pub type Service<S> = WorkflowService<S, S, SystemClock, CelConditions>;
+/// The service type the binary and tests use; `K` the event adapters whose readiness it reports
+/// (none for a service that only loads data).
+pub type Service<S, K = NoCallbacks> = WorkflowService<S, S, SystemClock, CelConditions, K>;
 
 /// A service over `store` (which is both repository and role resolver).
 pub fn service<S>(store: Arc<S>, outbox_signal: Arc<Notify>) -> Service<S>
@@ -97,7 +98,10 @@ where
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let outbox_signal = Arc::new(Notify::new());
-    let service = Arc::new(service(Arc::clone(&store), Arc::clone(&outbox_signal)));
+    let service = Arc::new(
+        service(Arc::clone(&store), Arc::clone(&outbox_signal))
+            .with_callbacks(Arc::clone(&callbacks)),
+    );
     let (shutdown, watcher) = watch::channel(false);
 
     let janitor = KeyJanitor::new(Arc::clone(&store), Arc::new(SystemClock));

@@ -2,10 +2,12 @@
 //! error that names the variable.
 
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::domain::overdue::DEFAULT_OVERDUE_POLL_INTERVAL;
 use crate::domain::webhooks::model::RetrySchedule;
+use crate::outbound::nats::{DEFAULT_STREAM, DEFAULT_TIMEOUT, NatsConfig};
 
 /// Everything the binary reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,9 @@ pub struct Config {
     pub webhook_retry_schedule: RetrySchedule,
     /// How long a webhook receiver has to answer (`WEBHOOK_TIMEOUT`).
     pub webhook_timeout: Duration,
+    /// Where events are published besides the log: NATS JetStream when `NATS_URL` is set
+    /// (`NATS_STREAM`, `NATS_TIMEOUT`).
+    pub nats: Option<NatsConfig>,
 }
 
 /// Default of `HTTP_HEADER_READ_TIMEOUT`.
@@ -174,6 +179,17 @@ impl Config {
                 message: format!("{message}; write delays like 5s,5m,30m,2h"),
             })?,
         };
+        let nats = match get("NATS_URL") {
+            None => None,
+            Some(url) => Some(NatsConfig {
+                url: parse_nats_url(&url)?,
+                stream: match get("NATS_STREAM") {
+                    None => DEFAULT_STREAM.to_owned(),
+                    Some(raw) => parse_stream_name(&raw)?,
+                },
+                timeout: timeout("NATS_TIMEOUT", DEFAULT_TIMEOUT)?,
+            }),
+        };
         Ok(Self {
             webhook_allow_private_networks,
             webhook_retry_schedule,
@@ -196,6 +212,41 @@ impl Config {
                     ),
                 })?,
             },
+            nats,
+        })
+    }
+}
+
+/// `NATS_URL`: one or more server addresses, comma-separated, each as the NATS client takes it
+/// (`nats://host:4222`, `tls://...`, or `host:port`).
+fn parse_nats_url(raw: &str) -> Result<String, ConfigError> {
+    let url = raw.trim();
+    for server in url.split(',') {
+        if let Err(e) = async_nats::ServerAddr::from_str(server.trim()) {
+            return Err(ConfigError {
+                variable: "NATS_URL",
+                message: format!("'{}' is not a NATS server address: {e}", server.trim()),
+            });
+        }
+    }
+    Ok(url.to_owned())
+}
+
+/// `NATS_STREAM`: a JetStream stream name (letters, digits, `-` and `_`, at most 255).
+fn parse_stream_name(raw: &str) -> Result<String, ConfigError> {
+    let name = raw.trim();
+    if name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(name.to_owned())
+    } else {
+        Err(ConfigError {
+            variable: "NATS_STREAM",
+            message: format!(
+                "'{name}' is not a stream name (letters, digits, '-' and '_', at most 255)"
+            ),
         })
     }
 }
@@ -242,6 +293,7 @@ mod tests {
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
         assert!(c.metrics);
+        assert_eq!(c.nats, None);
         assert!(!config(&[("METRICS", "off")]).unwrap().metrics);
         assert_eq!(c.overdue_poll_interval, Duration::from_secs(1));
         assert_eq!(
@@ -318,6 +370,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn nats_is_configured_by_its_url() {
+        let c = config(&[("NATS_URL", "nats://127.0.0.1:4222")]).unwrap();
+        assert_eq!(
+            c.nats,
+            Some(NatsConfig {
+                url: "nats://127.0.0.1:4222".to_owned(),
+                stream: "APPROVALS".to_owned(),
+                timeout: Duration::from_secs(5),
+            })
+        );
+        let c = config(&[
+            ("NATS_URL", "nats://a:4222, nats://b:4222"),
+            ("NATS_STREAM", "EVENTS_1"),
+            ("NATS_TIMEOUT", "500ms"),
+        ])
+        .unwrap()
+        .nats
+        .unwrap();
+        assert_eq!(c.stream, "EVENTS_1");
+        assert_eq!(c.timeout, Duration::from_millis(500));
+        for (variable, bad) in [
+            ("NATS_URL", "http://x:4222"),
+            ("NATS_URL", "nats://a:4222,nats://b:port"),
+            ("NATS_STREAM", "approvals.events"),
+            ("NATS_STREAM", "a b"),
+            ("NATS_STREAM", "EVENTS>"),
+            ("NATS_TIMEOUT", "5"),
+        ] {
+            let vars = [("NATS_URL", "nats://127.0.0.1:4222"), (variable, bad)];
+            assert_eq!(config(&vars).unwrap_err().variable, variable, "{bad}");
+        }
+        // Without a URL the other NATS variables are not used.
+        assert_eq!(config(&[("NATS_STREAM", "EVENTS")]).unwrap().nats, None);
     }
 
     #[test]

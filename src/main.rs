@@ -14,8 +14,9 @@ use approvals::domain::WorkflowError;
 use approvals::domain::dispatcher::DispatchConfig;
 use approvals::inbound::http::ConnectionLimits;
 use approvals::inbound::http::metrics::Metrics;
-use approvals::outbound::callbacks::LogCallbacks;
+use approvals::outbound::callbacks::Adapters;
 use approvals::outbound::memory::MemoryStore;
+use approvals::outbound::nats::NatsCallbacks;
 use approvals::outbound::postgres::{self, PgConfig, PgStore};
 use approvals::outbound::webhooks::WebhookSettings;
 use approvals::{app, open_files, telemetry};
@@ -31,7 +32,8 @@ environment: DATABASE_URL (none: in-memory demo store), BIND_ADDR (127.0.0.1:808
              HTTP_MAX_CONNECTIONS (what fits under the open-file limit, at most 10000),
              HTTP_HEADER_READ_TIMEOUT (10s), HTTP_IDLE_TIMEOUT (60s),
              WEBHOOK_ALLOW_PRIVATE_NETWORKS (false), WEBHOOK_RETRY_SCHEDULE (5s,5m,30m,2h,5h,10h,10h),
-             WEBHOOK_TIMEOUT (10s)";
+             WEBHOOK_TIMEOUT (10s), NATS_URL (none: events go to the log only),
+             NATS_STREAM (APPROVALS), NATS_TIMEOUT (5s)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -146,7 +148,12 @@ async fn serve(config: &Config) -> Result<(), String> {
     let listener = TcpListener::bind(config.bind_addr)
         .await
         .map_err(|e| format!("BIND_ADDR: can't listen on {}: {e}", config.bind_addr))?;
-    let callbacks = Arc::new(LogCallbacks);
+    let mut adapters = Adapters::new();
+    if let Some(nats) = &config.nats {
+        tracing::info!(url = %nats.url, stream = %nats.stream, "publishing events to NATS JetStream");
+        adapters = adapters.with_nats(NatsCallbacks::connect(nats.clone()).await?);
+    }
+    let callbacks = Arc::new(adapters);
     let metrics = Arc::new(if config.metrics {
         Metrics::new()
     } else {

@@ -15,8 +15,8 @@ use super::model::{
     Approver, AuditVerification, CancelRequest, Comment, Condition, Decided, DecisionRequest,
     Delegation, Done, EventName, FailedDelivery, IdempotencyKey, InboxCursor, InboxPage, Instance,
     InstanceId, KeptAnswer, Lease, NewInstance, NewTemplate, Once, OutboxItem, OverdueStep,
-    PendingStep, RoleName, StepId, StoreLoad, Template, TemplateFilter, TemplateId, TemplateUpdate,
-    TriggerRequest, User, UserId,
+    PendingStep, Readiness, ReadinessCheck, RoleName, StepId, StoreLoad, Template, TemplateFilter,
+    TemplateId, TemplateUpdate, TriggerRequest, User, UserId,
 };
 
 /// The use cases of the engine: the driving port that inbound adapters depend on.
@@ -176,6 +176,10 @@ pub trait WorkflowUseCases: Send + Sync + 'static {
 
     /// `Ok` when the store answers.
     fn health(&self) -> impl Future<Output = Result<(), WorkflowError>> + Send;
+
+    /// Whether the service can do its work now: the store (`database`), then each event
+    /// adapter's checks (`nats` when configured). Never fails: a failed check is in the answer.
+    fn readiness(&self) -> impl Future<Output = Readiness> + Send;
 
     /// A sample of the store's load (outbox backlog, connection pool), for the metrics.
     fn store_load(&self) -> impl Future<Output = Result<StoreLoad, WorkflowError>> + Send;
@@ -509,4 +513,21 @@ pub trait Callbacks: Send + Sync + 'static {
     /// human-readable reason) makes the dispatcher retry later; the same event may be delivered
     /// more than once, so adapters and receivers must be idempotent on `item.event_id`.
     fn deliver(&self, item: &OutboxItem) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Whether the adapter can deliver now: one check per broker it depends on (none for
+    /// adapters that depend on nothing outside the process, the default).
+    fn ready(&self) -> impl Future<Output = Vec<ReadinessCheck>> + Send {
+        async { Vec::new() }
+    }
+}
+
+/// No event adapter: for a service that is not serving (loading data, tests of the core). It
+/// has nothing to check, and refuses every event, which then stays in the outbox.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCallbacks;
+
+impl Callbacks for NoCallbacks {
+    async fn deliver(&self, _item: &OutboxItem) -> Result<(), String> {
+        Err("no event adapter is plugged".to_owned())
+    }
 }

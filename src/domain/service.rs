@@ -13,10 +13,14 @@ use super::error::WorkflowError;
 use super::machine;
 use super::model::{
     AuditVerification, CancelRequest, Comment, DecisionRequest, Delegation, Done, InboxCursor,
-    InboxPage, Instance, InstanceId, NewTemplate, Once, RoleName, StoreLoad, Template,
-    TemplateFilter, TemplateId, TemplateStep, TemplateUpdate, TriggerRequest, User, UserId,
+    InboxPage, Instance, InstanceId, NewTemplate, Once, Readiness, ReadinessCheck, RoleName,
+    StoreLoad, Template, TemplateFilter, TemplateId, TemplateStep, TemplateUpdate, TriggerRequest,
+    User, UserId,
 };
-use super::ports::{Clock, ConditionEvaluator, RoleResolver, WorkflowRepository, WorkflowUseCases};
+use super::ports::{
+    Callbacks, Clock, ConditionEvaluator, NoCallbacks, RoleResolver, WorkflowRepository,
+    WorkflowUseCases,
+};
 
 /// Largest inbox page.
 pub const MAX_PENDING_LIMIT: u32 = 500;
@@ -25,12 +29,14 @@ pub const MAX_PENDING_LIMIT: u32 = 500;
 pub const MAX_SEARCH_LIMIT: u32 = 500;
 
 /// The approval workflow use cases, over the driven ports: the implementation of the driving
-/// port [`WorkflowUseCases`].
-pub struct WorkflowService<R, U, C, E> {
+/// port [`WorkflowUseCases`]. The event adapters (`K`) are asked only whether they are ready:
+/// events reach them through the outbox and the dispatcher.
+pub struct WorkflowService<R, U, C, E, K = NoCallbacks> {
     repo: Arc<R>,
     roles: Arc<U>,
     clock: Arc<C>,
     conditions: Arc<E>,
+    callbacks: Arc<K>,
     outbox_signal: Arc<Notify>,
 }
 
@@ -55,7 +61,29 @@ where
             roles,
             clock,
             conditions,
+            callbacks: Arc::new(NoCallbacks),
             outbox_signal,
+        }
+    }
+}
+
+impl<R, U, C, E, K> WorkflowService<R, U, C, E, K>
+where
+    R: WorkflowRepository,
+    U: RoleResolver,
+    C: Clock,
+    E: ConditionEvaluator,
+    K: Callbacks,
+{
+    /// The same service, reporting the readiness of these event adapters.
+    pub fn with_callbacks<L: Callbacks>(self, callbacks: Arc<L>) -> WorkflowService<R, U, C, E, L> {
+        WorkflowService {
+            repo: self.repo,
+            roles: self.roles,
+            clock: self.clock,
+            conditions: self.conditions,
+            callbacks,
+            outbox_signal: self.outbox_signal,
         }
     }
 
@@ -117,12 +145,13 @@ where
     }
 }
 
-impl<R, U, C, E> WorkflowUseCases for WorkflowService<R, U, C, E>
+impl<R, U, C, E, K> WorkflowUseCases for WorkflowService<R, U, C, E, K>
 where
     R: WorkflowRepository,
     U: RoleResolver,
     C: Clock,
     E: ConditionEvaluator,
+    K: Callbacks,
 {
     /// Starts a workflow for an entity: finds the event's active template, snapshots who may
     /// act on each step (the only moment roles are resolved), and stores the new instance.
@@ -444,6 +473,17 @@ where
     /// `Ok` when the store answers.
     async fn health(&self) -> Result<(), WorkflowError> {
         self.repo.health().await
+    }
+
+    /// The store's answer, then the event adapters' checks.
+    async fn readiness(&self) -> Readiness {
+        let database = ReadinessCheck {
+            name: "database",
+            outcome: self.repo.health().await.map_err(|e| e.to_string()),
+        };
+        let mut checks = vec![database];
+        checks.extend(self.callbacks.ready().await);
+        Readiness { checks }
     }
 
     /// The store's load, for the metrics.

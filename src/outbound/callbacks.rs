@@ -1,9 +1,56 @@
-//! Callback adapters for the `Callbacks` port: a logging sink for `serve`, and (for tests only,
-//! behind the `test-support` feature) a recording sink that observes deliveries and can simulate
-//! a receiver that is down.
+//! Callback adapters for the `Callbacks` port: the adapters `serve` plugs, as configured
+//! ([`Adapters`]: the log always, NATS JetStream when configured), the logging sink, and (for
+//! tests only, behind the `test-support` feature) a recording sink that observes deliveries and
+//! can simulate a receiver that is down.
 
-use crate::domain::model::OutboxItem;
+use crate::domain::model::{OutboxItem, ReadinessCheck};
 use crate::domain::ports::Callbacks;
+use crate::outbound::nats::NatsCallbacks;
+
+/// Every adapter events go to, plugged by configuration: the log always, NATS JetStream when
+/// `NATS_URL` is set. Another external adapter is one more `Option` field, delivered to and
+/// checked like `nats`.
+///
+/// The port reports one result per event, so when any adapter fails the event is handed over
+/// again, later, to every adapter, including those that already took it. That is safe because
+/// each is idempotent on the event id: the log writes the line again, and JetStream drops the
+/// second copy by its `Nats-Msg-Id`.
+#[derive(Default)]
+pub struct Adapters {
+    pub log: LogCallbacks,
+    pub nats: Option<NatsCallbacks>,
+}
+
+impl Adapters {
+    /// The log alone.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also publishes to NATS JetStream.
+    pub fn with_nats(mut self, nats: NatsCallbacks) -> Self {
+        self.nats = Some(nats);
+        self
+    }
+}
+
+impl Callbacks for Adapters {
+    async fn deliver(&self, item: &OutboxItem) -> Result<(), String> {
+        self.log.deliver(item).await?;
+        if let Some(nats) = &self.nats {
+            nats.deliver(item).await?;
+        }
+        Ok(())
+    }
+
+    async fn ready(&self) -> Vec<ReadinessCheck> {
+        let mut checks = self.log.ready().await;
+        if let Some(nats) = &self.nats {
+            checks.extend(nats.ready().await);
+        }
+        checks
+    }
+}
 
 /// Writes each event to the log.
 #[derive(Debug, Default)]

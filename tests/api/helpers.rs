@@ -11,7 +11,7 @@ use approvals::app::{self, App};
 use approvals::config::LogFormat;
 use approvals::demo::{self, DemoData, demo_data};
 use approvals::domain::dispatcher::DispatchConfig;
-use approvals::domain::ports::{RoleResolver, WorkflowRepository};
+use approvals::domain::ports::{Callbacks, RoleResolver, WorkflowRepository};
 use approvals::domain::webhooks::model::RetrySchedule;
 use approvals::domain::webhooks::ports::WebhookStore;
 use approvals::inbound::http::ConnectionLimits;
@@ -196,6 +196,34 @@ where
     TestApp {
         base: format!("http://{}", app.addr),
         callbacks,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+        app: Some(app),
+        db,
+    }
+}
+
+/// Serves `store` (already loaded) on a free port, delivering events to `callbacks` instead of
+/// a recording sink (the returned app's `callbacks` then stays empty).
+pub async fn serve_to<S, K>(store: Arc<S>, db: Option<TestDb>, callbacks: Arc<K>) -> TestApp
+where
+    S: WorkflowRepository + RoleResolver + WebhookStore,
+    K: Callbacks,
+{
+    init_logging();
+    let app = app::start(
+        store,
+        callbacks,
+        listener().await,
+        fast_dispatch(),
+        ConnectionLimits::default(),
+        test_webhooks(),
+    );
+    TestApp {
+        base: format!("http://{}", app.addr),
+        callbacks: Arc::new(RecordingCallbacks::new()),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

@@ -380,6 +380,7 @@ fn operations<S: WorkflowUseCases>(
     metrics: Arc<Metrics>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     health(Arc::clone(&service))
+        .or(ready(Arc::clone(&service)))
         .or(metrics_route(service, metrics))
         .or(openapi())
 }
@@ -401,6 +402,16 @@ pub fn metrics_route<S: WorkflowUseCases>(
         .and(with_shared(service))
         .and(with_shared(metrics))
         .then(handlers::metrics::metrics::<S>)
+}
+
+/// `GET /readyz`
+pub fn ready<S: WorkflowUseCases>(
+    service: Arc<S>,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    warp::path!("readyz")
+        .and(warp::get())
+        .and(with_shared(service))
+        .then(handlers::ready::ready::<S>)
 }
 
 /// `GET /healthz`

@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/workflow/subscriptions/{id}/deliveries"),
     ("POST", "/api/v1/workflow/deliveries/{id}/retry"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
 ];

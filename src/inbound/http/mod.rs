@@ -1,5 +1,5 @@
 //! Driving adapter (inbound side of the hexagon): the HTTP API, with warp. Routes under
-//! `/api/v1/workflow` plus `/healthz`; it calls the core only through the driving port
+//! `/api/v1/workflow` plus `/healthz` and `/readyz`; it calls the core only through the driving port
 //! [`WorkflowUseCases`](crate::domain::ports::WorkflowUseCases).
 //!
 //! `filters` matches paths and methods and injects the service, one function per route;

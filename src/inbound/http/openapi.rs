@@ -57,6 +57,7 @@ use super::{handlers, schemas};
         handlers::webhooks::deliveries,
         handlers::webhooks::retry_delivery,
         handlers::health::health,
+        handlers::ready::ready,
         handlers::metrics::metrics,
         handlers::openapi::openapi,
     ),
@@ -77,7 +78,7 @@ use super::{handlers, schemas};
         (name = "templates", description = "Templates and their versions"),
         (name = "users", description = "The user directory"),
         (name = "webhooks", description = "Webhook subscriptions and their deliveries"),
-        (name = "operations", description = "Health, metrics and this document"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
 pub struct ApiDoc;

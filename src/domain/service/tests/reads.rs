@@ -1,5 +1,6 @@
 //! Tests of the read use cases (domain core, driving port): the inbox, one instance, and the
-//! health check, which the service answers from the repository alone.
+//! health check, which the service answers from the repository alone, and readiness (the
+//! repository, then the event adapters).
 
 use mockall::predicate::eq;
 
@@ -191,4 +192,52 @@ async fn health_reports_whether_the_store_answers() {
         Err(WorkflowError::Unavailable("db down".to_owned()))
     );
     assert_eq!(service.health().await, Ok(()));
+}
+
+#[tokio::test]
+async fn readiness_lists_the_store_then_each_event_adapters_checks() {
+    use crate::domain::model::{Readiness, ReadinessCheck};
+    use crate::domain::ports::MockCallbacks;
+    use std::sync::Arc;
+
+    let mut repo = repo();
+    repo.expect_health()
+        .times(1)
+        .returning(|| Box::pin(async { Err(WorkflowError::Unavailable("db down".to_owned())) }));
+    let mut callbacks = MockCallbacks::new();
+    callbacks.expect_ready().times(1).returning(|| {
+        Box::pin(async {
+            vec![ReadinessCheck {
+                name: "nats",
+                outcome: Err("not connected".to_owned()),
+            }]
+        })
+    });
+    let (service, _signal) = service(repo, MockRoleResolver::new(), clock(0));
+    let service = service.with_callbacks(Arc::new(callbacks));
+
+    let readiness = service.readiness().await;
+
+    assert_eq!(readiness.checks.len(), 2);
+    assert_eq!(readiness.checks[0].name, "database");
+    assert!(
+        readiness.checks[0]
+            .outcome
+            .as_ref()
+            .is_err_and(|why| why.contains("db down"))
+    );
+    assert_eq!(
+        readiness.checks[1],
+        ReadinessCheck {
+            name: "nats",
+            outcome: Err("not connected".to_owned())
+        }
+    );
+    assert!(!readiness.is_ready());
+    assert!(
+        Readiness {
+            checks: vec![ReadinessCheck::ok("database")]
+        }
+        .is_ready()
+    );
 }

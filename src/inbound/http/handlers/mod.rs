@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod instances;
 pub mod metrics;
 pub mod openapi;
+pub mod ready;
 pub mod search;
 pub mod template_authoring;
 pub mod template_versions;

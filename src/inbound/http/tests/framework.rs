@@ -191,6 +191,7 @@ async fn wrong_method_on_known_path_is_405() {
         ("GET", "/api/v1/workflow/steps/1/approve"),
         ("GET", "/api/v1/workflow/steps/1/reject"),
         ("POST", "/healthz"),
+        ("POST", "/readyz"),
         ("PUT", INSTANCES),
         ("DELETE", "/api/v1/workflow/templates/1"),
         ("POST", "/api/v1/workflow/steps/pending?user_id=1"),
@@ -239,6 +240,66 @@ async fn healthz_is_200() {
     assert_eq!(res.status, StatusCode::OK);
     assert_json(&res);
     assert_eq!(res.text, r#"{"status":"ok"}"#);
+}
+
+#[tokio::test]
+async fn readyz_is_200_with_every_check() {
+    use crate::domain::model::{Readiness, ReadinessCheck};
+    let h = mock(|port| {
+        port.expect_readiness().times(1).returning(|| {
+            Box::pin(async {
+                Readiness {
+                    checks: vec![ReadinessCheck::ok("database"), ReadinessCheck::ok("nats")],
+                }
+            })
+        });
+    });
+    let res = h.get("/readyz").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_json(&res);
+    assert_eq!(
+        res.body,
+        json!({"status": "ready", "checks": {"database": "ok", "nats": "ok"}})
+    );
+}
+
+#[tokio::test]
+async fn readyz_is_503_naming_the_failed_check_without_its_details() {
+    use crate::domain::model::{Readiness, ReadinessCheck};
+    let h = mock(|port| {
+        port.expect_readiness().times(1).returning(|| {
+            Box::pin(async {
+                Readiness {
+                    checks: vec![
+                        ReadinessCheck::ok("database"),
+                        ReadinessCheck {
+                            name: "nats",
+                            outcome: Err("nats://secret-host:4222 refused".to_owned()),
+                        },
+                    ],
+                }
+            })
+        });
+    });
+    let res = h.get("/readyz").await;
+    let message = assert_error(&res, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_eq!(
+        message,
+        "The service is not ready: nats does not answer; retry later. \
+         Checks: database: ok, nats: unavailable."
+    );
+    assert!(!res.text.contains("secret-host"), "{}", res.text);
+}
+
+#[tokio::test]
+async fn readyz_is_200_on_the_store() {
+    let h = store().await;
+    let res = h.get("/readyz").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(
+        res.body,
+        json!({"status": "ready", "checks": {"database": "ok"}})
+    );
 }
 
 // ----- domain errors -----
