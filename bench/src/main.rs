@@ -11,6 +11,7 @@ mod db;
 mod load;
 mod pgbench;
 mod preload;
+mod receiver;
 mod report;
 mod scenarios;
 mod search;
@@ -115,13 +116,21 @@ async fn run(args: Args) -> Result<bool, String> {
     eprintln!("preloading {} decision instances", plan.decision_range * 3);
     let layout = preload::decisions(&mut conn, plan.decision_range).await?;
     let max_clients = plan.clients.iter().copied().max().unwrap_or(1);
-    let server = Server::start(&args.server_bin, &args.database_url, max_clients.max(8)).await?;
+    // The webhook receiver listens on 127.0.0.1, which subscriptions refuse by default.
+    let private = ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true");
+    let server = Server::start_with(
+        &args.server_bin,
+        &args.database_url,
+        max_clients.max(8),
+        &[private],
+    )
+    .await?;
     // The same server without request metrics, for their overhead at 8 clients.
     let metrics_off = Server::start_with(
         &args.server_bin,
         &args.database_url,
         max_clients.max(8),
-        &[("METRICS", "off")],
+        &[("METRICS", "off"), private],
     )
     .await?;
     let mut tally = Tally::default();

@@ -14,6 +14,7 @@ use crate::db::{exec, scalar};
 use crate::load::{Measured, drive, histogram};
 use crate::pgbench::pgbench;
 use crate::preload::{self, DecisionLayout};
+use crate::receiver::Receiver;
 use crate::report::Row;
 use crate::server::Server;
 
@@ -142,6 +143,23 @@ pub async fn approvals(
         } else {
             None
         };
+        // Webhooks' cost and latency: with a subscription to every event and without, in
+        // turns, beside the same baselines.
+        let webhooks = if clients == 8 {
+            let runs = webhook_runs(
+                conn,
+                servers.metrics_on,
+                layout,
+                &next_service_step,
+                clients,
+                plan,
+            )
+            .await?;
+            tally.errors += runs.on.errors + runs.off.errors + runs.latency.errors;
+            Some(runs)
+        } else {
+            None
+        };
         let vars = [
             ("count", layout.range),
             ("first_step", layout.first_step + 3 * layout.range),
@@ -188,8 +206,156 @@ pub async fn approvals(
             ));
             tally.push(on_row);
         }
+        if let Some(runs) = webhooks {
+            let ratio = runs.on.per_second / runs.off.per_second.max(f64::MIN_POSITIVE);
+            tally.push(Row::compared(
+                format!("approve webhooks off, {clients}"),
+                runs.off,
+                same,
+                ceiling,
+            ));
+            let mut on_row = Row::compared(
+                format!("approve webhooks on, {clients}"),
+                runs.on,
+                same,
+                ceiling,
+            );
+            on_row.note = format!("{}on/off {ratio:.3}", on_row.note);
+            tally.push(on_row);
+            let note = format!(
+                "occurred_at to receipt, during and after the webhooks-on runs; {} events, {} deliveries{}",
+                runs.events,
+                runs.latency.ok,
+                if runs.latency.errors > 0 {
+                    format!(", {} never arrived", runs.latency.errors)
+                } else {
+                    String::new()
+                }
+            );
+            tally.push(Row {
+                label: format!("event delivery, {clients}"),
+                service: Some(runs.latency),
+                same_sql: None,
+                ceiling: None,
+                note,
+            });
+        }
     }
     Ok(())
+}
+
+/// Approvals with and without a webhook subscription, and the events' delivery latency.
+struct WebhookRuns {
+    on: Measured,
+    off: Measured,
+    /// Latency only (`per_second` 0): `ok` deliveries received, `errors` events that never were.
+    latency: Measured,
+    /// Distinct events received.
+    events: usize,
+}
+
+/// Every event type, subscribed to for the webhooks-on runs.
+const EVENT_TYPES: [&str; 5] = [
+    "step.awaiting_action",
+    "step.overdue",
+    "instance.approved",
+    "instance.rejected",
+    "instance.cancelled",
+];
+
+/// Two turns of: approvals with no subscription; then with one subscription to every event
+/// type (a receiver in this process answering 204), waiting until the receiver has every event
+/// the run wrote (each approval of a step 1 writes one, the notification of its step 2). The
+/// outbox is drained before each run, so no run pays for the one before it.
+async fn webhook_runs(
+    conn: &mut AsyncPgConnection,
+    server: &Server,
+    layout: &DecisionLayout,
+    cursor: &Arc<AtomicUsize>,
+    clients: usize,
+    plan: &Plan,
+) -> Result<WebhookRuns, String> {
+    let receiver = Receiver::start()?;
+    let http = reqwest::Client::new();
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let mut latencies = histogram();
+    let (mut missing, mut events) = (0u64, 0usize);
+    for _ in 0..2 {
+        outbox_drained(conn).await?;
+        off.push(approve_run(server, layout, cursor, clients, plan.seconds, false).await);
+        outbox_drained(conn).await?;
+        let subscription = subscribe(&http, server, &receiver.url).await?;
+        receiver.reset();
+        let run = approve_run(server, layout, cursor, clients, plan.seconds, false).await;
+        let expected = run.ok as usize;
+        let deadline = Instant::now() + std::time::Duration::from_secs(120);
+        while receiver.distinct() < expected && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let received = receiver.distinct();
+        missing += expected.saturating_sub(received) as u64;
+        events += received;
+        let _ = latencies.add(receiver.latencies());
+        http.delete(format!(
+            "{}/api/v1/subscriptions/{subscription}",
+            server.base
+        ))
+        .send()
+        .await
+        .map_err(|e| format!("unsubscribing: {e}"))?;
+        on.push(run);
+    }
+    let deliveries = latencies.len();
+    Ok(WebhookRuns {
+        on: merged(on),
+        off: merged(off),
+        latency: Measured {
+            ok: deliveries,
+            errors: missing,
+            per_second: 0.0,
+            histogram: latencies,
+        },
+        events,
+    })
+}
+
+/// Subscribes `url` to every event type; returns the subscription's id.
+async fn subscribe(http: &reqwest::Client, server: &Server, url: &str) -> Result<i64, String> {
+    let response = http
+        .post(format!("{}/api/v1/subscriptions", server.base))
+        .json(&json!({"url": url, "event_types": EVENT_TYPES}))
+        .send()
+        .await
+        .map_err(|e| format!("subscribing: {e}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| format!("subscribing: {e}"))?;
+    body["id"]
+        .as_i64()
+        .ok_or_else(|| format!("subscribing answered {status}: {body}"))
+}
+
+/// Waits (up to a minute) until every outbox event has been handed to the adapters.
+async fn outbox_drained(conn: &mut AsyncPgConnection) -> Result<(), String> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = scalar(
+            conn,
+            "SELECT count(*) AS v FROM workflow_callback_outbox WHERE delivered_at IS NULL",
+        )
+        .await?;
+        if left == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{left} outbox events still undelivered after a minute"
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Runs of one workload as one: every request counted, the mean of their rates.

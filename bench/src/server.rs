@@ -12,12 +12,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `bin serve` with a pool of `pool` connections and waits up to 10 s for `/healthz`.
-    pub async fn start(bin: &str, database_url: &str, pool: usize) -> Result<Self, String> {
-        Self::start_with(bin, database_url, pool, &[]).await
-    }
-
-    /// As [`Server::start`], with the variables `env` set too (e.g. `METRICS=off`).
+    /// Starts `bin serve` with a pool of `pool` connections and the variables `env` (e.g.
+    /// `METRICS=off`), and waits up to 10 s for `/healthz`.
     pub async fn start_with(
         bin: &str,
         database_url: &str,
