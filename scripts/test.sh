@@ -26,7 +26,7 @@ cargo test --workspace --all-targets -- --test-threads 4
 
 log "release build"
 cargo build --release --bin approvals
-for script in test_api.sh test_ui.sh test_concurrency.sh test_connections.sh test_openapi.sh test_chaos.sh; do
+for script in test_api.sh test_events.sh test_ui.sh test_concurrency.sh test_connections.sh test_openapi.sh test_chaos.sh; do
   if [ -x "scripts/$script" ]; then
     log "scripts/$script"
     DATABASE_URL=$PG_ADMIN_URL "scripts/$script"

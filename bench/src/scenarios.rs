@@ -297,7 +297,7 @@ async fn webhook_runs(
         events += received;
         let _ = latencies.add(receiver.latencies());
         http.delete(format!(
-            "{}/api/v1/subscriptions/{subscription}",
+            "{}/api/v1/workflow/subscriptions/{subscription}",
             server.base
         ))
         .send()
@@ -322,7 +322,7 @@ async fn webhook_runs(
 /// Subscribes `url` to every event type; returns the subscription's id.
 async fn subscribe(http: &reqwest::Client, server: &Server, url: &str) -> Result<i64, String> {
     let response = http
-        .post(format!("{}/api/v1/subscriptions", server.base))
+        .post(format!("{}/api/v1/workflow/subscriptions", server.base))
         .json(&json!({"url": url, "event_types": EVENT_TYPES}))
         .send()
         .await
