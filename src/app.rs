@@ -114,9 +114,9 @@ where
     );
     let overdue = tokio::spawn(overdue.run(dispatch.overdue_poll_interval, watcher.clone()));
     let hooks_wake = Arc::new(Notify::new());
-    // After commit, each event goes to `callbacks` and then becomes webhook deliveries.
+    // After commit, each round of events becomes webhook deliveries (one write), then goes to
+    // `callbacks`.
     let fan_out = Arc::new(WebhookFanOut::new(
-        callbacks,
         Arc::clone(&store),
         Arc::new(SystemClock),
         Arc::clone(&hooks_wake),
@@ -152,7 +152,8 @@ where
         Arc::new(SystemClock),
         hooks_wake,
     ));
-    let dispatcher = Dispatcher::new(store, fan_out, Arc::new(SystemClock), dispatch);
+    let dispatcher =
+        Dispatcher::new(store, callbacks, Arc::new(SystemClock), dispatch).with_fan_out(fan_out);
     let dispatcher = tokio::spawn(dispatcher.run(outbox_signal, watcher.clone()));
 
     let mut server_watcher = watcher;

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use super::error::WorkflowError;
 use super::model::{FailedDelivery, Lease};
-use super::ports::{Callbacks, Clock, WorkflowRepository};
+use super::ports::{Callbacks, Clock, EventFanOut, NoFanOut, WorkflowRepository};
 
 /// Tuning of the dispatcher.
 #[derive(Debug, Clone)]
@@ -30,6 +30,9 @@ pub struct DispatchConfig {
     pub max_retry: Duration,
     /// How often to look for due events when nothing wakes the dispatcher.
     pub poll_interval: Duration,
+    /// How long a wake-up waits for more events before its round: every change wakes the
+    /// dispatcher, and one round per change would cost a claim, a fan-out and a mark each.
+    pub gather: Duration,
     /// How often the overdue scheduler, which runs next to the dispatcher, looks for overdue
     /// steps (the events it writes are the dispatcher's to send).
     pub overdue_poll_interval: Duration,
@@ -44,16 +47,19 @@ impl Default for DispatchConfig {
             first_retry: Duration::from_secs(1),
             max_retry: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
+            gather: Duration::from_millis(20),
             overdue_poll_interval: super::overdue::DEFAULT_OVERDUE_POLL_INTERVAL,
         }
     }
 }
 
-/// Delivers outbox events to a `Callbacks` adapter.
-pub struct Dispatcher<R, K, C> {
+/// Delivers outbox events to a `Callbacks` adapter, each round handed first to an
+/// `EventFanOut` (none by default).
+pub struct Dispatcher<R, K, C, F = NoFanOut> {
     repo: Arc<R>,
     callbacks: Arc<K>,
     clock: Arc<C>,
+    fan_out: Arc<F>,
     config: DispatchConfig,
 }
 
@@ -69,10 +75,30 @@ where
             repo,
             callbacks,
             clock,
+            fan_out: Arc::new(NoFanOut),
             config,
         }
     }
 
+    /// The same dispatcher, handing each round to `fan_out` before the `Callbacks`.
+    pub fn with_fan_out<F: EventFanOut>(self, fan_out: Arc<F>) -> Dispatcher<R, K, C, F> {
+        Dispatcher {
+            repo: self.repo,
+            callbacks: self.callbacks,
+            clock: self.clock,
+            fan_out,
+            config: self.config,
+        }
+    }
+}
+
+impl<R, K, C, F> Dispatcher<R, K, C, F>
+where
+    R: WorkflowRepository,
+    K: Callbacks,
+    C: Clock,
+    F: EventFanOut,
+{
     /// One round: claims due events, tries each once (up to `concurrency` at a time), then
     /// records the outcomes in two writes (the delivered ones, the failed ones), so that the
     /// store sees a few statements per round rather than one per event. Returns how many events
@@ -85,14 +111,27 @@ where
             .claim_callbacks(now, lease_until, self.config.batch)
             .await?;
         let claimed = items.len();
-        let outcomes: Vec<(Lease, i32, Result<(), String>)> = stream::iter(items)
-            .map(|item| async move {
-                let outcome = self.callbacks.deliver(&item).await;
-                (item.lease(), item.attempts, outcome)
-            })
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
+        if claimed == 0 {
+            return Ok(0);
+        }
+        // One fan-out for the whole round; if it fails, so does every event of the round.
+        let outcomes: Vec<(Lease, i32, Result<(), String>)> =
+            match self.fan_out.fan_out(&items).await {
+                Err(reason) => items
+                    .iter()
+                    .map(|item| (item.lease(), item.attempts, Err(reason.clone())))
+                    .collect(),
+                Ok(()) => {
+                    stream::iter(items)
+                        .map(|item| async move {
+                            let outcome = self.callbacks.deliver(&item).await;
+                            (item.lease(), item.attempts, outcome)
+                        })
+                        .buffer_unordered(self.config.concurrency.max(1))
+                        .collect()
+                        .await
+                }
+            };
         let mut delivered = Vec::new();
         let mut failed = Vec::new();
         let done = self.clock.now();
@@ -140,7 +179,11 @@ where
                 Err(e) => tracing::warn!(error = %e, "callback dispatch round failed"),
             }
             tokio::select! {
-                _ = wake.notified() => {}
+                _ = wake.notified() => {
+                    if !self.config.gather.is_zero() {
+                        tokio::time::sleep(self.config.gather).await;
+                    }
+                }
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
                 changed = shutdown.changed() => {
                     // The sender is gone: nobody can ask for a stop any more, so stop now.
@@ -175,7 +218,7 @@ mod tests {
         CallbackEvent, CallbackKind, EntityId, EntityType, EventName, InstanceId, InstanceStatus,
         OutboxItem, UserId,
     };
-    use crate::domain::ports::{MockCallbacks, MockClock, MockWorkflowRepository};
+    use crate::domain::ports::{MockCallbacks, MockClock, MockEventFanOut, MockWorkflowRepository};
     use chrono::{TimeZone, Utc};
 
     fn item(id: i64, attempts: i32) -> OutboxItem {
@@ -270,6 +313,41 @@ mod tests {
             DispatchConfig::default(),
         );
         assert_eq!(dispatcher.run_once().await.unwrap(), 0);
+    }
+
+    /// A failed fan-out fails its whole round: nothing goes to the adapters, every event is
+    /// retried.
+    #[tokio::test]
+    async fn a_failed_fan_out_fails_the_round_before_any_adapter() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now);
+        let mut repo = MockWorkflowRepository::new();
+        repo.expect_claim_callbacks()
+            .returning(|_, _, _| Box::pin(async { Ok(vec![item(1, 1), item(2, 1)]) }));
+        repo.expect_mark_callbacks_delivered().never();
+        repo.expect_mark_callbacks_failed()
+            .withf(|failures, _| {
+                failures.len() == 2 && failures.iter().all(|f| f.error == "store down")
+            })
+            .times(1)
+            .returning(|_, _| Box::pin(async { Ok(2) }));
+        let mut callbacks = MockCallbacks::new();
+        callbacks.expect_deliver().never();
+        let mut fan_out = MockEventFanOut::new();
+        fan_out
+            .expect_fan_out()
+            .withf(|items| items.len() == 2)
+            .times(1)
+            .returning(|_| Box::pin(async { Err("store down".to_owned()) }));
+        let dispatcher = Dispatcher::new(
+            Arc::new(repo),
+            Arc::new(callbacks),
+            Arc::new(clock),
+            DispatchConfig::default(),
+        )
+        .with_fan_out(Arc::new(fan_out));
+        assert_eq!(dispatcher.run_once().await.unwrap(), 2);
     }
 
     #[test]

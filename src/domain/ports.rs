@@ -521,6 +521,25 @@ pub trait Callbacks: Send + Sync + 'static {
     }
 }
 
+/// What a round of events is handed to before its events go to the `Callbacks`: the webhook
+/// fan-out, which turns the round's events into deliveries in one write rather than one per
+/// event. An `Err` fails the whole round (retried later); it must be idempotent on the event
+/// ids, since a round may be handed over again.
+#[cfg_attr(test, mockall::automock)]
+pub trait EventFanOut: Send + Sync + 'static {
+    fn fan_out(&self, items: &[OutboxItem]) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// No fan-out: every event goes to the `Callbacks` only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFanOut;
+
+impl EventFanOut for NoFanOut {
+    async fn fan_out(&self, _items: &[OutboxItem]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// No event adapter: for a service that is not serving (loading data, tests of the core). It
 /// has nothing to check, and refuses every event, which then stays in the outbox.
 #[derive(Debug, Clone, Copy, Default)]

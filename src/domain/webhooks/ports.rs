@@ -97,13 +97,13 @@ pub trait WebhookStore: Send + Sync + 'static {
         once: Option<Once<Delivery>>,
     ) -> impl Future<Output = Result<Done<Delivery>, WorkflowError>> + Send;
 
-    /// Creates one `pending` delivery, due at `now`, per subscription asking for `event`'s
-    /// kind, in one write. Idempotent: a subscription that already has a delivery of this
+    /// Creates one `pending` delivery, due at `now`, per event and subscription asking for the
+    /// event's kind, in one write for all `events`. Idempotent: a subscription that already has a delivery of this
     /// event id gets none more (the outbox may hand an event over more than once). Returns how
     /// many were created.
     fn fan_out(
         &self,
-        event: FanOutEvent,
+        events: Vec<FanOutEvent>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, WorkflowError>> + Send;
 

@@ -47,6 +47,50 @@ impl Hooks {
         }
     }
 
+    /// One event's deliveries, one per matching subscription that has none of it yet.
+    fn fan_out(&mut self, event: FanOutEvent, now: DateTime<Utc>) -> Result<u64, WorkflowError> {
+        let hooks = self;
+        let matching: Vec<SubscriptionId> = hooks
+            .subscriptions
+            .values()
+            .filter(|s| s.event_types.contains(event.kind))
+            .map(|s| s.id)
+            .collect();
+        let mut created = 0;
+        for subscription in matching {
+            if !hooks
+                .delivered_events
+                .insert((subscription, event.event_id.clone()))
+            {
+                continue;
+            }
+            hooks.last_delivery_id += 1;
+            let id = DeliveryId::new(hooks.last_delivery_id)?;
+            hooks.deliveries.insert(
+                id,
+                Row {
+                    delivery: Delivery {
+                        id,
+                        subscription_id: subscription,
+                        event_id: event.event_id.clone(),
+                        event_type: event.kind,
+                        status: DeliveryStatus::Pending,
+                        attempts: 0,
+                        last_error: None,
+                        last_status_code: None,
+                        next_attempt_at: Some(now),
+                        delivered_at: None,
+                        created_at: now,
+                    },
+                    body: event.body.clone(),
+                    leased_until: None,
+                },
+            );
+            created += 1;
+        }
+        Ok(created)
+    }
+
     fn retry(&mut self, id: DeliveryId, now: DateTime<Utc>) -> Result<Delivery, WorkflowError> {
         let row = self
             .deliveries
@@ -139,46 +183,15 @@ impl WebhookStore for MemoryStore {
         self.lock().once(once, |state| state.hooks.retry(id, now))
     }
 
-    async fn fan_out(&self, event: FanOutEvent, now: DateTime<Utc>) -> Result<u64, WorkflowError> {
+    async fn fan_out(
+        &self,
+        events: Vec<FanOutEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, WorkflowError> {
         let mut state = self.lock();
-        let hooks = &mut state.hooks;
-        let matching: Vec<SubscriptionId> = hooks
-            .subscriptions
-            .values()
-            .filter(|s| s.event_types.contains(event.kind))
-            .map(|s| s.id)
-            .collect();
         let mut created = 0;
-        for subscription in matching {
-            if !hooks
-                .delivered_events
-                .insert((subscription, event.event_id.clone()))
-            {
-                continue;
-            }
-            hooks.last_delivery_id += 1;
-            let id = DeliveryId::new(hooks.last_delivery_id)?;
-            hooks.deliveries.insert(
-                id,
-                Row {
-                    delivery: Delivery {
-                        id,
-                        subscription_id: subscription,
-                        event_id: event.event_id.clone(),
-                        event_type: event.kind,
-                        status: DeliveryStatus::Pending,
-                        attempts: 0,
-                        last_error: None,
-                        last_status_code: None,
-                        next_attempt_at: Some(now),
-                        delivered_at: None,
-                        created_at: now,
-                    },
-                    body: event.body.clone(),
-                    leased_until: None,
-                },
-            );
-            created += 1;
+        for event in events {
+            created += state.hooks.fan_out(event, now)?;
         }
         Ok(created)
     }

@@ -26,7 +26,9 @@ const DELIVERY_COLUMNS: &str = "id, subscription_id, event_id, event_type, statu
 /// One statement: a delivery for every subscription asking for the event's type, none twice.
 const FAN_OUT_SQL: &str = "INSERT INTO webhook_deliveries \
          (subscription_id, event_id, event_type, body, next_attempt_at, created_at) \
-     SELECT id, $1, $2, $3, $4, $4 FROM webhook_subscriptions WHERE $2 = ANY (event_types) \
+     SELECT s.id, e.event_id, e.event_type, e.body, $4, $4 \
+     FROM unnest($1::text[], $2::text[], $3::text[]) AS e (event_id, event_type, body) \
+     JOIN webhook_subscriptions AS s ON e.event_type = ANY (s.event_types) \
      ON CONFLICT ON CONSTRAINT webhook_deliveries_once DO NOTHING";
 
 /// SKIP LOCKED: dispatchers in other processes claim other rows instead of waiting.
@@ -334,12 +336,22 @@ impl WebhookStore for PgStore {
         .await
     }
 
-    async fn fan_out(&self, event: FanOutEvent, now: DateTime<Utc>) -> Result<u64, WorkflowError> {
+    async fn fan_out(
+        &self,
+        events: Vec<FanOutEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, WorkflowError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.kind.event_type()).collect();
+        let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
         self.with_conn(async |conn| {
             let created = diesel::sql_query(FAN_OUT_SQL)
-                .bind::<Text, _>(&event.event_id)
-                .bind::<Text, _>(event.kind.event_type())
-                .bind::<Text, _>(&event.body)
+                .bind::<Array<Text>, _>(&ids)
+                .bind::<Array<Text>, _>(&types)
+                .bind::<Array<Text>, _>(&bodies)
                 .bind::<Timestamptz, _>(now)
                 .execute(conn)
                 .await?;

@@ -114,7 +114,7 @@ async fn case_subscriptions_are_created_listed_and_removed<S: ContractStore + We
 
     // Removing one takes its deliveries with it.
     store
-        .fan_out(event("evt_1", CallbackKind::OnRejected), now)
+        .fan_out(vec![event("evt_1", CallbackKind::OnRejected)], now)
         .await
         .unwrap();
     assert_eq!(store.deliveries(second.id, None).await.unwrap().len(), 1);
@@ -154,23 +154,43 @@ async fn case_events_fan_out_once_per_matching_subscription<S: ContractStore + W
     )
     .await;
     let approved = event("evt_a", CallbackKind::OnApproved);
-    assert_eq!(store.fan_out(approved.clone(), now).await.unwrap(), 2);
+    assert_eq!(store.fan_out(vec![approved.clone()], now).await.unwrap(), 2);
     // The outbox hands the same event over again: nothing more.
-    assert_eq!(store.fan_out(approved, now).await.unwrap(), 0);
+    assert_eq!(store.fan_out(vec![approved], now).await.unwrap(), 0);
     assert_eq!(
         store
-            .fan_out(event("evt_b", CallbackKind::StepAwaitingAction), now)
+            .fan_out(vec![event("evt_b", CallbackKind::StepAwaitingAction)], now)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
-            .fan_out(event("evt_c", CallbackKind::OnCancelled), now)
+            .fan_out(vec![event("evt_c", CallbackKind::OnCancelled)], now)
             .await
             .unwrap(),
         0
     );
+    // A round of several events in one write: each event's own matches, an old one skipped.
+    assert_eq!(
+        store
+            .fan_out(
+                vec![
+                    event("evt_d", CallbackKind::StepAwaitingAction),
+                    event("evt_b", CallbackKind::StepAwaitingAction),
+                    event("evt_e", CallbackKind::OnCancelled),
+                    event("evt_f", CallbackKind::StepAwaitingAction),
+                ],
+                now
+            )
+            .await
+            .unwrap(),
+        2
+    );
+    let of_everything = store.deliveries(everything.id, None).await.unwrap();
+    let mut ids: Vec<&str> = of_everything.iter().map(|d| d.event_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["evt_a", "evt_b", "evt_d", "evt_f"]);
     let of_approvals = store.deliveries(approvals.id, None).await.unwrap();
     assert_eq!(of_approvals.len(), 1);
     let delivery = &of_approvals[0];
@@ -227,7 +247,7 @@ async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + Web
     )
     .await;
     store
-        .fan_out(event("evt_1", CallbackKind::OnApproved), now)
+        .fan_out(vec![event("evt_1", CallbackKind::OnApproved)], now)
         .await
         .unwrap();
     // Not due before its time; claimed once; held while leased.
@@ -341,7 +361,7 @@ async fn case_only_failed_or_dead_deliveries_are_retried<S: ContractStore + Webh
     .await;
     for id in ["evt_1", "evt_2"] {
         store
-            .fan_out(event(id, CallbackKind::OnApproved), now)
+            .fan_out(vec![event(id, CallbackKind::OnApproved)], now)
             .await
             .unwrap();
     }
