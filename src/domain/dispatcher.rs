@@ -1,8 +1,8 @@
-//! The callback dispatcher: delivers outcome events from the outbox after their decision has
-//! committed, at least once, with exponential backoff on failure.
+//! The callback dispatcher (domain core): delivers events from the outbox after the change that
+//! wrote them has committed, at least once, with exponential backoff on failure.
 //!
-//! It drives two ports (the repository's outbox half and `Callbacks`) and owns no state of its
-//! own, so any number of dispatchers, in any number of processes, can run at once: the
+//! It drives three ports (the repository's outbox half, `EventFanOut` for each round as a whole,
+//! then `Callbacks` for each event) and owns no state of its own, so any number of dispatchers, in any number of processes, can run at once: the
 //! repository's claim lease keeps them from delivering one event concurrently.
 
 use std::sync::Arc;
