@@ -67,11 +67,17 @@ python3 "$WORK/receiver.py" "$WORK" "$RECEIVER_PORT" &
 RECEIVER_PID=$!
 on_exit "kill $RECEIVER_PID 2>/dev/null; wait $RECEIVER_PID 2>/dev/null"
 touch "$WORK/received.jsonl"
+# The receiver must listen before any delivery is tried, or the first tries fail for nothing.
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$RECEIVER_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$RECEIVER_PORT") 2>/dev/null || die "the receiver did not start"
 
 PORT=$(free_port)
 log "starting the server on port $PORT (log: $WORK/server.log)"
 start_server "$PORT" "$WORK/server.log" DATABASE_URL="$DB_URL" RUST_LOG=warn \
-  WEBHOOK_ALLOW_PRIVATE_NETWORKS=true WEBHOOK_RETRY_SCHEDULE=200ms,200ms,200ms WEBHOOK_TIMEOUT=5s
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS=true WEBHOOK_RETRY_SCHEDULE=200ms,500ms,1s,2s,5s WEBHOOK_TIMEOUT=5s
 BASE="http://127.0.0.1:$PORT"
 API="/api/v1/workflow"
 
@@ -129,7 +135,7 @@ EXPECTED=$(psql "$DB_URL" -qAt -c "SELECT count(*) FROM workflow_callback_outbox
 check "the walks wrote 11 events" 11 "$EXPECTED"
 
 log "waiting for every event to be delivered (each fails once, then succeeds)"
-for _ in $(seq 1 120); do
+for _ in $(seq 1 240); do
   delivered=$(jq -s '[.[] | select((.first | not) and .event.data.instance.id > 1)] | length' "$WORK/received.jsonl")
   [ "$delivered" -ge "$EXPECTED" ] && break
   sleep 0.25
@@ -155,7 +161,7 @@ check "the event types by instance, in sequence order" \
   "$(jq -cs 'unique_by(.id) | group_by(.event.data.instance.id)
             | map(sort_by(.event.data.instance.sequence) | map(.event.type))' "$R")"
 # The receiver got the last answers before the server recorded them: wait for the records.
-for _ in $(seq 1 40); do
+for _ in $(seq 1 120); do
   call GET "$API/subscriptions/1/deliveries?status=delivered"
   [ "$(j '.items | length')" -ge "$EXPECTED" ] && break
   sleep 0.25

@@ -36,6 +36,9 @@ impl HttpSender {
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver { guard }))
             .connect_timeout(timeout)
+            // A fresh connection per delivery: a kept-alive one that the receiver has closed
+            // meanwhile fails the next delivery sent on it, which would then wait for a retry.
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("approvals-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("can't set up the webhook HTTP client: {e}"))?;
