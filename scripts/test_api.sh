@@ -1228,6 +1228,8 @@ check "  the secret is whsec_ and base64" yes "$(j 'if (.secret | test("^whsec_[
 call GET "$API/subscriptions"
 expect "list subscriptions" 200
 check "  listed without secrets" 0 "$(j '[.items[] | select(has("secret"))] | length')"
+call GET "$API/subscriptions/$SUB/deliveries?status="
+expect "deliveries with an empty status (no filter)" 200
 call GET "$API/subscriptions/$SUB/deliveries?status=lost"
 expect_error "deliveries with an unknown status" 422 validation_failed
 call GET "$API/subscriptions/$SUB/deliveries?state=dead"

@@ -142,11 +142,13 @@ pub struct DeliveriesDto {
     pub items: Vec<DeliveryDto>,
 }
 
-/// The query of the deliveries list: an optional status.
+/// The query of the deliveries list: an optional status (empty: none).
 fn status_query(pairs: Vec<(String, String)>) -> Result<Option<DeliveryStatus>, ApiError> {
     let mut status = None;
     for (key, value) in pairs {
         match key.as_str() {
+            // An empty value, as an empty form field sends it, filters nothing.
+            "status" if value.is_empty() => status = None,
             "status" => {
                 status = Some(DeliveryStatus::parse(&value).ok_or_else(|| {
                     ApiError::validation(
@@ -437,6 +439,7 @@ mod tests {
             )
         };
         assert_eq!(q(&[]).unwrap(), None);
+        assert_eq!(q(&[("status", "")]).unwrap(), None);
         assert_eq!(
             q(&[("status", "dead")]).unwrap(),
             Some(DeliveryStatus::Dead)
