@@ -67,6 +67,7 @@ use super::{handlers, schemas};
         schemas::SearchLimit,
         schemas::IdempotencyKeySchema,
         schemas::InstanceStatusSchema,
+        schemas::DeliveryStatusSchema,
         schemas::EventNameField,
         schemas::EntityTypeField,
         schemas::RoleNameField,

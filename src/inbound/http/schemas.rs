@@ -284,6 +284,13 @@ closed_set!(
     "An instance's status."
 );
 closed_set!(
+    /// A webhook delivery's status.
+    DeliveryStatusSchema,
+    crate::domain::webhooks::model::DeliveryStatus,
+    "DeliveryStatus",
+    "A webhook delivery's status."
+);
+closed_set!(
     /// A step's status.
     StepStatusSchema,
     StepStatus,

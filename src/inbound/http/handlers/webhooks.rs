@@ -280,7 +280,7 @@ pub async fn delete_subscription<H: WebhookUseCases>(raw_id: String, hooks: Arc<
     summary = "A subscription's deliveries, newest first",
     params(
         ("id" = crate::inbound::http::schemas::PathId, Path, description = "The subscription's id."),
-        ("status" = Option<String>, Query, description = "Only deliveries in this status: `pending`, `failed`, `delivered` or `dead`."),
+        ("status" = Option<crate::inbound::http::schemas::DeliveryStatusSchema>, Query, description = "Only deliveries in this status: `pending`, `failed`, `delivered` or `dead`."),
     ),
     responses(
         (status = 200, description = "The deliveries.", body = DeliveriesDto),
