@@ -35,6 +35,8 @@ macro_rules! id_type {
         }
     };
 }
+// Other parts of the model (the webhooks') declare their ids with it too.
+pub(crate) use id_type;
 
 id_type!(
     /// A template's id.

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 
 use crate::domain::WorkflowError;
-use crate::domain::model::{CallbackKind, Lease};
+use crate::domain::model::{CallbackKind, Lease, id_type};
 
 /// Longest subscription URL accepted.
 pub const MAX_URL_LENGTH: usize = 2048;
@@ -18,36 +18,6 @@ const SECRET_BYTES: usize = 32;
 
 /// The prefix of a webhook secret, as Standard Webhooks libraries expect it.
 pub const SECRET_PREFIX: &str = "whsec_";
-
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(i64);
-
-        impl $name {
-            /// A positive id.
-            pub fn new(id: i64) -> Result<Self, WorkflowError> {
-                if id > 0 {
-                    Ok(Self(id))
-                } else {
-                    Err(WorkflowError::validation($what, "must be a positive integer"))
-                }
-            }
-
-            /// The number.
-            pub fn get(self) -> i64 {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}", self.0)
-            }
-        }
-    };
-}
 
 id_type!(
     /// A webhook subscription's id.
