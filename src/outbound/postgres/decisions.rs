@@ -368,37 +368,46 @@ FROM step, unnest($4::int8[]) AS u
 WHERE step.status = 'awaiting_action'
 ON CONFLICT DO NOTHING";
 
-/// Awaiting steps due by `now` and not yet handled, the earliest due first (the partial index
-/// `workflow_instance_steps_overdue` holds exactly these).
+/// Awaiting steps due by `$1` and not yet handled, at most `$2`, from the partial index.
+const OVERDUE_STEPS_SQL: &str = include_str!("sql/overdue_steps.sql");
+
+/// A row of [`OVERDUE_STEPS_SQL`].
+#[derive(QueryableByName)]
+struct OverdueRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    on_overdue: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    escalate_to_user_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    escalate_to_role: Option<String>,
+}
+
+/// Awaiting steps due by `now` and not yet handled, the earliest due first.
 pub(super) async fn overdue_steps(
     store: &PgStore,
     now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<OverdueStep>, WorkflowError> {
-    type Found = (i64, i64, Option<String>, Option<i64>, Option<String>);
-    let rows: Vec<Found> = store
+    let rows: Vec<OverdueRow> = store
         .with_conn(async |conn| {
-            Ok(workflow_instance_steps::table
-                .filter(workflow_instance_steps::status.eq("awaiting_action"))
-                .filter(workflow_instance_steps::overdue_at.is_null())
-                .filter(workflow_instance_steps::due_at.le(now))
-                .order((workflow_instance_steps::due_at, workflow_instance_steps::id))
-                .limit(i64::from(limit))
-                .select((
-                    workflow_instance_steps::id,
-                    workflow_instance_steps::instance_id,
-                    workflow_instance_steps::on_overdue,
-                    workflow_instance_steps::escalate_to_user_id,
-                    workflow_instance_steps::escalate_to_role,
-                ))
+            Ok(diesel::sql_query(OVERDUE_STEPS_SQL)
+                .bind::<Timestamptz, _>(now)
+                .bind::<BigInt, _>(i64::from(limit))
                 .load(conn)
                 .await?)
         })
         .await?;
     rows.into_iter()
-        .map(|(step, instance, on_overdue, user, role)| {
-            let escalate_to = match on_overdue.as_deref() {
-                Some("escalate") => Some(approver_of(user, role)?),
+        .map(|row| {
+            let (step, instance) = (row.id, row.instance_id);
+            let escalate_to = match row.on_overdue.as_deref() {
+                Some("escalate") => {
+                    Some(approver_of(row.escalate_to_user_id, row.escalate_to_role)?)
+                }
                 _ => None,
             };
             Ok(OverdueStep {
@@ -410,6 +419,38 @@ pub(super) async fn overdue_steps(
             })
         })
         .collect()
+}
+
+/// Test support: the overdue query's generic plan (`EXPLAIN EXECUTE` of it prepared, under
+/// `force_generic_plan`), the plan a pooled session's cached statement may settle on, one line
+/// per element.
+#[cfg(any(test, feature = "test-support"))]
+impl PgStore {
+    pub async fn explain_overdue_steps(&self) -> Result<Vec<String>, WorkflowError> {
+        use diesel_async::SimpleAsyncConnection;
+
+        #[derive(QueryableByName)]
+        struct PlanLine {
+            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        self.with_conn(async |conn| {
+            conn.transaction::<_, TxError, _>(async |conn| {
+                conn.batch_execute(&format!(
+                    "SET LOCAL plan_cache_mode = force_generic_plan;\n\
+                     PREPARE overdue_steps_plan (timestamptz, int8) AS\n{OVERDUE_STEPS_SQL}"
+                ))
+                .await?;
+                let plan = diesel::sql_query("EXPLAIN EXECUTE overdue_steps_plan (now(), 100)")
+                    .load::<PlanLine>(conn)
+                    .await;
+                conn.batch_execute("DEALLOCATE overdue_steps_plan").await?;
+                Ok(plan?.into_iter().map(|p| p.line).collect())
+            })
+            .await
+        })
+        .await
+    }
 }
 
 /// The unit of work of an overdue step: the instance row lock taken with `SKIP LOCKED` (held by
