@@ -5,6 +5,9 @@
 # RSS. Creates its own database and drops it.
 #   scripts/bench.sh           the full run (minutes; 1M instances for the inbox)
 #   scripts/bench.sh --quick   small sizes, seconds (run by scripts/test.sh so it can't rot)
+#   scripts/bench.sh --approvals-only
+#                              only the approvals at 8 clients (plain, keyed, metrics off and
+#                              on, webhooks off and on) beside their baselines, in a few minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -13,7 +16,8 @@ mode=()
 case "${1:-}" in
   "") ;;
   --quick) mode=(--quick) ;;
-  *) die "usage: scripts/bench.sh [--quick]" ;;
+  --approvals-only) mode=(--approvals-only) ;;
+  *) die "usage: scripts/bench.sh [--quick | --approvals-only]" ;;
 esac
 
 need_tools psql pgbench

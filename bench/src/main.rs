@@ -73,6 +73,9 @@ struct Args {
     server_bin: String,
     sql_dir: String,
     quick: bool,
+    /// Only the approvals at 8 clients (with their keyed, metrics and webhooks rows): the rows
+    /// a change to the decision's path or to event delivery moves, in a few minutes.
+    approvals_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -80,6 +83,7 @@ fn parse_args() -> Result<Args, String> {
     let mut server_bin = "target/release/approvals".to_owned();
     let mut sql_dir = "scripts/bench".to_owned();
     let mut quick = false;
+    let mut approvals_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -87,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
             "--server" => server_bin = args.next().ok_or("--server needs a path")?,
             "--sql-dir" => sql_dir = args.next().ok_or("--sql-dir needs a path")?,
             "--quick" => quick = true,
+            "--approvals-only" => approvals_only = true,
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
@@ -95,16 +100,20 @@ fn parse_args() -> Result<Args, String> {
         server_bin,
         sql_dir,
         quick,
+        approvals_only,
     })
 }
 
 /// The whole run; `Ok(false)` when it finished but something failed on the way.
 async fn run(args: Args) -> Result<bool, String> {
-    let plan = if args.quick {
+    let mut plan = if args.quick {
         Plan::quick()
     } else {
         Plan::full()
     };
+    if args.approvals_only {
+        plan.clients = vec![8];
+    }
     let mut conn = AsyncPgConnection::establish(&args.database_url)
         .await
         .map_err(|e| format!("can't connect: {e}"))?;
@@ -141,6 +150,18 @@ async fn run(args: Args) -> Result<bool, String> {
     };
     scenarios::approvals(&mut tally, &mut conn, servers, &sql, &plan, &layout).await?;
     drop(metrics_off);
+    if args.approvals_only {
+        report::print(&report::Summary {
+            quick: args.quick,
+            seconds: plan.seconds,
+            rows: &tally.rows,
+            inbox_plan: &[],
+            search_plans: &[],
+            peak_rss_kib: server.peak_rss_kib(),
+            errors: tally.errors,
+        });
+        return Ok(tally.errors == 0);
+    }
     scenarios::quorum(&mut tally, &mut conn, &server, &plan).await?;
     scenarios::triggers(&mut tally, &server, &sql, &plan).await?;
     let contention_ok = scenarios::contention(&mut tally, &mut conn, &server, &plan).await?;
@@ -167,7 +188,7 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "usage: approvals-bench --database-url URL [--server BIN] [--sql-dir DIR] [--quick]\n{e}"
+                "usage: approvals-bench --database-url URL [--server BIN] [--sql-dir DIR] [--quick] [--approvals-only]\n{e}"
             );
             return ExitCode::from(2);
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt};
+use futures_util::future;
 use tokio::sync::{Notify, watch};
 
 use super::model::{DeliveryMark, MarkOutcome, RetrySchedule, SendOutcome};
@@ -23,10 +23,11 @@ use crate::domain::ports::Clock;
 /// Tuning of the webhook dispatcher.
 #[derive(Debug, Clone)]
 pub struct WebhookDispatchConfig {
-    /// Deliveries claimed per round.
+    /// Deliveries claimed per round, all sent at once: each try then starts when its lease
+    /// does, so the lease covers it. (Sent a few at a time, the last of a round to a hanging
+    /// receiver would start after their lease had run out, when another dispatcher may claim
+    /// and send them too.)
     pub batch: u32,
-    /// Deliveries of a round sent at once.
-    pub concurrency: usize,
     /// How long a claim keeps other dispatchers off a delivery: longer than the sender's
     /// time-out, so that a try ends before its lease does.
     pub lease: Duration,
@@ -39,8 +40,7 @@ pub struct WebhookDispatchConfig {
 impl Default for WebhookDispatchConfig {
     fn default() -> Self {
         Self {
-            batch: 50,
-            concurrency: 16,
+            batch: 32,
             lease: Duration::from_secs(60),
             schedule: RetrySchedule::default(),
             poll_interval: Duration::from_secs(1),
@@ -77,8 +77,8 @@ where
         }
     }
 
-    /// One round: claims due deliveries, tries each once (up to `concurrency` at a time) and
-    /// records the outcomes in one write. Returns how many were claimed.
+    /// One round: claims due deliveries, tries each once (all at once) and records the
+    /// outcomes in one write. Returns how many were claimed.
     pub async fn run_once(&self) -> Result<usize, WorkflowError> {
         let now = self.clock.now();
         let lease_until = now + to_chrono(self.config.lease);
@@ -90,14 +90,12 @@ where
         if count == 0 {
             return Ok(0);
         }
-        let outcomes: Vec<(Lease, SendOutcome)> = stream::iter(claimed)
-            .map(|delivery| async move {
+        let outcomes: Vec<(Lease, SendOutcome)> =
+            future::join_all(claimed.into_iter().map(|delivery| async move {
                 // Each try is stamped with the time it is sent.
                 let outcome = self.sender.send(&delivery, self.clock.now()).await;
                 (delivery.lease, outcome)
-            })
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
+            }))
             .await;
         let done = self.clock.now();
         let marks: Vec<DeliveryMark> = outcomes
@@ -318,6 +316,42 @@ mod tests {
             config(),
         );
         assert_eq!(dispatcher.run_once().await.unwrap(), 1);
+    }
+
+    /// Every delivery of a round is in flight at once, so that none starts late in its lease: a
+    /// sender whose tries all wait for each other finishes only if none was held back.
+    #[tokio::test]
+    async fn a_round_sends_all_its_deliveries_at_once() {
+        struct WaitingForAll(tokio::sync::Barrier);
+        impl WebhookSender for WaitingForAll {
+            async fn send(&self, _: &ClaimedDelivery, _: DateTime<Utc>) -> SendOutcome {
+                self.0.wait().await;
+                SendOutcome::Delivered { status: 204 }
+            }
+        }
+        let batch = config().batch;
+        let mut store = MockWebhookStore::new();
+        store
+            .expect_claim_deliveries()
+            .returning(move |_, _, limit| {
+                assert_eq!(limit, batch);
+                let all = (1..=i64::from(limit)).map(|id| claimed(id, 1)).collect();
+                Box::pin(async move { Ok(all) })
+            });
+        store
+            .expect_mark_deliveries()
+            .returning(|marks, _| Box::pin(async move { Ok(marks.len() as u64) }));
+        let dispatcher = WebhookDispatcher::new(
+            Arc::new(store),
+            Arc::new(WaitingForAll(tokio::sync::Barrier::new(batch as usize))),
+            Arc::new(clock()),
+            config(),
+        );
+        let round = tokio::time::timeout(Duration::from_secs(5), dispatcher.run_once()).await;
+        assert_eq!(
+            round.expect("tries were held back").unwrap(),
+            batch as usize
+        );
     }
 
     #[tokio::test]

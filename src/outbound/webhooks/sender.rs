@@ -7,7 +7,7 @@
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -17,6 +17,9 @@ use super::guard::AddressGuard;
 use super::signature::sign;
 use crate::domain::webhooks::model::{ClaimedDelivery, SendOutcome};
 use crate::domain::webhooks::ports::WebhookSender;
+
+/// How long an idle connection to a receiver is kept for the next delivery.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Sends deliveries over HTTP(S).
 #[derive(Debug, Clone)]
@@ -36,9 +39,10 @@ impl HttpSender {
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver { guard }))
             .connect_timeout(timeout)
-            // A fresh connection per delivery: a kept-alive one that the receiver has closed
-            // meanwhile fails the next delivery sent on it, which would then wait for a retry.
-            .pool_max_idle_per_host(0)
+            // Connections are kept alive between deliveries (a connection per delivery costs
+            // both ends a handshake, a fifth of a decision's throughput in the bench), but
+            // not for long: receivers close idle connections, commonly after 5 s or more.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .user_agent(concat!("approvals-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("can't set up the webhook HTTP client: {e}"))?;
@@ -69,16 +73,22 @@ impl WebhookSender for HttpSender {
             timestamp,
             delivery.body.as_bytes(),
         );
-        let request = self
-            .client
-            .post(delivery.url.url().clone())
-            .timeout(self.timeout)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("webhook-id", &delivery.event_id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(delivery.body.clone());
-        match request.send().await {
+        let started = Instant::now();
+        let mut sent = self
+            .post(delivery, timestamp, &signature, self.timeout)
+            .await;
+        if let Err(e) = &sent
+            && on_a_connection_that_went_away(e)
+        {
+            // A kept-alive connection can be closed by the receiver while the request is on
+            // its way: sent again, on another connection, within what is left of the time-out
+            // (the claim's lease covers one time-out). The receiver may see it twice, which
+            // it must handle anyway (`webhook-id`).
+            if let Some(left) = self.timeout.checked_sub(started.elapsed()) {
+                sent = self.post(delivery, timestamp, &signature, left).await;
+            }
+        }
+        match sent {
             Ok(response) if response.status().is_success() => SendOutcome::Delivered {
                 status: response.status().as_u16(),
             },
@@ -99,6 +109,34 @@ impl WebhookSender for HttpSender {
             Err(e) => failed(None, describe(&e)),
         }
     }
+}
+
+impl HttpSender {
+    /// One signed `POST` of the delivery's body, answered within `timeout`.
+    async fn post(
+        &self,
+        delivery: &ClaimedDelivery,
+        timestamp: i64,
+        signature: &str,
+        timeout: Duration,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .post(delivery.url.url().clone())
+            .timeout(timeout)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("webhook-id", &delivery.event_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(delivery.body.clone())
+            .send()
+            .await
+    }
+}
+
+/// The request failed after a connection was had (not in connecting, not by the time-out):
+/// the sign of a kept-alive connection the receiver closed meanwhile.
+fn on_a_connection_that_went_away(error: &reqwest::Error) -> bool {
+    error.is_request() && !error.is_connect() && !error.is_timeout()
 }
 
 /// The error and its causes, "a: b: c" (reqwest's own message alone says little).
@@ -129,5 +167,105 @@ impl Resolve for GuardedResolver {
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::domain::model::Lease;
+    use crate::domain::webhooks::model::{WebhookSecret, WebhookUrl};
+
+    #[derive(Default)]
+    struct Seen {
+        connections: AtomicUsize,
+        requests: AtomicUsize,
+    }
+
+    /// Reads one request (head and `content-length` body); `false` at the end of the stream.
+    async fn read_request(stream: &mut TcpStream) -> bool {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if buf.len() >= end + 4 + length {
+                    return true;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// A receiver that answers the first request on each connection (keeping it alive) and
+    /// closes a connection when a second request arrives on it, unanswered: the race of a
+    /// receiver closing an idle connection as a delivery is sent on it, made certain.
+    async fn closing_receiver() -> (String, Arc<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let seen = Arc::new(Seen::default());
+        let counts = Arc::clone(&seen);
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counts.connections.fetch_add(1, Ordering::SeqCst);
+                let counts = Arc::clone(&counts);
+                tokio::spawn(async move {
+                    if !read_request(&mut stream).await {
+                        return;
+                    }
+                    counts.requests.fetch_add(1, Ordering::SeqCst);
+                    stream
+                        .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                        .await
+                        .unwrap();
+                    if read_request(&mut stream).await {
+                        counts.requests.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Dropped: closed without an answer.
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    fn delivery(url: &str, id: i64) -> ClaimedDelivery {
+        ClaimedDelivery {
+            lease: Lease { id, attempts: 1 },
+            url: WebhookUrl::parse(url).unwrap(),
+            secret: WebhookSecret::from_stored("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
+            event_id: format!("evt_{id}"),
+            body: "{}".to_owned(),
+        }
+    }
+
+    /// The second delivery goes out on the kept-alive connection of the first, which the
+    /// receiver closes unanswered: it is sent again on a new connection, within the same try.
+    #[tokio::test]
+    async fn a_delivery_on_a_connection_closed_meanwhile_is_sent_again_at_once() {
+        let (url, seen) = closing_receiver().await;
+        let sender = HttpSender::new(Duration::from_secs(5), true).unwrap();
+        for id in 1..=2 {
+            let outcome = sender.send(&delivery(&url, id), Utc::now()).await;
+            assert_eq!(
+                outcome,
+                SendOutcome::Delivered { status: 204 },
+                "delivery {id}"
+            );
+        }
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(seen.requests.load(Ordering::SeqCst), 3);
     }
 }
