@@ -211,7 +211,7 @@ impl WebhookStore for MemoryStore {
                 matches!(
                     row.delivery.status,
                     DeliveryStatus::Pending | DeliveryStatus::Failed
-                )
+                ) && !row.leased_at(now)
             })
             .filter_map(|row| {
                 let at = row.delivery.next_attempt_at?;
@@ -229,7 +229,6 @@ impl WebhookStore for MemoryStore {
                 continue;
             };
             row.delivery.attempts += 1;
-            row.delivery.next_attempt_at = Some(lease_until);
             row.leased_until = Some(lease_until);
             claimed.push(ClaimedDelivery {
                 lease: Lease {

@@ -31,15 +31,18 @@ const FAN_OUT_SQL: &str = "INSERT INTO webhook_deliveries \
      JOIN webhook_subscriptions AS s ON e.event_type = ANY (s.event_types) \
      ON CONFLICT ON CONSTRAINT webhook_deliveries_once DO NOTHING";
 
-/// SKIP LOCKED: dispatchers in other processes claim other rows instead of waiting.
+/// SKIP LOCKED: dispatchers in other processes claim other rows instead of waiting. A leased
+/// delivery stays due (its `next_attempt_at` is left alone) but is skipped until its lease
+/// ends: the claim then changes no indexed column, so it is a heap-only update.
 const CLAIM_SQL: &str = "WITH due AS ( \
          SELECT id, next_attempt_at FROM webhook_deliveries \
          WHERE status IN ('pending', 'failed') AND next_attempt_at <= $1 \
+             AND (leased_until IS NULL OR leased_until <= $1) \
          ORDER BY next_attempt_at, id LIMIT $3 \
          FOR UPDATE SKIP LOCKED \
      ), claimed AS ( \
          UPDATE webhook_deliveries AS d \
-         SET attempts = d.attempts + 1, next_attempt_at = $2, leased_until = $2 \
+         SET attempts = d.attempts + 1, leased_until = $2 \
          FROM due WHERE d.id = due.id \
          RETURNING d.id, d.attempts, d.subscription_id, d.event_id, d.body, due.next_attempt_at AS was_due \
      ) \
