@@ -53,10 +53,13 @@ pub fn print(summary: &Summary<'_>) {
         summary.seconds
     );
     print_table(summary.rows);
-    println!();
-    println!("inbox query plan (user 10001):");
-    for line in summary.inbox_plan {
-        println!("  {line}");
+    // An --approvals-only run has no inbox plan to show.
+    if !summary.inbox_plan.is_empty() {
+        println!();
+        println!("inbox query plan (user 10001):");
+        for line in summary.inbox_plan {
+            println!("  {line}");
+        }
     }
     for plan in summary.search_plans {
         println!();
