@@ -1,5 +1,6 @@
 //! No server-side request forgery: which addresses a webhook may reach, checked when a URL is
-//! subscribed and again, on the addresses actually connected to, at each delivery.
+//! subscribed and again, on the addresses actually connected to, whenever a delivery opens a
+//! connection.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -40,6 +41,19 @@ impl AddressGuard {
         }
         self.check_addrs(&addrs)?;
         Ok(addrs)
+    }
+
+    /// `Err` with why if `url`'s host is an address literal that is refused; a name is not
+    /// resolved here (`Ok`), it is for whoever resolves it to check its addresses.
+    pub fn check_literal(&self, url: &WebhookUrl) -> Result<(), String> {
+        let parsed = url.url();
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        match parsed.host() {
+            Some(Host::Ipv4(ip)) => self.check_addrs(&[SocketAddr::new(IpAddr::V4(ip), port)]),
+            Some(Host::Ipv6(ip)) => self.check_addrs(&[SocketAddr::new(IpAddr::V6(ip), port)]),
+            Some(Host::Domain(_)) => Ok(()),
+            None => Err("the URL names no host".to_owned()),
+        }
     }
 
     /// `Err` naming the first refused address, unless private networks are allowed.

@@ -3,6 +3,7 @@
 //! No system proxy and no redirects (a redirect could lead anywhere, past the guard), and a
 //! resolver that checks every address it hands to the connector: the guard's check at
 //! subscription time can't be dodged by a name that later resolves elsewhere (DNS rebinding).
+//! A kept-alive connection stays on the address checked when it was opened.
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -57,9 +58,11 @@ impl HttpSender {
 impl WebhookSender for HttpSender {
     async fn send(&self, delivery: &ClaimedDelivery, at: DateTime<Utc>) -> SendOutcome {
         let failed = |status: Option<u16>, error: String| SendOutcome::Failed { status, error };
-        // Checked here too (the resolver checks again what it connects to), so that a refused
-        // address is recorded in words rather than as a connection error.
-        if let Err(reason) = self.guard.resolve(&delivery.url).await {
+        // An address literal is checked here: the connector does not resolve it, so the
+        // resolver never sees it. A name is checked by the resolver, on the addresses it hands
+        // to the connector, whenever a connection is opened (not looked up once more for every
+        // delivery); its refusal is among the causes the error records.
+        if let Err(reason) = self.guard.check_literal(&delivery.url) {
             return failed(None, reason);
         }
         let key = match delivery.secret.key() {
@@ -249,6 +252,30 @@ mod tests {
             event_id: format!("evt_{id}"),
             body: "{}".to_owned(),
         }
+    }
+
+    /// With private networks refused, a delivery to a loopback address is refused before it is
+    /// sent, whether the URL names the address or a name that resolves to it.
+    #[tokio::test]
+    async fn a_refused_address_fails_the_try_in_words() {
+        let (url, seen) = closing_receiver().await;
+        let port = url.rsplit(':').next().unwrap().trim_end_matches("/hook");
+        let sender = HttpSender::new(Duration::from_secs(5), false).unwrap();
+        for url in [
+            format!("http://127.0.0.1:{port}/hook"),
+            format!("http://localhost:{port}/hook"),
+        ] {
+            let outcome = sender.send(&delivery(&url, 1), Utc::now()).await;
+            let SendOutcome::Failed {
+                status: None,
+                error,
+            } = outcome
+            else {
+                panic!("{url}: not refused: {outcome:?}");
+            };
+            assert!(error.contains("non-public address"), "{url}: {error}");
+        }
+        assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
     }
 
     /// The second delivery goes out on the kept-alive connection of the first, which the
