@@ -17,7 +17,7 @@ use crate::domain::janitor::{KeyJanitor, PURGE_INTERVAL};
 use crate::domain::overdue::OverdueScheduler;
 use crate::domain::ports::{Callbacks, NoCallbacks, RoleResolver, WorkflowRepository};
 use crate::domain::webhooks::WebhookService;
-use crate::domain::webhooks::dispatcher::{WebhookDispatchConfig, WebhookDispatcher};
+use crate::domain::webhooks::dispatcher::{WebhookDispatchConfig, WebhookDispatcher, hand_off};
 use crate::domain::webhooks::ports::WebhookStore;
 use crate::inbound::{http, ui};
 use crate::outbound::clock::SystemClock;
@@ -114,12 +114,14 @@ where
     );
     let overdue = tokio::spawn(overdue.run(dispatch.overdue_poll_interval, watcher.clone()));
     let hooks_wake = Arc::new(Notify::new());
-    // After commit, each round of events becomes webhook deliveries (one write), then goes to
-    // `callbacks`.
+    let (hand_off, handed) = hand_off();
+    // After commit, each round of events becomes webhook deliveries (one write), handed to this
+    // process's webhook dispatcher, then goes to `callbacks`.
     let fan_out = Arc::new(WebhookFanOut::new(
         Arc::clone(&store),
         Arc::new(SystemClock),
-        Arc::clone(&hooks_wake),
+        webhooks.lease(),
+        hand_off,
     ));
     let webhook_dispatcher =
         match HttpSender::new(webhooks.timeout, webhooks.allow_private_networks) {
@@ -128,6 +130,7 @@ where
                     lease: webhooks.lease(),
                     schedule: webhooks.schedule.clone(),
                     poll_interval: webhooks.poll_interval,
+                    try_timeout: webhooks.timeout,
                     ..WebhookDispatchConfig::default()
                 };
                 let dispatcher = WebhookDispatcher::new(
@@ -136,12 +139,15 @@ where
                     Arc::new(SystemClock),
                     config,
                 );
-                Some(tokio::spawn(
-                    dispatcher.run(Arc::clone(&hooks_wake), watcher.clone()),
-                ))
+                Some(tokio::spawn(dispatcher.run(
+                    handed,
+                    Arc::clone(&hooks_wake),
+                    watcher.clone(),
+                )))
             }
             Err(e) => {
-                // Deliveries wait in the store for a process that can send them.
+                // Deliveries wait in the store for a process that can send them (the hand-off
+                // finds nobody to take them, and they are claimed when their lease ends).
                 tracing::error!(error = %e, "webhooks will not be sent by this process");
                 None
             }

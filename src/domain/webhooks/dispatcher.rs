@@ -6,19 +6,72 @@
 //! (`FOR UPDATE SKIP LOCKED` and a lease) keeps two of them from sending one delivery at once,
 //! and every outcome is recorded fenced by the claim's lease, so a dispatcher whose lease ran
 //! out never overwrites what a later claim recorded.
+//!
+//! A delivery's first try needs no claim: the fan-out creates it already leased to its own
+//! process and hands it over here (a [`HandOff`]). Anything the hand-off misses (a full queue,
+//! a process that stopped, a try that waited too long) stays due and is claimed by some
+//! dispatcher when its lease ends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::future;
-use tokio::sync::{Notify, watch};
+use futures_util::future::{self, Either};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
 
-use super::model::{DeliveryMark, MarkOutcome, RetrySchedule, SendOutcome};
+use super::model::{ClaimedDelivery, DeliveryMark, MarkOutcome, RetrySchedule, SendOutcome};
 use super::ports::{WebhookSender, WebhookStore};
 use crate::domain::WorkflowError;
 use crate::domain::model::Lease;
 use crate::domain::ports::Clock;
+
+/// Handed batches waiting for the dispatcher; beyond this the fan-out hands none (they are
+/// claimed when their lease ends).
+const HAND_OFF_QUEUE: usize = 256;
+
+/// Rounds in flight at once (one claim round and handed batches): a hanging receiver holds
+/// its batch's round up to the sender's time-out without holding the others back, and no
+/// more than this many wait on such receivers.
+const ROUNDS_IN_FLIGHT: usize = 32;
+
+/// Deliveries the fan-out created already claimed, on their way to this process's dispatcher.
+#[derive(Debug)]
+pub struct HandedDeliveries {
+    pub deliveries: Vec<ClaimedDelivery>,
+    /// Their lease's end, the same for all.
+    pub leased_until: DateTime<Utc>,
+}
+
+/// The fan-out's end of the hand-off.
+#[derive(Debug, Clone)]
+pub struct HandOff(mpsc::Sender<HandedDeliveries>);
+
+/// The dispatcher's end of the hand-off.
+#[derive(Debug)]
+pub struct HandedQueue(mpsc::Receiver<HandedDeliveries>);
+
+/// A hand-off and its queue.
+pub fn hand_off() -> (HandOff, HandedQueue) {
+    let (tx, rx) = mpsc::channel(HAND_OFF_QUEUE);
+    (HandOff(tx), HandedQueue(rx))
+}
+
+impl HandedQueue {
+    /// The next batch queued, if one is waiting now.
+    pub fn try_next(&mut self) -> Option<HandedDeliveries> {
+        self.0.try_recv().ok()
+    }
+}
+
+impl HandOff {
+    /// Queues `handed` for the dispatcher; `false` if the queue is full or nobody takes from
+    /// it, when the deliveries wait for their lease to end and a claim.
+    pub fn hand(&self, handed: HandedDeliveries) -> bool {
+        self.0.try_send(handed).is_ok()
+    }
+}
 
 /// Tuning of the webhook dispatcher.
 #[derive(Debug, Clone)]
@@ -35,6 +88,10 @@ pub struct WebhookDispatchConfig {
     pub schedule: RetrySchedule,
     /// How often to look for due deliveries when nothing wakes the dispatcher.
     pub poll_interval: Duration,
+    /// The longest a try may take (the sender's time-out): a handed delivery is tried only
+    /// while its lease outlasts a whole try, so one that waited in the queue too long is left
+    /// to be claimed when its lease ends rather than sent when another dispatcher may send it.
+    pub try_timeout: Duration,
 }
 
 impl Default for WebhookDispatchConfig {
@@ -44,8 +101,15 @@ impl Default for WebhookDispatchConfig {
             lease: Duration::from_secs(60),
             schedule: RetrySchedule::default(),
             poll_interval: Duration::from_secs(1),
+            try_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// What finished in the dispatcher's loop.
+enum Finished {
+    Claimed(Result<usize, WorkflowError>),
+    Handed(Result<usize, WorkflowError>),
 }
 
 /// Sends due webhook deliveries through a [`WebhookSender`].
@@ -86,6 +150,27 @@ where
             .store
             .claim_deliveries(now, lease_until, self.config.batch)
             .await?;
+        self.send_and_record(claimed).await
+    }
+
+    /// Tries deliveries the fan-out created already claimed, as a round does, if their lease
+    /// still outlasts a whole try; else leaves them to be claimed when it ends. Returns how
+    /// many were tried.
+    pub async fn send_handed(&self, handed: HandedDeliveries) -> Result<usize, WorkflowError> {
+        let left = handed.leased_until - self.clock.now();
+        if left <= to_chrono(self.config.try_timeout) {
+            tracing::info!(
+                deliveries = handed.deliveries.len(),
+                "handed webhook deliveries waited too long; they will be claimed when their lease ends"
+            );
+            return Ok(0);
+        }
+        self.send_and_record(handed.deliveries).await
+    }
+
+    /// Tries each claimed delivery once (all at once, so each starts when its lease does) and
+    /// records the outcomes in one write.
+    async fn send_and_record(&self, claimed: Vec<ClaimedDelivery>) -> Result<usize, WorkflowError> {
         let count = claimed.len();
         if count == 0 {
             return Ok(0);
@@ -145,29 +230,78 @@ where
         }
     }
 
-    /// Runs rounds until `shutdown` turns true: right away when `wake` is notified, else every
-    /// poll interval. Store errors are logged and retried on the next round.
-    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true: sends what is handed over as it arrives, and claims a
+    /// round right away when `wake` is notified (a retry asked for), else every poll interval,
+    /// several rounds in flight at once. Store errors are logged and retried on the next round.
+    /// On shutdown, the tries in flight finish and are recorded.
+    pub async fn run(
+        self,
+        handed: HandedQueue,
+        wake: Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let HandedQueue(mut handed) = handed;
+        let mut handed_open = true;
+        let mut in_flight = FuturesUnordered::new();
+        let mut claiming = false;
+        let mut claim_at = Instant::now();
+        // Woken while a claim round was in flight: claim again when it ends.
+        let mut woken = false;
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
-            match self.run_once().await {
-                // A full batch suggests more are due: go again without waiting.
-                Ok(n) if n >= self.config.batch as usize => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "webhook dispatch round failed"),
+            if !claiming && Instant::now() >= claim_at {
+                claiming = true;
+                in_flight.push(Either::Left(async {
+                    Finished::Claimed(self.run_once().await)
+                }));
             }
+            let room = in_flight.len() < ROUNDS_IN_FLIGHT;
             tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                Some(finished) = in_flight.next(), if !in_flight.is_empty() => match finished {
+                    Finished::Claimed(round) => {
+                        claiming = false;
+                        // A full batch suggests more are due: go again without waiting.
+                        let more = match round {
+                            Ok(n) => n >= self.config.batch as usize,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "webhook dispatch round failed");
+                                false
+                            }
+                        };
+                        let again = std::mem::take(&mut woken) || more;
+                        claim_at = Instant::now();
+                        if !again {
+                            claim_at += self.config.poll_interval;
+                        }
+                    }
+                    Finished::Handed(Ok(_)) => {}
+                    Finished::Handed(Err(e)) => {
+                        // Their lease ends unmarked, and a claim sends them again.
+                        tracing::warn!(error = %e, "recording handed webhook deliveries failed");
+                    }
+                },
+                next = handed.recv(), if handed_open && room => match next {
+                    Some(batch) => in_flight.push(Either::Right(async {
+                        Finished::Handed(self.send_handed(batch).await)
+                    })),
+                    None => handed_open = false,
+                },
+                _ = wake.notified() => {
+                    woken = claiming;
+                    claim_at = Instant::now();
+                }
+                _ = tokio::time::sleep_until(claim_at), if !claiming => {}
                 changed = shutdown.changed() => {
+                    // The sender is gone: nobody can ask for a stop any more, so stop now.
                     if changed.is_err() {
-                        return;
+                        break;
                     }
                 }
             }
         }
+        while in_flight.next().await.is_some() {}
     }
 }
 
@@ -370,6 +504,131 @@ mod tests {
             config(),
         );
         assert_eq!(dispatcher.run_once().await.unwrap(), 0);
+    }
+
+    fn handed(ids: &[i64], lease_left: i64) -> HandedDeliveries {
+        HandedDeliveries {
+            deliveries: ids.iter().map(|id| claimed(*id, 1)).collect(),
+            leased_until: now() + chrono::Duration::seconds(lease_left),
+        }
+    }
+
+    /// A handed delivery is tried at once, with no claim, and recorded under the lease the
+    /// fan-out created it with.
+    #[tokio::test]
+    async fn handed_deliveries_are_sent_and_recorded_under_their_first_lease() {
+        let mut store = MockWebhookStore::new();
+        store.expect_claim_deliveries().never();
+        store
+            .expect_mark_deliveries()
+            .times(1)
+            .returning(|marks, _| {
+                assert_eq!(marks.len(), 2);
+                assert!(marks.iter().all(|m| m.lease.attempts == 1
+                    && m.outcome == MarkOutcome::Delivered { status: 200 }));
+                Box::pin(async { Ok(2) })
+            });
+        let mut sender = MockWebhookSender::new();
+        sender
+            .expect_send()
+            .times(2)
+            .returning(|_, _| Box::pin(async { SendOutcome::Delivered { status: 200 } }));
+        let dispatcher = WebhookDispatcher::new(
+            Arc::new(store),
+            Arc::new(sender),
+            Arc::new(clock()),
+            config(),
+        );
+        assert_eq!(
+            dispatcher.send_handed(handed(&[1, 2], 15)).await.unwrap(),
+            2
+        );
+    }
+
+    /// One whose lease no longer outlasts a whole try is not tried: it could still be in flight
+    /// when its lease ends and another dispatcher claims it.
+    #[tokio::test]
+    async fn handed_deliveries_that_waited_too_long_are_left_for_a_claim() {
+        let mut store = MockWebhookStore::new();
+        store.expect_mark_deliveries().never();
+        let mut sender = MockWebhookSender::new();
+        sender.expect_send().never();
+        let dispatcher = WebhookDispatcher::new(
+            Arc::new(store),
+            Arc::new(sender),
+            Arc::new(clock()),
+            config(),
+        );
+        let try_timeout = config().try_timeout.as_secs() as i64;
+        assert_eq!(
+            dispatcher
+                .send_handed(handed(&[1], try_timeout))
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
+    /// The loop tries a handed delivery while a claimed round still waits on a hanging
+    /// receiver, and on shutdown lets that round finish and be recorded.
+    #[tokio::test]
+    async fn handed_deliveries_do_not_wait_for_a_round_in_flight() {
+        let release = Arc::new(Notify::new());
+        let (marked_tx, mut marked) = mpsc::unbounded_channel();
+        let mut store = MockWebhookStore::new();
+        let mut claims = 0;
+        store.expect_claim_deliveries().returning(move |_, _, _| {
+            claims += 1;
+            let claimed = if claims == 1 {
+                vec![claimed(1, 2)]
+            } else {
+                Vec::new()
+            };
+            Box::pin(async move { Ok(claimed) })
+        });
+        store.expect_mark_deliveries().returning(move |marks, _| {
+            for mark in &marks {
+                marked_tx.send(mark.lease.id).unwrap();
+            }
+            Box::pin(async move { Ok(marks.len() as u64) })
+        });
+        let mut sender = MockWebhookSender::new();
+        let hanging = Arc::clone(&release);
+        sender.expect_send().returning(move |delivery, _| {
+            let hanging = Arc::clone(&hanging);
+            let id = delivery.lease.id;
+            Box::pin(async move {
+                if id == 1 {
+                    hanging.notified().await;
+                }
+                SendOutcome::Delivered { status: 200 }
+            })
+        });
+        let dispatcher = WebhookDispatcher::new(
+            Arc::new(store),
+            Arc::new(sender),
+            Arc::new(clock()),
+            config(),
+        );
+        let (hand_off, queue) = hand_off();
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(dispatcher.run(queue, Arc::new(Notify::new()), stopped));
+
+        assert!(hand_off.hand(handed(&[2], 15)));
+        let first = tokio::time::timeout(Duration::from_secs(5), marked.recv()).await;
+        assert_eq!(first.expect("the handed delivery waited"), Some(2));
+
+        stop.send(true).unwrap();
+        release.notify_one();
+        tokio::time::timeout(Duration::from_secs(5), running)
+            .await
+            .expect("the loop stopped")
+            .unwrap();
+        assert_eq!(
+            marked.recv().await,
+            Some(1),
+            "the round in flight was recorded"
+        );
     }
 
     #[test]

@@ -97,15 +97,18 @@ pub trait WebhookStore: Send + Sync + 'static {
         once: Option<Once<Delivery>>,
     ) -> impl Future<Output = Result<Done<Delivery>, WorkflowError>> + Send;
 
-    /// Creates one `pending` delivery, due at `now`, per event and subscription asking for the
-    /// event's kind, in one write for all `events`. Idempotent: a subscription that already has a delivery of this
-    /// event id gets none more (the outbox may hand an event over more than once). Returns how
-    /// many were created.
+    /// Creates one delivery per event and subscription asking for the event's kind, in one
+    /// write for all `events`, each already claimed by the caller for its first try: one
+    /// attempt counted, leased until `lease_until` (no dispatcher claims it before then) and
+    /// due at `now` (any dispatcher claims it once that lease has ended unmarked). Idempotent:
+    /// a subscription that already has a delivery of this event id gets none more (the outbox
+    /// may hand an event over more than once). Returns the created deliveries, as claimed.
     fn fan_out(
         &self,
         events: Vec<FanOutEvent>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64, WorkflowError>> + Send;
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, WorkflowError>> + Send;
 
     /// Claims up to `limit` pending or failed deliveries due at `now`, oldest due first,
     /// skipping those another dispatcher holds, and leases them until `lease_until`; each

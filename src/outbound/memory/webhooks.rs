@@ -47,20 +47,25 @@ impl Hooks {
         }
     }
 
-    /// One event's deliveries, one per matching subscription that has none of it yet.
-    fn fan_out(&mut self, event: FanOutEvent, now: DateTime<Utc>) -> Result<u64, WorkflowError> {
+    /// One event's deliveries, one per matching subscription that has none of it yet, each
+    /// claimed for its first try until `lease_until`.
+    fn fan_out(
+        &mut self,
+        event: FanOutEvent,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        created: &mut Vec<ClaimedDelivery>,
+    ) -> Result<(), WorkflowError> {
         let hooks = self;
-        let matching: Vec<SubscriptionId> = hooks
+        let matching: Vec<&Subscription> = hooks
             .subscriptions
             .values()
             .filter(|s| s.event_types.contains(event.kind))
-            .map(|s| s.id)
             .collect();
-        let mut created = 0;
         for subscription in matching {
             if !hooks
                 .delivered_events
-                .insert((subscription, event.event_id.clone()))
+                .insert((subscription.id, event.event_id.clone()))
             {
                 continue;
             }
@@ -71,11 +76,11 @@ impl Hooks {
                 Row {
                     delivery: Delivery {
                         id,
-                        subscription_id: subscription,
+                        subscription_id: subscription.id,
                         event_id: event.event_id.clone(),
                         event_type: event.kind,
                         status: DeliveryStatus::Pending,
-                        attempts: 0,
+                        attempts: 1,
                         last_error: None,
                         last_status_code: None,
                         next_attempt_at: Some(now),
@@ -83,12 +88,21 @@ impl Hooks {
                         created_at: now,
                     },
                     body: event.body.clone(),
-                    leased_until: None,
+                    leased_until: Some(lease_until),
                 },
             );
-            created += 1;
+            created.push(ClaimedDelivery {
+                lease: Lease {
+                    id: id.get(),
+                    attempts: 1,
+                },
+                url: subscription.url.clone(),
+                secret: subscription.secret.clone(),
+                event_id: event.event_id.clone(),
+                body: event.body.clone(),
+            });
         }
-        Ok(created)
+        Ok(())
     }
 
     fn retry(&mut self, id: DeliveryId, now: DateTime<Utc>) -> Result<Delivery, WorkflowError> {
@@ -187,11 +201,12 @@ impl WebhookStore for MemoryStore {
         &self,
         events: Vec<FanOutEvent>,
         now: DateTime<Utc>,
-    ) -> Result<u64, WorkflowError> {
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedDelivery>, WorkflowError> {
         let mut state = self.lock();
-        let mut created = 0;
+        let mut created = Vec::new();
         for event in events {
-            created += state.hooks.fan_out(event, now)?;
+            state.hooks.fan_out(event, now, lease_until, &mut created)?;
         }
         Ok(created)
     }

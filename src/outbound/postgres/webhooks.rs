@@ -23,13 +23,21 @@ const SUBSCRIPTION_COLUMNS: &str = "id, url, event_types, secret, created_at";
 const DELIVERY_COLUMNS: &str = "id, subscription_id, event_id, event_type, status, attempts, \
      last_error, last_status_code, next_attempt_at, delivered_at, created_at";
 
-/// One statement: a delivery for every subscription asking for the event's type, none twice.
-const FAN_OUT_SQL: &str = "INSERT INTO webhook_deliveries \
-         (subscription_id, event_id, event_type, body, next_attempt_at, created_at) \
-     SELECT s.id, e.event_id, e.event_type, e.body, $4, $4 \
-     FROM unnest($1::text[], $2::text[], $3::text[]) AS e (event_id, event_type, body) \
-     JOIN webhook_subscriptions AS s ON e.event_type = ANY (s.event_types) \
-     ON CONFLICT ON CONSTRAINT webhook_deliveries_once DO NOTHING";
+/// One statement: a delivery for every subscription asking for the event's type, none twice,
+/// each claimed for its first try by the fan-out's own dispatcher (one attempt, leased), so
+/// that no claim statement stands between an event and its first try.
+const FAN_OUT_SQL: &str = "WITH created AS ( \
+         INSERT INTO webhook_deliveries (subscription_id, event_id, event_type, body, \
+             attempts, leased_until, next_attempt_at, created_at) \
+         SELECT s.id, e.event_id, e.event_type, e.body, 1, $5, $4, $4 \
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS e (event_id, event_type, body) \
+         JOIN webhook_subscriptions AS s ON e.event_type = ANY (s.event_types) \
+         ON CONFLICT ON CONSTRAINT webhook_deliveries_once DO NOTHING \
+         RETURNING id, attempts, subscription_id, event_id, body \
+     ) \
+     SELECT c.id, c.attempts, c.event_id, c.body, s.url, s.secret \
+     FROM created c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
+     ORDER BY c.id";
 
 /// SKIP LOCKED: dispatchers in other processes claim other rows instead of waiting. A leased
 /// delivery stays due (its `next_attempt_at` is left alone) but is skipped until its lease
@@ -154,6 +162,21 @@ struct ClaimedRow {
     url: String,
     #[diesel(sql_type = Text)]
     secret: String,
+}
+
+impl ClaimedRow {
+    fn into_domain(self) -> Result<ClaimedDelivery, WorkflowError> {
+        Ok(ClaimedDelivery {
+            lease: Lease {
+                id: self.id,
+                attempts: self.attempts,
+            },
+            url: WebhookUrl::parse(&self.url)?,
+            secret: WebhookSecret::from_stored(self.secret),
+            event_id: self.event_id,
+            body: self.body,
+        })
+    }
 }
 
 #[derive(QueryableByName)]
@@ -343,24 +366,27 @@ impl WebhookStore for PgStore {
         &self,
         events: Vec<FanOutEvent>,
         now: DateTime<Utc>,
-    ) -> Result<u64, WorkflowError> {
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedDelivery>, WorkflowError> {
         if events.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
         let types: Vec<&str> = events.iter().map(|e| e.kind.event_type()).collect();
         let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
-        self.with_conn(async |conn| {
-            let created = diesel::sql_query(FAN_OUT_SQL)
-                .bind::<Array<Text>, _>(&ids)
-                .bind::<Array<Text>, _>(&types)
-                .bind::<Array<Text>, _>(&bodies)
-                .bind::<Timestamptz, _>(now)
-                .execute(conn)
-                .await?;
-            Ok(created as u64)
-        })
-        .await
+        let rows: Vec<ClaimedRow> = self
+            .with_conn(async |conn| {
+                Ok(diesel::sql_query(FAN_OUT_SQL)
+                    .bind::<Array<Text>, _>(&ids)
+                    .bind::<Array<Text>, _>(&types)
+                    .bind::<Array<Text>, _>(&bodies)
+                    .bind::<Timestamptz, _>(now)
+                    .bind::<Timestamptz, _>(lease_until)
+                    .load(conn)
+                    .await?)
+            })
+            .await?;
+        rows.into_iter().map(ClaimedRow::into_domain).collect()
     }
 
     async fn claim_deliveries(
@@ -379,20 +405,7 @@ impl WebhookStore for PgStore {
                     .await?)
             })
             .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(ClaimedDelivery {
-                    lease: Lease {
-                        id: row.id,
-                        attempts: row.attempts,
-                    },
-                    url: WebhookUrl::parse(&row.url)?,
-                    secret: WebhookSecret::from_stored(row.secret),
-                    event_id: row.event_id,
-                    body: row.body,
-                })
-            })
-            .collect()
+        rows.into_iter().map(ClaimedRow::into_domain).collect()
     }
 
     async fn mark_deliveries(

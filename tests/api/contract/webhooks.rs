@@ -1,8 +1,9 @@
 //! Contract: webhook subscriptions and deliveries (the `WebhookStore` port). Subscriptions are
 //! created, listed and removed with their deliveries; an event fans out to the subscriptions
-//! asking for its type, once per subscription however often it is handed over; deliveries are
-//! claimed under a lease, each claim one more attempt, and every mark is fenced by the claim's
-//! lease; a failed or dead delivery can be re-queued, a pending or delivered one can't.
+//! asking for its type, once per subscription however often it is handed over, each delivery
+//! created already claimed for its first try; deliveries are claimed under a lease, each claim
+//! one more attempt, and every mark is fenced by the claim's lease; a failed or dead delivery
+//! can be re-queued, a pending or delivered one can't.
 
 use std::sync::Arc;
 
@@ -65,6 +66,18 @@ fn event(id: &str, kind: CallbackKind) -> FanOutEvent {
     }
 }
 
+/// Fans out with the same 60 s lease as `claim`.
+async fn fan_out<S: WebhookStore>(
+    store: &S,
+    events: Vec<FanOutEvent>,
+    now: DateTime<Utc>,
+) -> Vec<ClaimedDelivery> {
+    store
+        .fan_out(events, now, now + TimeDelta::seconds(60))
+        .await
+        .unwrap()
+}
+
 async fn claim<S: WebhookStore>(store: &S, now: DateTime<Utc>) -> Vec<ClaimedDelivery> {
     store
         .claim_deliveries(now, now + TimeDelta::seconds(60), 100)
@@ -116,10 +129,7 @@ async fn case_subscriptions_are_created_listed_and_removed<S: ContractStore + We
     );
 
     // Removing one takes its deliveries with it.
-    store
-        .fan_out(vec![event("evt_1", CallbackKind::OnRejected)], now)
-        .await
-        .unwrap();
+    fan_out(&*store, vec![event("evt_1", CallbackKind::OnRejected)], now).await;
     assert_eq!(store.deliveries(second.id, None).await.unwrap().len(), 1);
     store.delete_subscription(second.id).await.unwrap();
     assert_eq!(store.subscriptions().await.unwrap(), vec![first.clone()]);
@@ -159,10 +169,9 @@ async fn case_a_round_of_events_fans_out_in_one_call<S: ContractStore + WebhookS
     )
     .await;
     assert_eq!(
-        store
-            .fan_out(vec![event("evt_a", CallbackKind::OnApproved)], now)
+        fan_out(&*store, vec![event("evt_a", CallbackKind::OnApproved)], now)
             .await
-            .unwrap(),
+            .len(),
         2
     );
     let round = vec![
@@ -171,8 +180,8 @@ async fn case_a_round_of_events_fans_out_in_one_call<S: ContractStore + WebhookS
         event("evt_c", CallbackKind::OnCancelled),
         event("evt_d", CallbackKind::OnApproved),
     ];
-    assert_eq!(store.fan_out(round.clone(), now).await.unwrap(), 3);
-    assert_eq!(store.fan_out(round, now).await.unwrap(), 0);
+    assert_eq!(fan_out(&*store, round.clone(), now).await.len(), 3);
+    assert!(fan_out(&*store, round, now).await.is_empty());
     let ids = |deliveries: Vec<Delivery>| {
         let mut ids: Vec<String> = deliveries.into_iter().map(|d| d.event_id).collect();
         ids.sort_unstable();
@@ -186,7 +195,7 @@ async fn case_a_round_of_events_fans_out_in_one_call<S: ContractStore + WebhookS
         ids(store.deliveries(steps.id, None).await.unwrap()),
         ["evt_a", "evt_b", "evt_d"]
     );
-    assert_eq!(store.fan_out(Vec::new(), now).await.unwrap(), 0);
+    assert!(fan_out(&*store, Vec::new(), now).await.is_empty());
 }
 
 async fn case_events_fan_out_once_per_matching_subscription<S: ContractStore + WebhookStore>(
@@ -208,30 +217,23 @@ async fn case_events_fan_out_once_per_matching_subscription<S: ContractStore + W
     )
     .await;
     let approved = event("evt_a", CallbackKind::OnApproved);
-    assert_eq!(store.fan_out(vec![approved.clone()], now).await.unwrap(), 2);
+    let mut created = fan_out(&*store, vec![approved.clone()], now).await;
+    assert_eq!(created.len(), 2);
     // The outbox hands the same event over again: nothing more.
-    assert_eq!(store.fan_out(vec![approved], now).await.unwrap(), 0);
-    assert_eq!(
-        store
-            .fan_out(vec![event("evt_b", CallbackKind::StepAwaitingAction)], now)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .fan_out(vec![event("evt_c", CallbackKind::OnCancelled)], now)
-            .await
-            .unwrap(),
-        0
-    );
+    assert!(fan_out(&*store, vec![approved], now).await.is_empty());
+    let awaiting = event("evt_b", CallbackKind::StepAwaitingAction);
+    created.extend(fan_out(&*store, vec![awaiting], now).await);
+    assert_eq!(created.len(), 3);
+    let cancelled = event("evt_c", CallbackKind::OnCancelled);
+    assert!(fan_out(&*store, vec![cancelled], now).await.is_empty());
     let of_approvals = store.deliveries(approvals.id, None).await.unwrap();
     assert_eq!(of_approvals.len(), 1);
     let delivery = &of_approvals[0];
     assert_eq!(delivery.event_id, "evt_a");
     assert_eq!(delivery.event_type, CallbackKind::OnApproved);
     assert_eq!(delivery.status, DeliveryStatus::Pending);
-    assert_eq!(delivery.attempts, 0);
+    // Created claimed for its first try.
+    assert_eq!(delivery.attempts, 1);
     assert_eq!(delivery.next_attempt_at, Some(now));
     assert_eq!(
         (delivery.delivered_at, delivery.last_error.as_ref()),
@@ -253,20 +255,50 @@ async fn case_events_fan_out_once_per_matching_subscription<S: ContractStore + W
             ..DeliveryCounts::default()
         }
     );
-    // Each claim carries what sending takes: the subscription's URL and secret, the body.
-    let mut claimed = claim(&*store, now).await;
-    claimed.sort_by_key(|c| c.lease.id);
-    assert_eq!(claimed.len(), 3);
-    let to_approvals = claimed
+    // Each created delivery carries what sending takes: its lease (the first attempt), the
+    // subscription's URL and secret, the body.
+    assert!(created.iter().all(|c| c.lease.attempts == 1));
+    let to_approvals = created
         .iter()
         .find(|c| c.url == approvals.url)
-        .expect("a claim for the first subscription");
+        .expect("a delivery for the first subscription");
+    assert_eq!(to_approvals.lease.id, delivery.id.get());
     assert_eq!(to_approvals.secret, approvals.secret);
     assert_eq!(to_approvals.event_id, "evt_a");
     assert_eq!(
         to_approvals.body,
         r#"{"id":"evt_a","type":"instance.approved"}"#
     );
+    // Leased to the fan-out's caller: claimed by nobody else until that lease ends, then by
+    // anyone, with the same URL, secret and body, as a second attempt.
+    assert!(
+        claim(&*store, now + TimeDelta::seconds(59))
+            .await
+            .is_empty()
+    );
+    let mut claimed = claim(&*store, now + TimeDelta::seconds(61)).await;
+    claimed.sort_by_key(|c| c.lease.id);
+    created.sort_by_key(|c| c.lease.id);
+    for (claim, created) in claimed.iter().zip(&created) {
+        assert_eq!(claim.lease.attempts, 2);
+        assert_eq!(
+            (
+                claim.lease.id,
+                &claim.url,
+                &claim.secret,
+                &claim.event_id,
+                &claim.body
+            ),
+            (
+                created.lease.id,
+                &created.url,
+                &created.secret,
+                &created.event_id,
+                &created.body
+            )
+        );
+    }
+    assert_eq!(claimed.len(), 3);
 }
 
 async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + WebhookStore>(
@@ -280,21 +312,17 @@ async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + Web
         now,
     )
     .await;
-    store
-        .fan_out(vec![event("evt_1", CallbackKind::OnApproved)], now)
-        .await
-        .unwrap();
-    // Not due before its time; claimed once; held while leased.
-    assert!(claim(&*store, now - TimeDelta::seconds(1)).await.is_empty());
-    let first = claim(&*store, now).await;
-    assert_eq!(first.len(), 1);
-    let first = first[0].lease;
+    let created = fan_out(&*store, vec![event("evt_1", CallbackKind::OnApproved)], now).await;
+    // Created claimed: held while leased, by the fan-out's caller, as the first attempt.
+    let first = created[0].lease;
     assert_eq!(first.attempts, 1);
-    assert!(
-        claim(&*store, now + TimeDelta::seconds(59))
-            .await
-            .is_empty()
-    );
+    for at in [
+        now - TimeDelta::seconds(1),
+        now,
+        now + TimeDelta::seconds(59),
+    ] {
+        assert!(claim(&*store, at).await.is_empty(), "claimed at {at}");
+    }
 
     // The lease ran out: its holder's mark is refused, even after a new claim took it.
     let late = now + TimeDelta::seconds(61);
@@ -393,13 +421,10 @@ async fn case_only_failed_or_dead_deliveries_are_retried<S: ContractStore + Webh
         now,
     )
     .await;
+    let mut claims = Vec::new();
     for id in ["evt_1", "evt_2"] {
-        store
-            .fan_out(vec![event(id, CallbackKind::OnApproved)], now)
-            .await
-            .unwrap();
+        claims.extend(fan_out(&*store, vec![event(id, CallbackKind::OnApproved)], now).await);
     }
-    let mut claims = claim(&*store, now).await;
     claims.sort_by_key(|c| c.lease.id);
     let (dying, delivering) = (claims[0].lease, claims[1].lease);
     let dying_id = DeliveryId::new(dying.id).unwrap();
