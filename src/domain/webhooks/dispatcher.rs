@@ -357,6 +357,18 @@ mod tests {
         clock
     }
 
+    fn dispatcher<S: WebhookSender>(
+        store: MockWebhookStore,
+        sender: S,
+    ) -> WebhookDispatcher<MockWebhookStore, S, MockClock> {
+        WebhookDispatcher::new(
+            Arc::new(store),
+            Arc::new(sender),
+            Arc::new(clock()),
+            config(),
+        )
+    }
+
     /// 2xx is delivered; a failure with schedule left is retried after its delay (with at most
     /// 10% jitter); a failure past the schedule is dead; every mark names its claim's lease.
     #[tokio::test]
@@ -418,12 +430,7 @@ mod tests {
             };
             Box::pin(async move { outcome })
         });
-        let dispatcher = WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(sender),
-            Arc::new(clock()),
-            config(),
-        );
+        let dispatcher = dispatcher(store, sender);
         assert_eq!(dispatcher.run_once().await.unwrap(), 3);
     }
 
@@ -443,12 +450,7 @@ mod tests {
         sender
             .expect_send()
             .returning(|_, _| Box::pin(async { SendOutcome::Delivered { status: 200 } }));
-        let dispatcher = WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(sender),
-            Arc::new(clock()),
-            config(),
-        );
+        let dispatcher = dispatcher(store, sender);
         assert_eq!(dispatcher.run_once().await.unwrap(), 1);
     }
 
@@ -475,11 +477,9 @@ mod tests {
         store
             .expect_mark_deliveries()
             .returning(|marks, _| Box::pin(async move { Ok(marks.len() as u64) }));
-        let dispatcher = WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(WaitingForAll(tokio::sync::Barrier::new(batch as usize))),
-            Arc::new(clock()),
-            config(),
+        let dispatcher = dispatcher(
+            store,
+            WaitingForAll(tokio::sync::Barrier::new(batch as usize)),
         );
         let round = tokio::time::timeout(Duration::from_secs(5), dispatcher.run_once()).await;
         assert_eq!(
@@ -497,12 +497,7 @@ mod tests {
         store.expect_mark_deliveries().never();
         let mut sender = MockWebhookSender::new();
         sender.expect_send().never();
-        let dispatcher = WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(sender),
-            Arc::new(clock()),
-            config(),
-        );
+        let dispatcher = dispatcher(store, sender);
         assert_eq!(dispatcher.run_once().await.unwrap(), 0);
     }
 
@@ -533,12 +528,7 @@ mod tests {
             .expect_send()
             .times(2)
             .returning(|_, _| Box::pin(async { SendOutcome::Delivered { status: 200 } }));
-        let dispatcher = WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(sender),
-            Arc::new(clock()),
-            config(),
-        );
+        let dispatcher = dispatcher(store, sender);
         assert_eq!(
             dispatcher.send_handed(handed(&[1, 2], 15)).await.unwrap(),
             2
@@ -553,12 +543,7 @@ mod tests {
         store.expect_mark_deliveries().never();
         let mut sender = MockWebhookSender::new();
         sender.expect_send().never();
-        let dispatcher = WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(sender),
-            Arc::new(clock()),
-            config(),
-        );
+        let dispatcher = dispatcher(store, sender);
         let try_timeout = config().try_timeout.as_secs() as i64;
         assert_eq!(
             dispatcher
@@ -604,12 +589,7 @@ mod tests {
                 SendOutcome::Delivered { status: 200 }
             })
         });
-        let dispatcher = WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(sender),
-            Arc::new(clock()),
-            config(),
-        );
+        let dispatcher = dispatcher(store, sender);
         let (hand_off, queue) = hand_off();
         let (stop, stopped) = watch::channel(false);
         let running = tokio::spawn(dispatcher.run(queue, Arc::new(Notify::new()), stopped));
