@@ -31,9 +31,10 @@ use crate::domain::ports::Clock;
 /// claimed when their lease ends).
 const HAND_OFF_QUEUE: usize = 256;
 
-/// Rounds in flight at once (one claim round and handed batches): a hanging receiver holds
-/// its batch's round up to the sender's time-out without holding the others back, and no
-/// more than this many wait on such receivers.
+/// Rounds in flight at once, counting the claim round (of which there is at most one, started
+/// even when this many are in flight): a hanging receiver holds its round up to the sender's
+/// time-out without holding the others back, and no more than this many wait on such
+/// receivers.
 const ROUNDS_IN_FLIGHT: usize = 32;
 
 /// Deliveries the fan-out created already claimed, on their way to this process's dispatcher.
