@@ -94,7 +94,15 @@ count_closed() {
 sleep 1.5
 check "the 5 slow clients were cut off by the 1 s header time-out" 5 "$(count_closed "${SLOW[@]}")"
 sleep "$IDLE"
-check "all $FLOOD silent connections are closed after the ${IDLE} s idle time-out" "$FLOOD" "$(count_closed "${FDS[@]}")"
+# On a loaded machine the last of them may close a moment late: look again for up to another
+# idle time-out before counting what is still open.
+closed=$(count_closed "${FDS[@]}")
+deadline=$((SECONDS + IDLE))
+while [ "$closed" -lt "$FLOOD" ] && [ "$SECONDS" -lt "$deadline" ]; do
+  sleep 0.2
+  closed=$(count_closed "${FDS[@]}")
+done
+check "all $FLOOD silent connections are closed after the ${IDLE} s idle time-out (and at most ${IDLE} s more)" "$FLOOD" "$closed"
 for fd in "${FDS[@]}" "${SLOW[@]}"; do exec {fd}>&-; done
 check "the server's descriptors came back (at most $((BASELINE_FDS + 2)), was $BASELINE_FDS)" yes \
   "$([ "$(fds_of_server)" -le $((BASELINE_FDS + 2)) ] && echo yes || echo "no: $(fds_of_server)")"
