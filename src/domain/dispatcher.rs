@@ -207,7 +207,9 @@ where
     }
 }
 
-fn to_chrono(d: Duration) -> chrono::Duration {
+/// A std duration as chrono's, saturating (a configured duration too long for chrono is
+/// "never").
+pub(crate) fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::model::{ClaimedDelivery, DeliveryMark, MarkOutcome, RetrySchedule, SendOutcome};
 use super::ports::{WebhookSender, WebhookStore};
 use crate::domain::WorkflowError;
+use crate::domain::dispatcher::to_chrono;
 use crate::domain::model::Lease;
 use crate::domain::ports::Clock;
 
@@ -316,10 +317,6 @@ fn with_jitter(delay: Duration, lease: Lease) -> Duration {
         .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let per_mille = (seed >> 33) % 101;
     delay + delay.mul_f64(per_mille as f64 / 1000.0)
-}
-
-fn to_chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::dispatcher::to_chrono;
 use crate::domain::model::OutboxItem;
 use crate::domain::ports::{Clock, EventFanOut};
 use crate::domain::webhooks::dispatcher::{HandOff, HandedDeliveries};
@@ -55,8 +56,7 @@ where
             })
             .collect::<Result<Vec<_>, String>>()?;
         let now = self.clock.now();
-        let leased_until =
-            now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX);
+        let leased_until = now + to_chrono(self.lease);
         let created = self
             .store
             .fan_out(events, now, leased_until)
