@@ -1,5 +1,6 @@
 //! The measured workloads, in the order the run performs them: approvals and triggers at each
-//! client count beside their pgbench baselines, 64 approvers racing on one step, and the inbox
+//! client count beside their pgbench baselines (at 8 clients, the approvals' same-SQL baseline
+//! taken in turns with each group of the service's runs), 64 approvers racing on one step, and the inbox
 //! read at scale. Each adds its rows to the table and counts the requests that failed.
 
 use std::sync::Arc;
@@ -56,6 +57,22 @@ impl Sql<'_> {
         let script = format!("{}/{name}.pgbench", self.dir);
         pgbench(self.database_url, &script, clients, seconds, vars)
     }
+
+    /// The same SQL as the service's approvals, on the second range of the layout (pgbench
+    /// draws its steps from a sequence, so each run goes on where the last one stopped).
+    fn same_sql(
+        &self,
+        layout: &DecisionLayout,
+        clients: usize,
+        seconds: f64,
+    ) -> Result<f64, String> {
+        let vars = [
+            ("count", layout.range),
+            ("first_step", layout.first_step + 3 * layout.range),
+            ("first_instance", layout.first_instance + layout.range),
+        ];
+        self.pgbench("decide_same_sql", clients, seconds, &vars)
+    }
 }
 
 /// The server as it runs by default (metrics on), and the same binary with `METRICS=off`.
@@ -65,9 +82,14 @@ pub struct Servers<'a> {
     pub metrics_off: &'a Server,
 }
 
-/// Approving step 1 of preloaded instances: the service over HTTP, then pgbench on the same
-/// SQL and the ceiling, each on its own range of the layout. At 8 clients also with metrics
-/// off and on, alternately.
+/// Approving step 1 of preloaded instances: the service over HTTP beside pgbench on the same
+/// SQL and the ceiling, each on its own range of the layout. At 8 clients also with an
+/// `Idempotency-Key`, with metrics off and on, and with webhooks off and on.
+///
+/// Each group of the service's runs is compared with same-SQL runs taken in turn with it (one
+/// after each turn of the group), not with one baseline measured once: this machine's rate
+/// drifts over a run, and a baseline measured minutes away from the runs it divides would turn
+/// that drift into a ratio.
 pub async fn approvals(
     tally: &mut Tally,
     conn: &mut AsyncPgConnection,
@@ -81,98 +103,30 @@ pub async fn approvals(
     let next_service_step = Arc::new(AtomicUsize::new(0));
     let server = servers.metrics_on;
     for &clients in &plan.clients {
+        let approve = Approvals {
+            layout,
+            cursor: &next_service_step,
+            clients,
+            seconds: plan.seconds,
+        };
+        let same_sql = || sql.same_sql(layout, clients, plan.seconds);
         // Unmeasured warm-up of both servers at this client count: their pools open the
         // connections it needs and prepare their statements, as pgbench connects before its
         // clock starts (its rate excludes the initial connection time).
         for server in [servers.metrics_on, servers.metrics_off] {
-            let warm =
-                approve_run(server, layout, &next_service_step, clients, WARM_UP, false).await;
+            let warm = approve.run_for(server, WARM_UP, false).await;
             tally.errors += warm.errors;
         }
-        let service = approve_run(
-            server,
-            layout,
-            &next_service_step,
-            clients,
-            plan.seconds,
-            false,
-        )
-        .await;
+        let service = approve.run(server, false).await;
         tally.errors += service.errors;
-        // At 8 clients, the same approvals again with an Idempotency-Key each, so that the cost
-        // of keeping answers is measured in this run, beside the same baselines.
-        let keyed = if clients == 8 {
-            let keyed = approve_run(
-                server,
-                layout,
-                &next_service_step,
-                clients,
-                plan.seconds,
-                true,
-            )
-            .await;
-            tally.errors += keyed.errors;
-            Some(keyed)
-        } else {
-            None
-        };
-        // The metrics' overhead: off and on in turns (twice each), so that drift in the
-        // machine's load falls on both alike.
-        let overhead = if clients == 8 {
-            let mut off = Vec::new();
-            let mut on = Vec::new();
-            for _ in 0..2 {
-                for (server, runs) in [
-                    (servers.metrics_off, &mut off),
-                    (servers.metrics_on, &mut on),
-                ] {
-                    let run = approve_run(
-                        server,
-                        layout,
-                        &next_service_step,
-                        clients,
-                        plan.seconds,
-                        false,
-                    )
-                    .await;
-                    tally.errors += run.errors;
-                    runs.push(run);
-                }
-            }
-            Some((merged(on), merged(off)))
-        } else {
-            None
-        };
-        // Webhooks' cost and latency: with a subscription to every event and without, in
-        // turns, beside the same baselines.
-        let webhooks = if clients == 8 {
-            let runs = webhook_runs(
-                conn,
-                servers.metrics_on,
-                layout,
-                &next_service_step,
-                clients,
-                plan,
-            )
-            .await?;
-            tally.errors += runs.on.errors + runs.off.errors + runs.latency.errors;
-            Some(runs)
-        } else {
-            None
-        };
-        let vars = [
-            ("count", layout.range),
-            ("first_step", layout.first_step + 3 * layout.range),
-            ("first_instance", layout.first_instance + layout.range),
-        ];
-        let same = sql.pgbench("decide_same_sql", clients, plan.seconds, &vars)?;
+        let same = same_sql()?;
+        // The ceiling script draws its steps from this sequence: every client count starts it
+        // again at the first step of the third range.
+        exec(conn, "SELECT setval('bench_ceiling_seq', 1, false)").await?;
         let ceiling_vars = [
             ("count", layout.range),
             ("first_step", layout.first_step + 6 * layout.range),
         ];
-        // The ceiling script draws its steps from this sequence: every client count starts it
-        // again at the first step of the third range.
-        exec(conn, "SELECT setval('bench_ceiling_seq', 1, false)").await?;
         let ceiling = sql.pgbench(
             "decide_one_round_trip",
             clients,
@@ -185,69 +139,90 @@ pub async fn approvals(
             same,
             ceiling,
         ));
-        if let Some(keyed) = keyed {
-            tally.push(Row::compared(
-                format!("approve keyed, {clients} clients"),
-                keyed,
-                same,
-                ceiling,
-            ));
+        if clients != 8 {
+            continue;
         }
-        if let Some((on, off)) = overhead {
-            let ratio = on.per_second / off.per_second.max(f64::MIN_POSITIVE);
-            let mut on_row =
-                Row::compared(format!("approve metrics on, {clients}"), on, same, ceiling);
-            on_row.note = format!("{on_row_note}on/off {ratio:.3}", on_row_note = on_row.note);
-            tally.push(Row::compared(
-                format!("approve metrics off, {clients}"),
-                off,
-                same,
-                ceiling,
-            ));
-            tally.push(on_row);
+        // The same approvals again with an Idempotency-Key each: the cost of keeping answers.
+        let keyed = approve.run(server, true).await;
+        tally.errors += keyed.errors;
+        let same = same_sql()?;
+        tally.push(Row::compared(
+            format!("approve keyed, {clients} clients"),
+            keyed,
+            same,
+            ceiling,
+        ));
+        // The metrics' overhead: off and on in turns (twice each), so that drift in the
+        // machine's load falls on both alike.
+        let (mut off, mut on, mut same) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..2 {
+            off.push(approve.run(servers.metrics_off, false).await);
+            on.push(approve.run(servers.metrics_on, false).await);
+            same.push(same_sql()?);
         }
-        if let Some(runs) = webhooks {
-            let ratio = runs.on.per_second / runs.off.per_second.max(f64::MIN_POSITIVE);
-            tally.push(Row::compared(
-                format!("approve webhooks off, {clients}"),
-                runs.off,
-                same,
-                ceiling,
-            ));
-            let mut on_row = Row::compared(
-                format!("approve webhooks on, {clients}"),
-                runs.on,
-                same,
-                ceiling,
-            );
-            on_row.note = format!("{}on/off {ratio:.3}", on_row.note);
-            tally.push(on_row);
-            let note = format!(
-                "occurred_at to receipt, during and after the webhooks-on runs; {} events, {} deliveries{}",
-                runs.events,
-                runs.latency.ok,
-                if runs.latency.errors > 0 {
-                    format!(", {} never arrived", runs.latency.errors)
-                } else {
-                    String::new()
-                }
-            );
-            tally.push(Row {
-                label: format!("event delivery, {clients}"),
-                service: Some(runs.latency),
-                same_sql: None,
-                ceiling: None,
-                note,
-            });
-        }
+        let (on, off, same) = (merged(on), merged(off), mean(&same));
+        tally.errors += on.errors + off.errors;
+        let ratio = on.per_second / off.per_second.max(f64::MIN_POSITIVE);
+        tally.push(Row::compared(
+            format!("approve metrics off, {clients}"),
+            off,
+            same,
+            ceiling,
+        ));
+        let mut on_row = Row::compared(format!("approve metrics on, {clients}"), on, same, ceiling);
+        on_row.note = format!("{}on/off {ratio:.3}", on_row.note);
+        tally.push(on_row);
+        // Webhooks' cost and latency: with a subscription to every event and without, in
+        // turns, each turn followed by a same-SQL run.
+        let runs = webhook_runs(conn, server, &approve, &same_sql).await?;
+        tally.errors += runs.on.errors + runs.off.errors + runs.latency.errors;
+        let ratio = runs.on.per_second / runs.off.per_second.max(f64::MIN_POSITIVE);
+        tally.push(Row::compared(
+            format!("approve webhooks off, {clients}"),
+            runs.off,
+            runs.same,
+            ceiling,
+        ));
+        let mut on_row = Row::compared(
+            format!("approve webhooks on, {clients}"),
+            runs.on,
+            runs.same,
+            ceiling,
+        );
+        on_row.note = format!("{}on/off {ratio:.3}", on_row.note);
+        tally.push(on_row);
+        let note = format!(
+            "occurred_at to receipt, during and after the webhooks-on runs; {} events, {} deliveries{}",
+            runs.events,
+            runs.latency.ok,
+            if runs.latency.errors > 0 {
+                format!(", {} never arrived", runs.latency.errors)
+            } else {
+                String::new()
+            }
+        );
+        tally.push(Row {
+            label: format!("event delivery, {clients}"),
+            service: Some(runs.latency),
+            same_sql: None,
+            ceiling: None,
+            note,
+        });
     }
     Ok(())
+}
+
+/// The mean of some pgbench rates.
+fn mean(rates: &[f64]) -> f64 {
+    rates.iter().sum::<f64>() / rates.len().max(1) as f64
 }
 
 /// Approvals with and without a webhook subscription, and the events' delivery latency.
 struct WebhookRuns {
     on: Measured,
     off: Measured,
+    /// The mean of the same-SQL runs taken after each turn.
+    same: f64,
     /// Latency only (`per_second` 0): `ok` deliveries received, `errors` events that never were.
     latency: Measured,
     /// Distinct events received.
@@ -265,28 +240,27 @@ const EVENT_TYPES: [&str; 5] = [
 
 /// Two turns of: approvals with no subscription; then with one subscription to every event
 /// type (a receiver in this process answering 204), waiting until the receiver has every event
-/// the run wrote (each approval of a step 1 writes one, the notification of its step 2). The
-/// outbox is drained before each run, so no run pays for the one before it.
+/// the run wrote (each approval of a step 1 writes one, the notification of its step 2) and
+/// every delivery is marked; then the same SQL. The outbox is drained before each run, so no
+/// run pays for the one before it.
 async fn webhook_runs(
     conn: &mut AsyncPgConnection,
     server: &Server,
-    layout: &DecisionLayout,
-    cursor: &Arc<AtomicUsize>,
-    clients: usize,
-    plan: &Plan,
+    approve: &Approvals<'_>,
+    same_sql: &dyn Fn() -> Result<f64, String>,
 ) -> Result<WebhookRuns, String> {
     let receiver = Receiver::start()?;
     let http = reqwest::Client::new();
-    let (mut on, mut off) = (Vec::new(), Vec::new());
+    let (mut on, mut off, mut same) = (Vec::new(), Vec::new(), Vec::new());
     let mut latencies = histogram();
     let (mut missing, mut events) = (0u64, 0usize);
     for _ in 0..2 {
         outbox_drained(conn).await?;
-        off.push(approve_run(server, layout, cursor, clients, plan.seconds, false).await);
+        off.push(approve.run(server, false).await);
         outbox_drained(conn).await?;
         let subscription = subscribe(&http, server, &receiver.url).await?;
         receiver.reset();
-        let run = approve_run(server, layout, cursor, clients, plan.seconds, false).await;
+        let run = approve.run(server, false).await;
         let expected = run.ok as usize;
         let deadline = Instant::now() + std::time::Duration::from_secs(120);
         while receiver.distinct() < expected && Instant::now() < deadline {
@@ -304,11 +278,14 @@ async fn webhook_runs(
         .await
         .map_err(|e| format!("unsubscribing: {e}"))?;
         on.push(run);
+        deliveries_marked(conn).await?;
+        same.push(same_sql()?);
     }
     let deliveries = latencies.len();
     Ok(WebhookRuns {
         on: merged(on),
         off: merged(off),
+        same: mean(&same),
         latency: Measured {
             ok: deliveries,
             errors: missing,
@@ -339,20 +316,35 @@ async fn subscribe(http: &reqwest::Client, server: &Server, url: &str) -> Result
 
 /// Waits (up to a minute) until every outbox event has been handed to the adapters.
 async fn outbox_drained(conn: &mut AsyncPgConnection) -> Result<(), String> {
+    settled(
+        conn,
+        "SELECT count(*) AS v FROM workflow_callback_outbox WHERE delivered_at IS NULL",
+        "outbox events still undelivered",
+    )
+    .await
+}
+
+/// Waits (up to a minute) until every webhook delivery has been marked, so that the run after
+/// doesn't share the machine with the last marks.
+async fn deliveries_marked(conn: &mut AsyncPgConnection) -> Result<(), String> {
+    settled(
+        conn,
+        "SELECT count(*) AS v FROM webhook_deliveries WHERE status IN ('pending', 'failed')",
+        "webhook deliveries still unmarked",
+    )
+    .await
+}
+
+/// Polls `count` (a `SELECT count(*) AS v`) until it is 0, for up to a minute.
+async fn settled(conn: &mut AsyncPgConnection, count: &str, left_what: &str) -> Result<(), String> {
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let left = scalar(
-            conn,
-            "SELECT count(*) AS v FROM workflow_callback_outbox WHERE delivered_at IS NULL",
-        )
-        .await?;
+        let left = scalar(conn, count).await?;
         if left == 0 {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "{left} outbox events still undelivered after a minute"
-            ));
+            return Err(format!("{left} {left_what} after a minute"));
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -375,34 +367,41 @@ fn merged(runs: Vec<Measured>) -> Measured {
     all
 }
 
-/// One run of approvals by `clients` clients over HTTP, each on the next unused step 1 of the
-/// first range; `keyed` sends a distinct `Idempotency-Key` with each.
-async fn approve_run(
-    server: &Server,
-    layout: &DecisionLayout,
-    cursor: &Arc<AtomicUsize>,
+/// Approvals by a number of clients over HTTP, each on the next unused step 1 of the first
+/// range of the layout.
+struct Approvals<'a> {
+    layout: &'a DecisionLayout,
+    cursor: &'a Arc<AtomicUsize>,
     clients: usize,
     seconds: f64,
-    keyed: bool,
-) -> Measured {
-    let base = server.base.clone();
-    let (first_step, range) = (layout.first_step, layout.range);
-    let cursor = Arc::clone(cursor);
-    drive(clients, seconds, 200, move |client, _| {
-        let k = cursor.fetch_add(1, Ordering::Relaxed) as i64;
-        (k < range).then(|| {
-            let step = first_step + 3 * k;
-            let request = client
-                .post(format!("{base}/api/v1/workflow/steps/{step}/approve"))
-                .json(&json!({"acted_by_user_id": 1}));
-            if keyed {
-                request.header("idempotency-key", format!("bench-approve-{step}"))
-            } else {
-                request
-            }
+}
+
+impl Approvals<'_> {
+    /// One measured run; `keyed` sends a distinct `Idempotency-Key` with each approval.
+    async fn run(&self, server: &Server, keyed: bool) -> Measured {
+        self.run_for(server, self.seconds, keyed).await
+    }
+
+    async fn run_for(&self, server: &Server, seconds: f64, keyed: bool) -> Measured {
+        let base = server.base.clone();
+        let (first_step, range) = (self.layout.first_step, self.layout.range);
+        let cursor = Arc::clone(self.cursor);
+        drive(self.clients, seconds, 200, move |client, _| {
+            let k = cursor.fetch_add(1, Ordering::Relaxed) as i64;
+            (k < range).then(|| {
+                let step = first_step + 3 * k;
+                let request = client
+                    .post(format!("{base}/api/v1/workflow/steps/{step}/approve"))
+                    .json(&json!({"acted_by_user_id": 1}));
+                if keyed {
+                    request.header("idempotency-key", format!("bench-approve-{step}"))
+                } else {
+                    request
+                }
+            })
         })
-    })
-    .await
+        .await
+    }
 }
 
 /// Approving quorum-3 steps at 8 clients: users 1, 2 and 3 approve step 1 of each preloaded
