@@ -1,7 +1,7 @@
 //! The measured workloads, in the order the run performs them: approvals and triggers at each
 //! client count beside their pgbench baselines (at 8 clients, the approvals' same-SQL baseline
-//! taken in turns with each group of the service's runs), 64 approvers racing on one step, and the inbox
-//! read at scale. Each adds its rows to the table and counts the requests that failed.
+//! taken in turns with each group of the service's runs), 64 approvers racing on one step, and
+//! the inbox read at scale. Each adds its rows to the table and counts the requests that failed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
