@@ -146,8 +146,10 @@ where
                 )))
             }
             Err(e) => {
-                // Deliveries wait in the store for a process that can send them (the hand-off
-                // finds nobody to take them, and they are claimed when their lease ends).
+                // Deliveries wait in the store for a process that can send them: with the queue
+                // dropped the hand-off finds nobody to take them, and they are claimed when
+                // their lease ends.
+                drop(handed);
                 tracing::error!(error = %e, "webhooks will not be sent by this process");
                 None
             }
