@@ -74,8 +74,8 @@ pub fn print(summary: &Summary<'_>) {
     println!();
     println!("server peak RSS: {peak}");
     println!(
-        "round trips per approval: 4 (BEGIN; both row-lock reads and the actor's active flag \
-         pipelined; one write; COMMIT)"
+        "round trips per approval: 3 (BEGIN with both row-lock reads, the actor's active flag \
+         and the last audit hash, pipelined; one write; COMMIT)"
     );
     println!("errors during the run: {}", summary.errors);
 }

@@ -1,11 +1,11 @@
 //! Outbound adapter, PostgreSQL: the decision's unit of work on an instance aggregate.
 //!
 //! Round trips are counted here, because they are most of a request's cost: a decision is
-//! `BEGIN`; the two row-lock reads, pipelined (sent together, executed in order: the instance
-//! row, then its step rows) with the actor's directory entry and the last audit hash (the
-//! link the new entries chain to); one statement that writes the steps, the instance, the audit
-//! entries and the outbox rows and returns the whole audit trail; `COMMIT`. Four round trips,
-//! five statements. The adapter only persists what the domain's `Decided` lists.
+//! `BEGIN` and the two row-lock reads, pipelined (sent together, executed in order: the
+//! instance row, then its step rows) with the actor's directory entry and the last audit hash
+//! (the link the new entries chain to); one statement that writes the steps, the instance, the
+//! audit entries and the outbox rows and returns the whole audit trail; `COMMIT`. Three round
+//! trips, seven statements. The adapter only persists what the domain's `Decided` lists.
 //!
 //! A cancellation is the same unit of work on an instance named by its id rather than by one of
 //! its steps: the same lock order (instance row, then step rows), so a cancel and a decision on
@@ -25,6 +25,7 @@ use super::outbox::payload;
 use super::rows::{AuditRow, InstanceRow, StepRow, approvals_json, approver as approver_of};
 use super::schema::{users, workflow_audit_log, workflow_instance_steps, workflow_instances};
 use super::statement::{Statement, StaticStatement, no_such_placeholder};
+use super::transaction;
 use super::{Conn, PgStore, detached};
 use crate::domain::model::{
     AuditHash, Decided, Done, Instance, InstanceId, Once, OverdueStep, StepId, UserId,
@@ -99,7 +100,7 @@ async fn run(
                 // A key is claimed before the row locks, so a retry waits for its first attempt
                 // on the key and replays it, rather than queueing on the locks and being refused
                 // by the state the first attempt left.
-                conn.transaction::<_, TxError, _>(async |conn| {
+                transaction::pipelined(conn, async |conn| {
                     once_before_commit(conn, sent, once, async |conn| {
                         decide_locked(conn, work).await
                     })

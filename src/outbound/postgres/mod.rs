@@ -32,6 +32,7 @@ mod search;
 mod statement;
 mod template_versions;
 mod templates;
+mod transaction;
 mod webhooks;
 
 use std::future::Future;
