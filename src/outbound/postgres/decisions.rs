@@ -100,12 +100,22 @@ async fn run(
                 // A key is claimed before the row locks, so a retry waits for its first attempt
                 // on the key and replays it, rather than queueing on the locks and being refused
                 // by the state the first attempt left.
-                transaction::pipelined(conn, async |conn| {
-                    once_before_commit(conn, sent, once, async |conn| {
-                        decide_locked(conn, work).await
-                    })
-                    .await
-                })
+                // Without a key, the row-lock reads go out with `BEGIN`.
+                let target = work.target();
+                let keyed = once.is_some();
+                transaction::pipelined(
+                    conn,
+                    async |shared| match keyed {
+                        true => Ok(None),
+                        false => Ok(Some(lock(shared, target).await?)),
+                    },
+                    async |conn, locked| {
+                        once_before_commit(conn, sent, once, async |conn| {
+                            decide_locked(conn, work, locked).await
+                        })
+                        .await
+                    },
+                )
                 .await
             })
             .await
@@ -113,15 +123,89 @@ async fn run(
     .await
 }
 
-/// Locks the instance and its steps, runs `decide` on them and writes its outcome.
-async fn decide_locked(conn: &mut Conn, work: Work) -> Result<Instance, TxError> {
-    let (row, steps, last_hash, decide): (_, _, _, DecideFn) = match work {
-        Work::Step {
-            step,
-            actor,
-            decide,
-        } => {
-            let (instances, steps, entry, last_hash) = lock_by_step(conn, step, actor).await?;
+/// What a unit of work locks: the instance of a step (and the actor's directory entry), or an
+/// instance named by its id.
+#[derive(Clone, Copy)]
+enum Target {
+    Step { step: StepId, actor: UserId },
+    Instance(InstanceId),
+}
+
+impl Work {
+    fn target(&self) -> Target {
+        match self {
+            Work::Step { step, actor, .. } => Target::Step {
+                step: *step,
+                actor: *actor,
+            },
+            Work::Instance { id, .. } => Target::Instance(*id),
+        }
+    }
+}
+
+/// What the row-lock reads of a [`Target`] found.
+enum Locked {
+    Step {
+        instances: Vec<InstanceRow>,
+        steps: Vec<StepRow>,
+        entry: Vec<bool>,
+        last_hash: Vec<Vec<u8>>,
+    },
+    Instance {
+        instances: Vec<InstanceRow>,
+        steps: Vec<StepRow>,
+        last_hash: Vec<Vec<u8>>,
+    },
+}
+
+/// The row-lock reads of `target`, pipelined (they only read, so they may go out with `BEGIN`).
+async fn lock(shared: &AsyncPgConnection, target: Target) -> QueryResult<Locked> {
+    Ok(match target {
+        Target::Step { step, actor } => {
+            let (instances, steps, entry, last_hash) = lock_by_step(shared, step, actor).await?;
+            Locked::Step {
+                instances,
+                steps,
+                entry,
+                last_hash,
+            }
+        }
+        Target::Instance(id) => {
+            let (instances, steps, last_hash) = lock_by_id(shared, id).await?;
+            Locked::Instance {
+                instances,
+                steps,
+                last_hash,
+            }
+        }
+    })
+}
+
+/// Locks the instance and its steps (unless `locked` already holds what the locks read), runs
+/// `decide` on them and writes its outcome.
+async fn decide_locked(
+    conn: &mut Conn,
+    work: Work,
+    locked: Option<Locked>,
+) -> Result<Instance, TxError> {
+    let locked = match locked {
+        Some(locked) => locked,
+        None => lock(conn, work.target()).await?,
+    };
+    let (row, steps, last_hash, decide): (_, _, _, DecideFn) = match (work, locked) {
+        (
+            Work::Step {
+                step,
+                actor,
+                decide,
+            },
+            Locked::Step {
+                instances,
+                steps,
+                entry,
+                last_hash,
+            },
+        ) => {
             let row = instances
                 .into_iter()
                 .next()
@@ -144,13 +228,24 @@ async fn decide_locked(conn: &mut Conn, work: Work) -> Result<Instance, TxError>
                 Box::new(move |i: &Instance| decide(i, active, &delegations)),
             )
         }
-        Work::Instance { id, decide } => {
-            let (instances, steps, last_hash) = lock_by_id(conn, id).await?;
+        (
+            Work::Instance { id, decide },
+            Locked::Instance {
+                instances,
+                steps,
+                last_hash,
+            },
+        ) => {
             let row = instances
                 .into_iter()
                 .next()
                 .ok_or_else(|| WorkflowError::not_found(format!("instance {id}")))?;
             (row, steps, last_hash, decide)
+        }
+        _ => {
+            return Err(
+                WorkflowError::internal("the row-lock reads don't match the unit of work").into(),
+            );
         }
     };
     let instance_id = row.id;
@@ -176,14 +271,13 @@ async fn decide_locked(conn: &mut Conn, work: Work) -> Result<Instance, TxError>
 /// then (no lock) whether `actor` is an active user, and the hash of the instance's last audit
 /// entry (read after the locks, so it is the last one: appending takes the same locks).
 async fn lock_by_step(
-    conn: &mut Conn,
+    shared: &AsyncPgConnection,
     step: StepId,
     actor: UserId,
 ) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>, Vec<bool>, Vec<Vec<u8>>)> {
     // Lock order: the instance row, then its step rows. Both reads are sent at once; the server
     // runs them in order, so every decision on an instance queues on the instance lock and the
     // decision below sees the winner's writes.
-    let shared: &AsyncPgConnection = conn;
     // The step's instance id, as a subquery (aliased: the step lock reads the same table).
     let decided_step = diesel::alias!(workflow_instance_steps as decided_step);
     let owner = || {
@@ -223,10 +317,9 @@ async fn lock_by_step(
 
 /// The same row-lock reads, in the same order, for the instance `id`, and its last audit hash.
 async fn lock_by_id(
-    conn: &mut Conn,
+    shared: &AsyncPgConnection,
     id: InstanceId,
 ) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>, Vec<Vec<u8>>)> {
-    let shared: &AsyncPgConnection = conn;
     let lock_instance = workflow_instances::table
         .filter(workflow_instances::id.eq(id.get()))
         .select(InstanceRow::as_select())
