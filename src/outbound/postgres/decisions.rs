@@ -105,9 +105,11 @@ async fn run(
                 let keyed = once.is_some();
                 transaction::pipelined(
                     conn,
-                    async |shared| match keyed {
-                        true => Ok(None),
-                        false => Ok(Some(lock(shared, target).await?)),
+                    async |shared| {
+                        if keyed {
+                            return Ok(None);
+                        }
+                        Ok(Some(lock(shared, target).await?))
                     },
                     async |conn, locked| {
                         once_before_commit(conn, sent, once, async |conn| {
