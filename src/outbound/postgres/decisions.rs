@@ -145,19 +145,13 @@ impl Work {
     }
 }
 
-/// What the row-lock reads of a [`Target`] found.
-enum Locked {
-    Step {
-        instances: Vec<InstanceRow>,
-        steps: Vec<StepRow>,
-        entry: Vec<bool>,
-        last_hash: Vec<Vec<u8>>,
-    },
-    Instance {
-        instances: Vec<InstanceRow>,
-        steps: Vec<StepRow>,
-        last_hash: Vec<Vec<u8>>,
-    },
+/// What the row-lock reads of a [`Target`] found; `entry` (the actor's active flag) is read
+/// for a step's decision only.
+struct Locked {
+    instances: Vec<InstanceRow>,
+    steps: Vec<StepRow>,
+    entry: Vec<bool>,
+    last_hash: Vec<Vec<u8>>,
 }
 
 /// The row-lock reads of `target`, pipelined (they only read, so they may go out with `BEGIN`).
@@ -165,7 +159,7 @@ async fn lock(shared: &AsyncPgConnection, target: Target) -> QueryResult<Locked>
     Ok(match target {
         Target::Step { step, actor } => {
             let (instances, steps, entry, last_hash) = lock_by_step(shared, step, actor).await?;
-            Locked::Step {
+            Locked {
                 instances,
                 steps,
                 entry,
@@ -174,9 +168,10 @@ async fn lock(shared: &AsyncPgConnection, target: Target) -> QueryResult<Locked>
         }
         Target::Instance(id) => {
             let (instances, steps, last_hash) = lock_by_id(shared, id).await?;
-            Locked::Instance {
+            Locked {
                 instances,
                 steps,
+                entry: Vec::new(),
                 last_hash,
             }
         }
@@ -190,24 +185,21 @@ async fn decide_locked(
     work: Work,
     locked: Option<Locked>,
 ) -> Result<Instance, TxError> {
-    let locked = match locked {
+    let Locked {
+        instances,
+        steps,
+        entry,
+        last_hash,
+    } = match locked {
         Some(locked) => locked,
         None => lock(conn, work.target()).await?,
     };
-    let (row, steps, last_hash, decide): (_, _, _, DecideFn) = match (work, locked) {
-        (
-            Work::Step {
-                step,
-                actor,
-                decide,
-            },
-            Locked::Step {
-                instances,
-                steps,
-                entry,
-                last_hash,
-            },
-        ) => {
+    let (row, decide): (_, DecideFn) = match work {
+        Work::Step {
+            step,
+            actor,
+            decide,
+        } => {
             let row = instances
                 .into_iter()
                 .next()
@@ -225,29 +217,15 @@ async fn decide_locked(
             };
             (
                 row,
-                steps,
-                last_hash,
                 Box::new(move |i: &Instance| decide(i, active, &delegations)),
             )
         }
-        (
-            Work::Instance { id, decide },
-            Locked::Instance {
-                instances,
-                steps,
-                last_hash,
-            },
-        ) => {
+        Work::Instance { id, decide } => {
             let row = instances
                 .into_iter()
                 .next()
                 .ok_or_else(|| WorkflowError::not_found(format!("instance {id}")))?;
-            (row, steps, last_hash, decide)
-        }
-        _ => {
-            return Err(
-                WorkflowError::internal("the row-lock reads don't match the unit of work").into(),
-            );
+            (row, decide)
         }
     };
     let instance_id = row.id;
