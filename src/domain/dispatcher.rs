@@ -17,6 +17,10 @@ use super::error::WorkflowError;
 use super::model::{FailedDelivery, Lease};
 use super::ports::{Callbacks, Clock, EventFanOut, NoFanOut, WorkflowRepository};
 
+/// How long a round runs before the next may start beside it. Rounds overlapping all the time
+/// would each carry fewer events, for the same statements each.
+pub const OVERLAP_AFTER: Duration = Duration::from_millis(250);
+
 /// An event's try in a round: its claim, its attempts counting this one, and how it went.
 type Tried = (Lease, i32, Result<(), String>);
 
@@ -184,22 +188,30 @@ where
     }
 
     /// Runs rounds until `shutdown` turns true: a round when `wake` is notified (after the
-    /// gather), right after a full round, else every poll interval. Up to
-    /// [`ROUNDS_IN_FLIGHT`] rounds run at once, each on its own claimed events, so a round
-    /// waiting on a hanging webhook receiver holds back none of the events after it. Store
-    /// errors are logged and retried on a later round. On shutdown, the rounds in flight finish
-    /// and are recorded.
+    /// gather), right after a full round, else every poll interval. Rounds follow each other,
+    /// each taking what committed during the one before; but once the last round has run for
+    /// [`OVERLAP_AFTER`] (waiting on a hanging webhook receiver), the next starts beside it, up
+    /// to [`ROUNDS_IN_FLIGHT`] at once, each on its own claimed events, so such a round holds
+    /// back none of the events after it. Store errors are logged and retried on a later round.
+    /// On shutdown, the rounds in flight finish and are recorded.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
         let mut in_flight = FuturesUnordered::new();
         let mut next_round = Instant::now();
+        let mut last_start = Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
             }
             let room = in_flight.len() < ROUNDS_IN_FLIGHT;
-            if room && Instant::now() >= next_round {
+            let start_at = if in_flight.is_empty() {
+                next_round
+            } else {
+                next_round.max(last_start + OVERLAP_AFTER)
+            };
+            if room && Instant::now() >= start_at {
                 in_flight.push(self.run_once());
-                next_round = Instant::now() + self.config.poll_interval;
+                last_start = Instant::now();
+                next_round = last_start + self.config.poll_interval;
                 continue;
             }
             tokio::select! {
@@ -212,7 +224,7 @@ where
                 _ = wake.notified() => {
                     next_round = next_round.min(Instant::now() + self.config.gather);
                 }
-                _ = tokio::time::sleep_until(next_round), if room => {}
+                _ = tokio::time::sleep_until(start_at), if room => {}
                 changed = shutdown.changed() => {
                     // The sender is gone: nobody can ask for a stop any more, so stop now.
                     if changed.is_err() {
@@ -432,9 +444,10 @@ mod tests {
         assert_eq!(round.expect("the round waited on itself").unwrap(), 1);
     }
 
-    /// Rounds run at once: while one waits on its fan-out, a wake-up starts another, which
-    /// finishes first; on shutdown the waiting one finishes and is recorded.
-    #[tokio::test]
+    /// Rounds run at once: while one waits on its fan-out, a wake-up starts another (once the
+    /// first has run for `OVERLAP_AFTER`, not before), which finishes first; on shutdown the
+    /// waiting one finishes and is recorded.
+    #[tokio::test(start_paused = true)]
     async fn a_round_in_flight_holds_back_no_round_after_it() {
         struct FirstRoundHangs {
             rounds: std::sync::atomic::AtomicUsize,
@@ -496,10 +509,16 @@ mod tests {
         }));
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
+        let started = Instant::now();
         let running = tokio::spawn(dispatcher.run(Arc::clone(&wake), stopped));
         wake.notify_one();
         let second = tokio::time::timeout(Duration::from_secs(5), marked.recv()).await;
         assert_eq!(second.expect("the second round waited"), Some(2));
+        assert!(
+            started.elapsed() >= OVERLAP_AFTER,
+            "overlapped after {:?}",
+            started.elapsed()
+        );
         stop.send(true).unwrap();
         release.notify_one();
         tokio::time::timeout(Duration::from_secs(5), running)

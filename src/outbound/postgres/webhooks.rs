@@ -30,9 +30,9 @@ const RECORDED_SQL: &str = "SELECT s.id AS subscription_id, e.event_id \
      WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d \
                    WHERE d.subscription_id = s.id AND d.event_id = e.event_id)";
 
-/// One statement for a round's first tries, each delivery written once, with its outcome (a
-/// delivered one never enters the due index). Fenced per row by the event's outbox claim, and
-/// a subscription deleted meanwhile gets none.
+/// One statement for a round's first tries, each delivery written once, with its outcome: a
+/// delivered one never enters the due index, and keeps no body (it is never sent again).
+/// Fenced per row by the event's outbox claim, and a subscription deleted meanwhile gets none.
 const RECORD_FIRST_TRIES_SQL: &str = "INSERT INTO webhook_deliveries (subscription_id, event_id, \
          event_type, body, status, attempts, last_status_code, last_error, next_attempt_at, \
          delivered_at, created_at) \
@@ -66,9 +66,11 @@ const CLAIM_SQL: &str = "WITH due AS ( \
      FROM claimed c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
      ORDER BY c.was_due, c.id";
 
-/// Fenced: only rows still held by the claim that tried them (same attempts, lease not over).
+/// Fenced: only rows still held by the claim that tried them (same attempts, lease not over). A
+/// delivered one drops its body, as it is never sent again.
 const MARK_SQL: &str = "UPDATE webhook_deliveries AS d SET \
          status = v.status, last_status_code = v.status_code, last_error = v.error, \
+         body = CASE WHEN v.status = 'delivered' THEN NULL ELSE d.body END, \
          next_attempt_at = v.retry_at, leased_until = NULL, \
          delivered_at = CASE WHEN v.status = 'delivered' THEN $7 END \
      FROM unnest($1::int8[], $2::int4[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[]) \
@@ -419,7 +421,9 @@ impl WebhookStore for PgStore {
             subscriptions.push(first.subscription_id.get());
             event_ids.push(first.event_id);
             types.push(first.kind.event_type());
-            bodies.push(first.body);
+            // Kept only to be sent again.
+            let delivered = matches!(first.outcome, MarkOutcome::Delivered { .. });
+            bodies.push((!delivered).then_some(first.body));
             outbox_ids.push(first.outbox.id);
             outbox_attempts.push(first.outbox.attempts);
             outcomes.push(first.outcome);
@@ -429,7 +433,7 @@ impl WebhookStore for PgStore {
                 .bind::<Array<BigInt>, _>(&subscriptions)
                 .bind::<Array<Text>, _>(&event_ids)
                 .bind::<Array<Text>, _>(&types)
-                .bind::<Array<Text>, _>(&bodies)
+                .bind::<Array<Nullable<Text>>, _>(&bodies)
                 .bind::<Array<Text>, _>(&outcomes.statuses)
                 .bind::<Array<Nullable<Integer>>, _>(&outcomes.codes)
                 .bind::<Array<Nullable<Text>>, _>(&outcomes.errors)
