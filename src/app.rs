@@ -1,6 +1,6 @@
 //! Composition root: wires a store and a callback sink into the service, the HTTP server (the API
-//! and the approvers' pages), the callback dispatcher (which also sends each event's first
-//! webhook tries), the webhook dispatcher (retries), the key janitor and the overdue scheduler,
+//! and the approvers' pages), the callback dispatcher (which also fans each event out to the
+//! webhook subscriptions), the webhook dispatcher, the key janitor and the overdue scheduler,
 //! and stops them together. Used by the binary and by the tests.
 
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use crate::domain::janitor::{KeyJanitor, PURGE_INTERVAL};
 use crate::domain::overdue::OverdueScheduler;
 use crate::domain::ports::{Callbacks, NoCallbacks, RoleResolver, WorkflowRepository};
 use crate::domain::webhooks::WebhookService;
-use crate::domain::webhooks::dispatcher::{WebhookDispatchConfig, WebhookDispatcher};
+use crate::domain::webhooks::dispatcher::{WebhookDispatchConfig, WebhookDispatcher, hand_off};
 use crate::domain::webhooks::ports::WebhookStore;
 use crate::inbound::{http, ui};
 use crate::outbound::clock::SystemClock;
@@ -114,41 +114,46 @@ where
     );
     let overdue = tokio::spawn(overdue.run(dispatch.overdue_poll_interval, watcher.clone()));
     let hooks_wake = Arc::new(Notify::new());
-    let sender = HttpSender::new(webhooks.timeout, webhooks.allow_private_networks);
-    if let Err(e) = &sender {
-        // Events wait in the outbox, and deliveries in the store, for a process that can.
-        tracing::error!(error = %e, "webhooks will not be sent by this process");
-    }
-    let sending = sender.map(|sender| {
-        let config = WebhookDispatchConfig {
-            lease: webhooks.lease(),
-            schedule: webhooks.schedule.clone(),
-            poll_interval: webhooks.poll_interval,
-            try_timeout: webhooks.timeout,
-            ..WebhookDispatchConfig::default()
+    let (hand_off, handed) = hand_off();
+    // After commit, each round of events becomes webhook deliveries (one write), handed to this
+    // process's webhook dispatcher, then goes to `callbacks`.
+    let fan_out = Arc::new(WebhookFanOut::new(
+        Arc::clone(&store),
+        Arc::new(SystemClock),
+        webhooks.lease(),
+        hand_off,
+    ));
+    let webhook_dispatcher =
+        match HttpSender::new(webhooks.timeout, webhooks.allow_private_networks) {
+            Ok(sender) => {
+                let config = WebhookDispatchConfig {
+                    lease: webhooks.lease(),
+                    schedule: webhooks.schedule.clone(),
+                    poll_interval: webhooks.poll_interval,
+                    try_timeout: webhooks.timeout,
+                    ..WebhookDispatchConfig::default()
+                };
+                let dispatcher = WebhookDispatcher::new(
+                    Arc::clone(&store),
+                    Arc::new(sender),
+                    Arc::new(SystemClock),
+                    config,
+                );
+                Some(tokio::spawn(dispatcher.run(
+                    handed,
+                    Arc::clone(&hooks_wake),
+                    watcher.clone(),
+                )))
+            }
+            Err(e) => {
+                // Deliveries wait in the store for a process that can send them: with the queue
+                // dropped the hand-off finds nobody to take them, and they are claimed when
+                // their lease ends.
+                drop(handed);
+                tracing::error!(error = %e, "webhooks will not be sent by this process");
+                None
+            }
         };
-        WebhookDispatcher::new(
-            Arc::clone(&store),
-            Arc::new(sender),
-            Arc::new(SystemClock),
-            config,
-        )
-    });
-    let webhook_dispatcher = sending.as_ref().ok().map(|dispatcher| {
-        tokio::spawn(
-            dispatcher
-                .clone()
-                .run(Arc::clone(&hooks_wake), watcher.clone()),
-        )
-    });
-    // After commit, each round of events has its webhook first tries sent and recorded (one
-    // write), beside going to `callbacks`. The round's claim holds its events through their
-    // tries: it lasts as long as a delivery's lease.
-    let fan_out = Arc::new(WebhookFanOut::new(sending));
-    let dispatch = DispatchConfig {
-        lease: webhooks.lease(),
-        ..dispatch
-    };
     let hooks = Arc::new(WebhookService::new(
         Arc::clone(&store),
         Arc::new(AddressGuard::new(webhooks.allow_private_networks)),

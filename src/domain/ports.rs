@@ -521,18 +521,13 @@ pub trait Callbacks: Send + Sync + 'static {
     }
 }
 
-/// What a round of events is handed to beside the `Callbacks`: the webhooks, which send each
-/// event's first tries and record them in one write for the round rather than one per event.
-/// The round's claim holds its events until `held_until`. An `Err` fails the whole round
-/// (retried later); it must be idempotent on the event ids, since a round may be handed over
-/// again.
+/// What a round of events is handed to before its events go to the `Callbacks`: the webhook
+/// fan-out, which turns the round's events into deliveries in one write rather than one per
+/// event. An `Err` fails the whole round (retried later); it must be idempotent on the event
+/// ids, since a round may be handed over again.
 #[cfg_attr(test, mockall::automock)]
 pub trait EventFanOut: Send + Sync + 'static {
-    fn fan_out(
-        &self,
-        items: &[OutboxItem],
-        held_until: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn fan_out(&self, items: &[OutboxItem]) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// No fan-out: every event goes to the `Callbacks` only.
@@ -540,11 +535,7 @@ pub trait EventFanOut: Send + Sync + 'static {
 pub struct NoFanOut;
 
 impl EventFanOut for NoFanOut {
-    async fn fan_out(
-        &self,
-        _items: &[OutboxItem],
-        _held_until: DateTime<Utc>,
-    ) -> Result<(), String> {
+    async fn fan_out(&self, _items: &[OutboxItem]) -> Result<(), String> {
         Ok(())
     }
 }

@@ -1,37 +1,79 @@
-//! The webhook dispatcher: sends deliveries, at least once, retrying on the configured
+//! The webhook dispatcher: sends due deliveries, at least once, retrying on the configured
 //! schedule with jitter, then giving up (`dead`).
 //!
 //! It drives three ports (the store's webhook half, the sender, the clock) and owns no state,
-//! so any number of dispatchers in any number of processes can run at once.
+//! so any number of dispatchers in any number of processes can run at once: the store's claim
+//! (`FOR UPDATE SKIP LOCKED` and a lease) keeps two of them from sending one delivery at once,
+//! and every outcome is recorded fenced by the claim's lease, so a dispatcher whose lease ran
+//! out never overwrites what a later claim recorded.
 //!
-//! - **First tries** are sent by the outbox dispatcher's round, through
-//!   [`WebhookDispatcher::send_first_tries`], before any delivery row exists: the event's outbox
-//!   claim keeps other processes off it, and one write then creates every delivery of the round
-//!   with its outcome, fenced by that claim. A delivered event's delivery is written once. A
-//!   process that dies between a try and its record leaves the event claimed but unmarked: it
-//!   comes round again when the claim ends, and its tries are sent again, with the same
-//!   `webhook-id`.
-//! - **Retries** are claimed from the store (`FOR UPDATE SKIP LOCKED` and a lease) by
-//!   [`WebhookDispatcher::run`], and every outcome is recorded fenced by the claim's lease, so a
-//!   dispatcher whose lease ran out never overwrites what a later claim recorded.
+//! A delivery's first try needs no claim: the fan-out creates it already leased to its own
+//! process and hands it over here (a [`HandOff`]). Anything the hand-off misses (a full queue,
+//! a process that stopped, a try that waited too long) stays due and is claimed by some
+//! dispatcher when its lease ends.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::future;
-use tokio::sync::{Notify, watch};
+use futures_util::future::{self, Either};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
 
-use super::model::{
-    ClaimedDelivery, DeliveryMark, FanOutEvent, FirstTry, MarkOutcome, RetrySchedule, SendOutcome,
-    SubscriptionId, WebhookMessage,
-};
+use super::model::{ClaimedDelivery, DeliveryMark, MarkOutcome, RetrySchedule, SendOutcome};
 use super::ports::{WebhookSender, WebhookStore};
 use crate::domain::WorkflowError;
 use crate::domain::dispatcher::to_chrono;
 use crate::domain::model::Lease;
 use crate::domain::ports::Clock;
+
+/// Handed batches waiting for the dispatcher; beyond this the fan-out hands none (they are
+/// claimed when their lease ends).
+const HAND_OFF_QUEUE: usize = 256;
+
+/// Rounds in flight at once, counting the claim round (of which there is at most one, started
+/// even when this many are in flight): a hanging receiver holds its round up to the sender's
+/// time-out without holding the others back, and no more than this many wait on such
+/// receivers.
+const ROUNDS_IN_FLIGHT: usize = 32;
+
+/// Deliveries the fan-out created already claimed, on their way to this process's dispatcher.
+#[derive(Debug)]
+pub struct HandedDeliveries {
+    pub deliveries: Vec<ClaimedDelivery>,
+    /// Their lease's end, the same for all.
+    pub leased_until: DateTime<Utc>,
+}
+
+/// The fan-out's end of the hand-off.
+#[derive(Debug, Clone)]
+pub struct HandOff(mpsc::Sender<HandedDeliveries>);
+
+/// The dispatcher's end of the hand-off.
+#[derive(Debug)]
+pub struct HandedQueue(mpsc::Receiver<HandedDeliveries>);
+
+/// A hand-off and its queue.
+pub fn hand_off() -> (HandOff, HandedQueue) {
+    let (tx, rx) = mpsc::channel(HAND_OFF_QUEUE);
+    (HandOff(tx), HandedQueue(rx))
+}
+
+impl HandedQueue {
+    /// The next batch queued, if one is waiting now.
+    pub fn try_next(&mut self) -> Option<HandedDeliveries> {
+        self.0.try_recv().ok()
+    }
+}
+
+impl HandOff {
+    /// Queues `handed` for the dispatcher; `false` if the queue is full or nobody takes from
+    /// it, when the deliveries wait for their lease to end and a claim.
+    pub fn hand(&self, handed: HandedDeliveries) -> bool {
+        self.0.try_send(handed).is_ok()
+    }
+}
 
 /// Tuning of the webhook dispatcher.
 #[derive(Debug, Clone)]
@@ -48,9 +90,9 @@ pub struct WebhookDispatchConfig {
     pub schedule: RetrySchedule,
     /// How often to look for due deliveries when nothing wakes the dispatcher.
     pub poll_interval: Duration,
-    /// The longest a try may take (the sender's time-out): first tries are sent only while
-    /// their event's outbox claim outlasts a whole try, so that none is still in flight when
-    /// another process may take the event over.
+    /// The longest a try may take (the sender's time-out): a handed delivery is tried only
+    /// while its lease outlasts a whole try, so one that waited in the queue too long is left
+    /// to be claimed when its lease ends rather than sent when another dispatcher may send it.
     pub try_timeout: Duration,
 }
 
@@ -66,24 +108,18 @@ impl Default for WebhookDispatchConfig {
     }
 }
 
-/// Sends webhook deliveries through a [`WebhookSender`].
+/// What finished in the dispatcher's loop.
+enum Finished {
+    Claimed(Result<usize, WorkflowError>),
+    Handed(Result<usize, WorkflowError>),
+}
+
+/// Sends due webhook deliveries through a [`WebhookSender`].
 pub struct WebhookDispatcher<W, S, C> {
     store: Arc<W>,
     sender: Arc<S>,
     clock: Arc<C>,
     config: WebhookDispatchConfig,
-}
-
-// Not derived: the adapters themselves need not be `Clone`, only their `Arc`s are cloned.
-impl<W, S, C> Clone for WebhookDispatcher<W, S, C> {
-    fn clone(&self) -> Self {
-        Self {
-            store: Arc::clone(&self.store),
-            sender: Arc::clone(&self.sender),
-            clock: Arc::clone(&self.clock),
-            config: self.config.clone(),
-        }
-    }
 }
 
 impl<W, S, C> WebhookDispatcher<W, S, C>
@@ -107,8 +143,8 @@ where
         }
     }
 
-    /// One round of retries: claims due deliveries, tries each once (all at once) and records
-    /// the outcomes in one write. Returns how many were claimed.
+    /// One round: claims due deliveries, tries each once (all at once) and records the
+    /// outcomes in one write. Returns how many were claimed.
     pub async fn run_once(&self) -> Result<usize, WorkflowError> {
         let now = self.clock.now();
         let lease_until = now + to_chrono(self.config.lease);
@@ -116,30 +152,44 @@ where
             .store
             .claim_deliveries(now, lease_until, self.config.batch)
             .await?;
+        self.send_and_record(claimed).await
+    }
+
+    /// Tries deliveries the fan-out created already claimed, as a round does, if their lease
+    /// still outlasts a whole try; else leaves them to be claimed when it ends. Returns how
+    /// many were tried.
+    pub async fn send_handed(&self, handed: HandedDeliveries) -> Result<usize, WorkflowError> {
+        let left = handed.leased_until - self.clock.now();
+        if left <= to_chrono(self.config.try_timeout) {
+            tracing::info!(
+                deliveries = handed.deliveries.len(),
+                "handed webhook deliveries waited too long; they will be claimed when their lease ends"
+            );
+            return Ok(0);
+        }
+        self.send_and_record(handed.deliveries).await
+    }
+
+    /// Tries each claimed delivery once (all at once, so each starts when its lease does) and
+    /// records the outcomes in one write.
+    async fn send_and_record(&self, claimed: Vec<ClaimedDelivery>) -> Result<usize, WorkflowError> {
         let count = claimed.len();
         if count == 0 {
             return Ok(0);
         }
-        let outcomes: Vec<(Lease, SendOutcome)> = future::join_all(claimed.into_iter().map(
-            |delivery: ClaimedDelivery| async move {
+        let outcomes: Vec<(Lease, SendOutcome)> =
+            future::join_all(claimed.into_iter().map(|delivery| async move {
                 // Each try is stamped with the time it is sent.
-                let outcome = self.sender.send(&delivery.message, self.clock.now()).await;
+                let outcome = self.sender.send(&delivery, self.clock.now()).await;
                 (delivery.lease, outcome)
-            },
-        ))
-        .await;
+            }))
+            .await;
         let done = self.clock.now();
         let marks: Vec<DeliveryMark> = outcomes
             .into_iter()
             .map(|(lease, outcome)| DeliveryMark {
                 lease,
-                outcome: self.record(
-                    lease.attempts,
-                    jitter_seed(lease.id, 0),
-                    outcome,
-                    done,
-                    || format!("delivery {}", lease.id),
-                ),
+                outcome: self.record(lease, outcome, done),
             })
             .collect();
         let expected = marks.len() as u64;
@@ -154,129 +204,23 @@ where
         Ok(count)
     }
 
-    /// Sends the first try of each event to every subscription asking for its kind that has no
-    /// delivery of it yet (all at once), then creates their deliveries, with the outcomes, in
-    /// one write fenced by the events' outbox claims, which end at `held_until`. Nothing is
-    /// sent if that claim would not outlast a whole try (`Unavailable`: the events come round
-    /// again). Returns how many tries were sent.
-    pub async fn send_first_tries(
-        &self,
-        events: Vec<FanOutEvent>,
-        held_until: DateTime<Utc>,
-    ) -> Result<usize, WorkflowError> {
-        if events.is_empty() {
-            return Ok(0);
-        }
-        if held_until - self.clock.now() <= to_chrono(self.config.try_timeout) {
-            return Err(WorkflowError::Unavailable(
-                "the events' outbox claim would end before a webhook try could".to_owned(),
-            ));
-        }
-        let subscriptions = self.store.subscriptions().await?;
-        if subscriptions.is_empty() {
-            return Ok(0);
-        }
-        // Handed over again (an adapter failed, or a process died before marking it): the
-        // tries recorded before are the retries' to send, not sent again here.
-        let again: Vec<String> = events
-            .iter()
-            .filter(|e| e.outbox.attempts > 1)
-            .map(|e| e.event_id.clone())
-            .collect();
-        let recorded: HashSet<(SubscriptionId, String)> = if again.is_empty() {
-            HashSet::new()
-        } else {
-            self.store
-                .recorded_deliveries(again)
-                .await?
-                .into_iter()
-                .collect()
-        };
-        let tries: Vec<(&FanOutEvent, WebhookMessage, SubscriptionId)> = events
-            .iter()
-            .flat_map(|event| {
-                subscriptions
-                    .iter()
-                    .filter(|s| s.event_types.contains(event.kind))
-                    .filter(|s| !recorded.contains(&(s.id, event.event_id.clone())))
-                    .map(move |s| {
-                        let message = WebhookMessage {
-                            url: s.url.clone(),
-                            secret: s.secret.clone(),
-                            event_id: event.event_id.clone(),
-                            body: event.body.clone(),
-                        };
-                        (event, message, s.id)
-                    })
-            })
-            .collect();
-        let count = tries.len();
-        if count == 0 {
-            return Ok(0);
-        }
-        let outcomes = future::join_all(tries.into_iter().map(
-            |(event, message, subscription)| async move {
-                let outcome = self.sender.send(&message, self.clock.now()).await;
-                (event, message, subscription, outcome)
-            },
-        ))
-        .await;
-        let done = self.clock.now();
-        let records: Vec<FirstTry> = outcomes
-            .into_iter()
-            .map(|(event, message, subscription, outcome)| FirstTry {
-                outcome: self.record(
-                    1,
-                    jitter_seed(event.outbox.id, subscription.get()),
-                    outcome,
-                    done,
-                    || format!("{} to subscription {subscription}", event.event_id),
-                ),
-                subscription_id: subscription,
-                event_id: message.event_id,
-                kind: event.kind,
-                body: message.body,
-                outbox: event.outbox,
-            })
-            .collect();
-        let expected = records.len() as u64;
-        let created = self.store.record_first_tries(records, done).await?;
-        if created < expected {
-            // Their event's outbox claim ran out mid-try (the event comes round again, and so
-            // do they), or another process recorded them first.
-            tracing::warn!(
-                lost = expected - created,
-                "first webhook tries not recorded; their events come round again"
-            );
-        }
-        Ok(count)
-    }
-
     /// How a try's outcome is recorded: a failure is retried after the schedule's next delay
-    /// (with jitter drawn from `seed`), or is dead when the schedule has run out. `what` names
-    /// the delivery in the log.
-    fn record(
-        &self,
-        attempts: i32,
-        seed: u64,
-        outcome: SendOutcome,
-        done: DateTime<Utc>,
-        what: impl Fn() -> String,
-    ) -> MarkOutcome {
+    /// (with jitter), or is dead when the schedule has run out.
+    fn record(&self, lease: Lease, outcome: SendOutcome, done: DateTime<Utc>) -> MarkOutcome {
         match outcome {
             SendOutcome::Delivered { status } => MarkOutcome::Delivered { status },
             SendOutcome::Failed { status, error } => {
                 let retry_at = self
                     .config
                     .schedule
-                    .delay_after(attempts)
-                    .map(|delay| done + to_chrono(with_jitter(delay, seed, attempts)));
+                    .delay_after(lease.attempts)
+                    .map(|delay| done + to_chrono(with_jitter(delay, lease)));
                 match retry_at {
                     Some(at) => {
-                        tracing::warn!(delivery = %what(), attempts, %error, retry_at = %at, "webhook delivery failed; will retry")
+                        tracing::warn!(delivery_id = lease.id, attempts = lease.attempts, %error, retry_at = %at, "webhook delivery failed; will retry")
                     }
                     None => {
-                        tracing::warn!(delivery = %what(), attempts, %error, "webhook delivery failed on its last try; it is dead")
+                        tracing::warn!(delivery_id = lease.id, attempts = lease.attempts, %error, "webhook delivery failed on its last try; it is dead")
                     }
                 }
                 MarkOutcome::Failed {
@@ -288,49 +232,88 @@ where
         }
     }
 
-    /// Runs retry rounds until `shutdown` turns true: right away when `wake` is notified (a
-    /// retry asked for) or a round was full, else every poll interval. Store errors are logged
-    /// and retried on the next round. On shutdown, the round in flight finishes and is
-    /// recorded.
-    pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true: sends what is handed over as it arrives, and claims a
+    /// round right away when `wake` is notified (a retry asked for), else every poll interval,
+    /// several rounds in flight at once. Store errors are logged and retried on the next round.
+    /// On shutdown, the tries in flight finish and are recorded.
+    pub async fn run(
+        self,
+        handed: HandedQueue,
+        wake: Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let HandedQueue(mut handed) = handed;
+        let mut handed_open = true;
+        let mut in_flight = FuturesUnordered::new();
+        let mut claiming = false;
+        let mut claim_at = Instant::now();
+        // Woken while a claim round was in flight: claim again when it ends.
+        let mut woken = false;
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
-            match self.run_once().await {
-                // A full batch suggests more are due: go again without waiting.
-                Ok(n) if n >= self.config.batch as usize => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "webhook dispatch round failed"),
+            if !claiming && Instant::now() >= claim_at {
+                claiming = true;
+                in_flight.push(Either::Left(async {
+                    Finished::Claimed(self.run_once().await)
+                }));
             }
+            let room = in_flight.len() < ROUNDS_IN_FLIGHT;
             tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                Some(finished) = in_flight.next(), if !in_flight.is_empty() => match finished {
+                    Finished::Claimed(round) => {
+                        claiming = false;
+                        // A full batch suggests more are due: go again without waiting.
+                        let more = match round {
+                            Ok(n) => n >= self.config.batch as usize,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "webhook dispatch round failed");
+                                false
+                            }
+                        };
+                        let again = std::mem::take(&mut woken) || more;
+                        claim_at = Instant::now();
+                        if !again {
+                            claim_at += self.config.poll_interval;
+                        }
+                    }
+                    Finished::Handed(Ok(_)) => {}
+                    Finished::Handed(Err(e)) => {
+                        // Their lease ends unmarked, and a claim sends them again.
+                        tracing::warn!(error = %e, "recording handed webhook deliveries failed");
+                    }
+                },
+                next = handed.recv(), if handed_open && room => match next {
+                    Some(batch) => in_flight.push(Either::Right(async {
+                        Finished::Handed(self.send_handed(batch).await)
+                    })),
+                    None => handed_open = false,
+                },
+                _ = wake.notified() => {
+                    woken = claiming;
+                    claim_at = Instant::now();
+                }
+                _ = tokio::time::sleep_until(claim_at), if !claiming => {}
                 changed = shutdown.changed() => {
                     // The sender is gone: nobody can ask for a stop any more, so stop now.
                     if changed.is_err() {
-                        return;
+                        break;
                     }
                 }
             }
         }
+        while in_flight.next().await.is_some() {}
     }
 }
 
-/// A jitter seed from two numbers that tell deliveries apart (a delivery's id; or an event's
-/// outbox id and a subscription's id, before the delivery has an id).
-fn jitter_seed(a: i64, b: i64) -> u64 {
-    (a as u64)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add((b as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F))
-}
-
-/// `delay` stretched by up to 10%, by an amount drawn from the delivery's seed and its attempt:
-/// the deliveries of one failing receiver spread out instead of retrying in one burst, and the
+/// `delay` stretched by up to 10%, by an amount drawn from the delivery and its attempt: the
+/// deliveries of one failing receiver spread out instead of retrying in one burst, and the
 /// same try always waits the same (which keeps the core free of a random source).
-fn with_jitter(delay: Duration, seed: u64, attempts: i32) -> Duration {
-    let seed = seed
-        .wrapping_add(attempts as u64)
+fn with_jitter(delay: Duration, lease: Lease) -> Duration {
+    let seed = (lease.id as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(lease.attempts as u64)
         .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let per_mille = (seed >> 33) % 101;
     delay + delay.mul_f64(per_mille as f64 / 1000.0)
@@ -339,31 +322,23 @@ fn with_jitter(delay: Duration, seed: u64, attempts: i32) -> Duration {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use tokio::sync::mpsc;
 
     use super::*;
-    use crate::domain::model::CallbackKind;
     use crate::domain::ports::MockClock;
-    use crate::domain::webhooks::model::{EventTypes, Subscription, WebhookSecret, WebhookUrl};
+    use crate::domain::webhooks::model::{ClaimedDelivery, WebhookSecret, WebhookUrl};
     use crate::domain::webhooks::ports::{MockWebhookSender, MockWebhookStore};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
     }
 
-    fn message(event_id: &str) -> WebhookMessage {
-        WebhookMessage {
-            url: WebhookUrl::parse("https://hooks.example.com/in").unwrap(),
-            secret: WebhookSecret::from_stored("whsec_AAAA".to_owned()),
-            event_id: event_id.to_owned(),
-            body: "{}".to_owned(),
-        }
-    }
-
     fn claimed(id: i64, attempts: i32) -> ClaimedDelivery {
         ClaimedDelivery {
             lease: Lease { id, attempts },
-            message: message(&format!("evt_{id}")),
+            url: WebhookUrl::parse("https://hooks.example.com/in").unwrap(),
+            secret: WebhookSecret::from_stored("whsec_AAAA".to_owned()),
+            event_id: format!("evt_{id}"),
+            body: "{}".to_owned(),
         }
     }
 
@@ -438,11 +413,11 @@ mod tests {
                 Box::pin(async { Ok(3) })
             });
         let mut sender = MockWebhookSender::new();
-        sender.expect_send().times(3).returning(|message, at| {
+        sender.expect_send().times(3).returning(|delivery, at| {
             assert_eq!(at, now());
-            let outcome = match message.event_id.as_str() {
-                "evt_1" => SendOutcome::Delivered { status: 204 },
-                "evt_2" => SendOutcome::Failed {
+            let outcome = match delivery.lease.id {
+                1 => SendOutcome::Delivered { status: 204 },
+                2 => SendOutcome::Failed {
                     status: Some(500),
                     error: "HTTP 500".to_owned(),
                 },
@@ -483,7 +458,7 @@ mod tests {
     async fn a_round_sends_all_its_deliveries_at_once() {
         struct WaitingForAll(tokio::sync::Barrier);
         impl WebhookSender for WaitingForAll {
-            async fn send(&self, _: &WebhookMessage, _: DateTime<Utc>) -> SendOutcome {
+            async fn send(&self, _: &ClaimedDelivery, _: DateTime<Utc>) -> SendOutcome {
                 self.0.wait().await;
                 SendOutcome::Delivered { status: 204 }
             }
@@ -524,315 +499,121 @@ mod tests {
         assert_eq!(dispatcher.run_once().await.unwrap(), 0);
     }
 
-    fn subscription(id: i64, url: &str, kinds: &[&str]) -> Subscription {
-        Subscription {
-            id: SubscriptionId::new(id).unwrap(),
-            url: WebhookUrl::parse(url).unwrap(),
-            event_types: EventTypes::parse(kinds.iter().copied()).unwrap(),
-            secret: WebhookSecret::from_stored(format!("whsec_{id}AAA")),
-            created_at: now(),
+    fn handed(ids: &[i64], lease_left: i64) -> HandedDeliveries {
+        HandedDeliveries {
+            deliveries: ids.iter().map(|id| claimed(*id, 1)).collect(),
+            leased_until: now() + chrono::Duration::seconds(lease_left),
         }
     }
 
-    fn event(id: &str, kind: CallbackKind, outbox: Lease) -> FanOutEvent {
-        FanOutEvent {
-            event_id: id.to_owned(),
-            kind,
-            body: format!("{{\"id\":\"{id}\"}}"),
-            outbox,
-        }
-    }
-
-    /// Two subscriptions, one asking for approvals only: each event goes to every subscription
-    /// that asks for its kind, with its URL, secret and body, and the tries are recorded in one
-    /// write, each under its event's outbox claim, with its outcome.
+    /// A handed delivery is tried at once, with no claim, and recorded under the lease the
+    /// fan-out created it with.
     #[tokio::test]
-    async fn first_tries_go_to_each_matching_subscription_and_are_recorded_in_one_write() {
+    async fn handed_deliveries_are_sent_and_recorded_under_their_first_lease() {
         let mut store = MockWebhookStore::new();
-        store.expect_subscriptions().times(1).returning(|| {
-            Box::pin(async {
-                Ok(vec![
-                    subscription(1, "https://a.example.com/in", &["instance.approved"]),
-                    subscription(
-                        2,
-                        "https://b.example.com/in",
-                        &["instance.approved", "instance.rejected"],
-                    ),
-                ])
-            })
-        });
-        store.expect_recorded_deliveries().never();
+        store.expect_claim_deliveries().never();
         store
-            .expect_record_first_tries()
+            .expect_mark_deliveries()
             .times(1)
-            .returning(|mut tries, at| {
-                assert_eq!(at, now());
-                tries.sort_by(|a, b| {
-                    (&a.event_id, a.subscription_id).cmp(&(&b.event_id, b.subscription_id))
-                });
-                let got: Vec<(&str, i64, i64)> = tries
-                    .iter()
-                    .map(|t| (t.event_id.as_str(), t.subscription_id.get(), t.outbox.id))
-                    .collect();
-                assert_eq!(got, [("evt_a", 1, 10), ("evt_a", 2, 10), ("evt_r", 2, 11)]);
-                assert!(tries.iter().all(|t| t.outbox.attempts == 1));
-                assert_eq!(tries[0].outcome, MarkOutcome::Delivered { status: 200 });
-                assert_eq!(tries[2].kind, CallbackKind::OnRejected);
-                assert_eq!(tries[2].body, "{\"id\":\"evt_r\"}");
-                // Subscription 2 failed: retried after the schedule's first delay, jittered.
-                let MarkOutcome::Failed {
-                    retry_at: Some(at), ..
-                } = tries[1].outcome
-                else {
-                    panic!("not retried: {:?}", tries[1].outcome);
-                };
-                let wait = at - now();
-                assert!(
-                    wait >= chrono::Duration::seconds(1)
-                        && wait <= chrono::Duration::milliseconds(1100),
-                    "{wait}"
-                );
-                Box::pin(async { Ok(3) })
-            });
-        let (sent_tx, mut sent) = mpsc::unbounded_channel();
-        let mut sender = MockWebhookSender::new();
-        sender.expect_send().times(3).returning(move |message, _| {
-            sent_tx
-                .send((message.url.as_str().to_owned(), message.event_id.clone()))
-                .unwrap();
-            let outcome = if message.url.as_str().contains("//b.") {
-                SendOutcome::Failed {
-                    status: Some(503),
-                    error: "busy".to_owned(),
-                }
-            } else {
-                SendOutcome::Delivered { status: 200 }
-            };
-            Box::pin(async move { outcome })
-        });
-        let dispatcher = dispatcher(store, sender);
-        let events = vec![
-            event(
-                "evt_a",
-                CallbackKind::OnApproved,
-                Lease {
-                    id: 10,
-                    attempts: 1,
-                },
-            ),
-            event(
-                "evt_r",
-                CallbackKind::OnRejected,
-                Lease {
-                    id: 11,
-                    attempts: 1,
-                },
-            ),
-            event(
-                "evt_c",
-                CallbackKind::OnCancelled,
-                Lease {
-                    id: 12,
-                    attempts: 1,
-                },
-            ),
-        ];
-        let held_until = now() + chrono::Duration::seconds(15);
-        assert_eq!(
-            dispatcher
-                .send_first_tries(events, held_until)
-                .await
-                .unwrap(),
-            3
-        );
-        let mut got = Vec::new();
-        while let Ok(one) = sent.try_recv() {
-            got.push(one);
-        }
-        got.sort();
-        assert_eq!(
-            got,
-            [
-                ("https://a.example.com/in".to_owned(), "evt_a".to_owned()),
-                ("https://b.example.com/in".to_owned(), "evt_a".to_owned()),
-                ("https://b.example.com/in".to_owned(), "evt_r".to_owned()),
-            ]
-        );
-    }
-
-    /// An event handed over again (its outbox claim's second attempt) is not sent to a
-    /// subscription that already has its delivery; only such events are looked up.
-    #[tokio::test]
-    async fn an_event_handed_over_again_skips_the_tries_recorded_before() {
-        let mut store = MockWebhookStore::new();
-        store.expect_subscriptions().returning(|| {
-            Box::pin(async {
-                Ok(vec![
-                    subscription(1, "https://a.example.com/in", &["instance.approved"]),
-                    subscription(2, "https://b.example.com/in", &["instance.approved"]),
-                ])
-            })
-        });
-        store
-            .expect_recorded_deliveries()
-            .withf(|ids| ids == &["evt_again".to_owned()])
-            .times(1)
-            .returning(|_| {
-                Box::pin(async {
-                    Ok(vec![(
-                        SubscriptionId::new(1).unwrap(),
-                        "evt_again".to_owned(),
-                    )])
-                })
-            });
-        store
-            .expect_record_first_tries()
-            .times(1)
-            .returning(|tries, _| {
-                let mut got: Vec<(String, i64)> = tries
-                    .iter()
-                    .map(|t| (t.event_id.clone(), t.subscription_id.get()))
-                    .collect();
-                got.sort();
-                assert_eq!(
-                    got,
-                    [
-                        ("evt_again".to_owned(), 2),
-                        ("evt_new".to_owned(), 1),
-                        ("evt_new".to_owned(), 2)
-                    ]
-                );
-                Box::pin(async { Ok(3) })
+            .returning(|marks, _| {
+                assert_eq!(marks.len(), 2);
+                assert!(marks.iter().all(|m| m.lease.attempts == 1
+                    && m.outcome == MarkOutcome::Delivered { status: 200 }));
+                Box::pin(async { Ok(2) })
             });
         let mut sender = MockWebhookSender::new();
         sender
             .expect_send()
-            .times(3)
-            .returning(|_, _| Box::pin(async { SendOutcome::Delivered { status: 204 } }));
+            .times(2)
+            .returning(|_, _| Box::pin(async { SendOutcome::Delivered { status: 200 } }));
         let dispatcher = dispatcher(store, sender);
-        let events = vec![
-            event(
-                "evt_again",
-                CallbackKind::OnApproved,
-                Lease { id: 1, attempts: 2 },
-            ),
-            event(
-                "evt_new",
-                CallbackKind::OnApproved,
-                Lease { id: 2, attempts: 1 },
-            ),
-        ];
-        let sent = dispatcher
-            .send_first_tries(events, now() + chrono::Duration::seconds(15))
-            .await
-            .unwrap();
-        assert_eq!(sent, 3);
+        assert_eq!(
+            dispatcher.send_handed(handed(&[1, 2], 15)).await.unwrap(),
+            2
+        );
     }
 
-    /// A claim that would end before a whole try could: nothing is read, sent or written, and
-    /// the round fails (its events come round again).
+    /// One whose lease no longer outlasts a whole try is not tried: it could still be in flight
+    /// when its lease ends and another dispatcher claims it.
     #[tokio::test]
-    async fn first_tries_are_not_sent_on_a_claim_about_to_end() {
+    async fn handed_deliveries_that_waited_too_long_are_left_for_a_claim() {
         let mut store = MockWebhookStore::new();
-        store.expect_subscriptions().never();
-        store.expect_record_first_tries().never();
+        store.expect_mark_deliveries().never();
         let mut sender = MockWebhookSender::new();
         sender.expect_send().never();
         let dispatcher = dispatcher(store, sender);
         let try_timeout = config().try_timeout.as_secs() as i64;
-        let events = vec![event(
-            "evt_a",
-            CallbackKind::OnApproved,
-            Lease { id: 1, attempts: 1 },
-        )];
-        let round = dispatcher
-            .send_first_tries(events, now() + chrono::Duration::seconds(try_timeout))
-            .await;
-        assert!(
-            matches!(round, Err(WorkflowError::Unavailable(_))),
-            "{round:?}"
-        );
-    }
-
-    /// No subscription, or none asking for the kind: nothing sent, nothing written.
-    #[tokio::test]
-    async fn first_tries_without_a_matching_subscription_write_nothing() {
-        let mut store = MockWebhookStore::new();
-        let mut calls = 0;
-        store.expect_subscriptions().times(2).returning(move || {
-            calls += 1;
-            let all = if calls == 1 {
-                Vec::new()
-            } else {
-                vec![subscription(
-                    1,
-                    "https://a.example.com/in",
-                    &["instance.rejected"],
-                )]
-            };
-            Box::pin(async move { Ok(all) })
-        });
-        store.expect_record_first_tries().never();
-        let mut sender = MockWebhookSender::new();
-        sender.expect_send().never();
-        let dispatcher = dispatcher(store, sender);
-        for _ in 0..2 {
-            let events = vec![event(
-                "evt_a",
-                CallbackKind::OnApproved,
-                Lease { id: 1, attempts: 1 },
-            )];
-            let sent = dispatcher
-                .send_first_tries(events, now() + chrono::Duration::seconds(15))
+        assert_eq!(
+            dispatcher
+                .send_handed(handed(&[1], try_timeout))
                 .await
-                .unwrap();
-            assert_eq!(sent, 0);
-        }
+                .unwrap(),
+            0
+        );
     }
 
-    /// The retry loop claims right away when woken, and stops when asked.
+    /// The loop tries a handed delivery while a claimed round still waits on a hanging
+    /// receiver, and on shutdown lets that round finish and be recorded.
     #[tokio::test]
-    async fn the_loop_claims_when_woken_and_stops_when_asked() {
-        let (claimed_tx, mut claims) = mpsc::unbounded_channel();
+    async fn handed_deliveries_do_not_wait_for_a_round_in_flight() {
+        let release = Arc::new(Notify::new());
+        let (marked_tx, mut marked) = mpsc::unbounded_channel();
         let mut store = MockWebhookStore::new();
+        let mut claims = 0;
         store.expect_claim_deliveries().returning(move |_, _, _| {
-            claimed_tx.send(()).unwrap();
-            Box::pin(async { Ok(Vec::new()) })
+            claims += 1;
+            let claimed = if claims == 1 {
+                vec![claimed(1, 2)]
+            } else {
+                Vec::new()
+            };
+            Box::pin(async move { Ok(claimed) })
         });
-        let dispatcher = WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(MockWebhookSender::new()),
-            Arc::new(clock()),
-            WebhookDispatchConfig {
-                poll_interval: Duration::from_secs(3600),
-                ..config()
-            },
-        );
-        let wake = Arc::new(Notify::new());
+        store.expect_mark_deliveries().returning(move |marks, _| {
+            for mark in &marks {
+                marked_tx.send(mark.lease.id).unwrap();
+            }
+            Box::pin(async move { Ok(marks.len() as u64) })
+        });
+        let mut sender = MockWebhookSender::new();
+        let hanging = Arc::clone(&release);
+        sender.expect_send().returning(move |delivery, _| {
+            let hanging = Arc::clone(&hanging);
+            let id = delivery.lease.id;
+            Box::pin(async move {
+                if id == 1 {
+                    hanging.notified().await;
+                }
+                SendOutcome::Delivered { status: 200 }
+            })
+        });
+        let dispatcher = dispatcher(store, sender);
+        let (hand_off, queue) = hand_off();
         let (stop, stopped) = watch::channel(false);
-        let running = tokio::spawn(dispatcher.run(Arc::clone(&wake), stopped));
-        let wait = Duration::from_secs(5);
-        assert!(
-            tokio::time::timeout(wait, claims.recv()).await.is_ok(),
-            "first round"
-        );
-        wake.notify_one();
-        assert!(
-            tokio::time::timeout(wait, claims.recv()).await.is_ok(),
-            "woken round"
-        );
+        let running = tokio::spawn(dispatcher.run(queue, Arc::new(Notify::new()), stopped));
+
+        assert!(hand_off.hand(handed(&[2], 15)));
+        let first = tokio::time::timeout(Duration::from_secs(5), marked.recv()).await;
+        assert_eq!(first.expect("the handed delivery waited"), Some(2));
+
         stop.send(true).unwrap();
-        tokio::time::timeout(wait, running)
+        release.notify_one();
+        tokio::time::timeout(Duration::from_secs(5), running)
             .await
             .expect("the loop stopped")
             .unwrap();
+        assert_eq!(
+            marked.recv().await,
+            Some(1),
+            "the round in flight was recorded"
+        );
     }
 
     #[test]
     fn jitter_adds_at_most_a_tenth_and_differs_between_deliveries() {
         let delay = Duration::from_secs(100);
         let waits: Vec<Duration> = (1..50)
-            .map(|id| with_jitter(delay, jitter_seed(id, 0), 1))
+            .map(|id| with_jitter(delay, Lease { id, attempts: 1 }))
             .collect();
         assert!(
             waits
@@ -840,12 +621,5 @@ mod tests {
                 .all(|w| *w >= delay && *w <= delay + delay / 10)
         );
         assert!(waits.iter().any(|w| *w != waits[0]), "no spread: {waits:?}");
-        let per_subscription: Vec<Duration> = (1..50)
-            .map(|subscription| with_jitter(delay, jitter_seed(7, subscription), 1))
-            .collect();
-        assert!(
-            per_subscription.iter().any(|w| *w != per_subscription[0]),
-            "no spread between subscriptions: {per_subscription:?}"
-        );
     }
 }

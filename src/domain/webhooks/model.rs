@@ -239,25 +239,12 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
 }
 
-/// An event handed to the webhooks: its id, kind and published body, and the outbox claim
-/// that carries it (which fences the record of its first tries).
+/// An event handed to the webhooks: its id, kind and published body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FanOutEvent {
     pub event_id: String,
     pub kind: CallbackKind,
     /// The envelope, exactly as every receiver gets it.
-    pub body: String,
-    /// The outbox claim the event is held by.
-    pub outbox: Lease,
-}
-
-/// What sending one delivery takes: where, the key to sign with, and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookMessage {
-    pub url: WebhookUrl,
-    pub secret: WebhookSecret,
-    /// The event's public id (the `webhook-id` header).
-    pub event_id: String,
     pub body: String,
 }
 
@@ -266,20 +253,10 @@ pub struct WebhookMessage {
 pub struct ClaimedDelivery {
     /// The claim: the delivery's id and its attempts counting this one.
     pub lease: Lease,
-    pub message: WebhookMessage,
-}
-
-/// The first try of an event for one subscription, sent before any delivery row exists: its
-/// record creates the delivery, with the outcome, in one write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FirstTry {
-    pub subscription_id: SubscriptionId,
+    pub url: WebhookUrl,
+    pub secret: WebhookSecret,
     pub event_id: String,
-    pub kind: CallbackKind,
     pub body: String,
-    /// The outbox claim of the event: the record is kept only while it still holds.
-    pub outbox: Lease,
-    pub outcome: MarkOutcome,
 }
 
 /// What one try of a delivery came to.

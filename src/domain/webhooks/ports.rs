@@ -7,9 +7,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::model::{
-    ClaimedDelivery, Delivery, DeliveryCounts, DeliveryId, DeliveryMark, DeliveryStatus, FirstTry,
-    NewSubscription, SendOutcome, Subscription, SubscriptionId, SubscriptionRequest,
-    WebhookMessage, WebhookUrl,
+    ClaimedDelivery, Delivery, DeliveryCounts, DeliveryId, DeliveryMark, DeliveryStatus,
+    FanOutEvent, NewSubscription, SendOutcome, Subscription, SubscriptionId, SubscriptionRequest,
+    WebhookUrl,
 };
 use crate::domain::WorkflowError;
 use crate::domain::model::{Done, Once};
@@ -97,24 +97,18 @@ pub trait WebhookStore: Send + Sync + 'static {
         once: Option<Once<Delivery>>,
     ) -> impl Future<Output = Result<Done<Delivery>, WorkflowError>> + Send;
 
-    /// The subscriptions that already have a delivery of each of `event_ids` (an event the
-    /// outbox hands over again: its first tries were recorded before, and are not sent again).
-    fn recorded_deliveries(
+    /// Creates one delivery per event and subscription asking for the event's kind, in one
+    /// write for all `events`, each already claimed by the caller for its first try: one
+    /// attempt counted, leased until `lease_until` (no dispatcher claims it before then) and
+    /// due at `now` (any dispatcher claims it once that lease has ended unmarked). Idempotent:
+    /// a subscription that already has a delivery of this event id gets none more (the outbox
+    /// may hand an event over more than once). Returns the created deliveries, as claimed.
+    fn fan_out(
         &self,
-        event_ids: Vec<String>,
-    ) -> impl Future<Output = Result<Vec<(SubscriptionId, String)>, WorkflowError>> + Send;
-
-    /// Creates the deliveries of first tries already sent, each with its outcome (delivered;
-    /// failed and due at its `retry_at`; or dead), one attempt counted, in one write. Fenced by
-    /// the outbox: a try whose event's outbox claim has ended by `now`, or was taken over (its
-    /// attempts differ), or whose event was marked since, is not recorded (the event comes
-    /// round again, and so do its tries). Idempotent: a subscription that already has a
-    /// delivery of the event gets none more. Returns how many were created.
-    fn record_first_tries(
-        &self,
-        tries: Vec<FirstTry>,
+        events: Vec<FanOutEvent>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64, WorkflowError>> + Send;
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<ClaimedDelivery>, WorkflowError>> + Send;
 
     /// Claims up to `limit` pending or failed deliveries due at `now`, oldest due first,
     /// skipping those another dispatcher holds, and leases them until `lease_until`; each
@@ -144,12 +138,12 @@ pub trait WebhookStore: Send + Sync + 'static {
 /// Sends one delivery to its receiver.
 #[cfg_attr(test, mockall::automock)]
 pub trait WebhookSender: Send + Sync + 'static {
-    /// POSTs the message's body, signed, with `at` as its timestamp; any 2xx within the
+    /// POSTs the delivery's body, signed, with `at` as its timestamp; any 2xx within the
     /// adapter's time-out is `Delivered`, anything else `Failed` with why. Refuses (as a
     /// failure) a host that resolves to an address the guard refuses.
     fn send(
         &self,
-        message: &WebhookMessage,
+        delivery: &ClaimedDelivery,
         at: DateTime<Utc>,
     ) -> impl Future<Output = SendOutcome> + Send;
 }

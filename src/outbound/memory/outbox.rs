@@ -80,13 +80,6 @@ impl State {
         }
     }
 
-    /// Whether `lease` still holds its event at `now` (see the port's fencing).
-    pub(super) fn outbox_holds(&self, lease: Lease, now: DateTime<Utc>) -> bool {
-        self.outbox.get(&lease.id).is_some_and(|row| {
-            row.item.attempts == lease.attempts && row.delivered_at.is_none() && row.due_at > now
-        })
-    }
-
     /// The row `lease` names, if the lease still holds at `now` (see the port's fencing).
     fn leased(&mut self, lease: Lease, now: DateTime<Utc>) -> Option<&mut OutboxRow> {
         self.outbox.get_mut(&lease.id).filter(|row| {

@@ -9,8 +9,8 @@ use super::MemoryStore;
 use crate::domain::WorkflowError;
 use crate::domain::model::{Done, Lease, Once};
 use crate::domain::webhooks::model::{
-    ClaimedDelivery, Delivery, DeliveryCounts, DeliveryId, DeliveryMark, DeliveryStatus, FirstTry,
-    MarkOutcome, NewSubscription, Subscription, SubscriptionId, WebhookMessage,
+    ClaimedDelivery, Delivery, DeliveryCounts, DeliveryId, DeliveryMark, DeliveryStatus,
+    FanOutEvent, MarkOutcome, NewSubscription, Subscription, SubscriptionId,
 };
 use crate::domain::webhooks::ports::WebhookStore;
 
@@ -47,45 +47,62 @@ impl Hooks {
         }
     }
 
-    /// Creates the delivery of a first try, with its outcome, unless its subscription is gone
-    /// or already has one of the event. Returns whether it was created.
-    fn record_first_try(
+    /// One event's deliveries, one per matching subscription that has none of it yet, each
+    /// claimed for its first try until `lease_until`.
+    fn fan_out(
         &mut self,
-        first: FirstTry,
+        event: FanOutEvent,
         now: DateTime<Utc>,
-    ) -> Result<bool, WorkflowError> {
-        if !self.subscriptions.contains_key(&first.subscription_id)
-            || !self
+        lease_until: DateTime<Utc>,
+        created: &mut Vec<ClaimedDelivery>,
+    ) -> Result<(), WorkflowError> {
+        let hooks = self;
+        let matching: Vec<&Subscription> = hooks
+            .subscriptions
+            .values()
+            .filter(|s| s.event_types.contains(event.kind))
+            .collect();
+        for subscription in matching {
+            if !hooks
                 .delivered_events
-                .insert((first.subscription_id, first.event_id.clone()))
-        {
-            return Ok(false);
+                .insert((subscription.id, event.event_id.clone()))
+            {
+                continue;
+            }
+            hooks.last_delivery_id += 1;
+            let id = DeliveryId::new(hooks.last_delivery_id)?;
+            hooks.deliveries.insert(
+                id,
+                Row {
+                    delivery: Delivery {
+                        id,
+                        subscription_id: subscription.id,
+                        event_id: event.event_id.clone(),
+                        event_type: event.kind,
+                        status: DeliveryStatus::Pending,
+                        attempts: 1,
+                        last_error: None,
+                        last_status_code: None,
+                        next_attempt_at: Some(now),
+                        delivered_at: None,
+                        created_at: now,
+                    },
+                    body: event.body.clone(),
+                    leased_until: Some(lease_until),
+                },
+            );
+            created.push(ClaimedDelivery {
+                lease: Lease {
+                    id: id.get(),
+                    attempts: 1,
+                },
+                url: subscription.url.clone(),
+                secret: subscription.secret.clone(),
+                event_id: event.event_id.clone(),
+                body: event.body.clone(),
+            });
         }
-        self.last_delivery_id += 1;
-        let id = DeliveryId::new(self.last_delivery_id)?;
-        let mut delivery = Delivery {
-            id,
-            subscription_id: first.subscription_id,
-            event_id: first.event_id,
-            event_type: first.kind,
-            status: DeliveryStatus::Pending,
-            attempts: 1,
-            last_error: None,
-            last_status_code: None,
-            next_attempt_at: None,
-            delivered_at: None,
-            created_at: now,
-        };
-        apply(&mut delivery, first.outcome, now);
-        self.deliveries.insert(
-            id,
-            Row {
-                delivery,
-                body: first.body,
-                leased_until: None,
-            },
-        );
-        Ok(true)
+        Ok(())
     }
 
     fn retry(&mut self, id: DeliveryId, now: DateTime<Utc>) -> Result<Delivery, WorkflowError> {
@@ -180,36 +197,16 @@ impl WebhookStore for MemoryStore {
         self.lock().once(once, |state| state.hooks.retry(id, now))
     }
 
-    async fn recorded_deliveries(
+    async fn fan_out(
         &self,
-        event_ids: Vec<String>,
-    ) -> Result<Vec<(SubscriptionId, String)>, WorkflowError> {
-        let state = self.lock();
-        let wanted: HashSet<&String> = event_ids.iter().collect();
-        Ok(state
-            .hooks
-            .delivered_events
-            .iter()
-            .filter(|(_, event_id)| wanted.contains(event_id))
-            .cloned()
-            .collect())
-    }
-
-    async fn record_first_tries(
-        &self,
-        tries: Vec<FirstTry>,
+        events: Vec<FanOutEvent>,
         now: DateTime<Utc>,
-    ) -> Result<u64, WorkflowError> {
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedDelivery>, WorkflowError> {
         let mut state = self.lock();
-        let mut created = 0;
-        for first in tries {
-            // The fence: the event's outbox claim still holds.
-            if !state.outbox_holds(first.outbox, now) {
-                continue;
-            }
-            if state.hooks.record_first_try(first, now)? {
-                created += 1;
-            }
+        let mut created = Vec::new();
+        for event in events {
+            state.hooks.fan_out(event, now, lease_until, &mut created)?;
         }
         Ok(created)
     }
@@ -253,12 +250,10 @@ impl WebhookStore for MemoryStore {
                     id: id.get(),
                     attempts: row.delivery.attempts,
                 },
-                message: WebhookMessage {
-                    url: subscription.url.clone(),
-                    secret: subscription.secret.clone(),
-                    event_id: row.delivery.event_id.clone(),
-                    body: row.body.clone(),
-                },
+                url: subscription.url.clone(),
+                secret: subscription.secret.clone(),
+                event_id: row.delivery.event_id.clone(),
+                body: row.body.clone(),
             });
         }
         Ok(claimed)
@@ -282,7 +277,30 @@ impl WebhookStore for MemoryStore {
             if row.delivery.attempts != mark.lease.attempts || !row.leased_at(now) {
                 continue;
             }
-            apply(&mut row.delivery, mark.outcome, now);
+            let d = &mut row.delivery;
+            match mark.outcome {
+                MarkOutcome::Delivered { status } => {
+                    d.status = DeliveryStatus::Delivered;
+                    d.last_status_code = Some(status);
+                    d.last_error = None;
+                    d.delivered_at = Some(now);
+                    d.next_attempt_at = None;
+                }
+                MarkOutcome::Failed {
+                    status,
+                    error,
+                    retry_at,
+                } => {
+                    d.status = if retry_at.is_some() {
+                        DeliveryStatus::Failed
+                    } else {
+                        DeliveryStatus::Dead
+                    };
+                    d.last_status_code = status;
+                    d.last_error = Some(error);
+                    d.next_attempt_at = retry_at;
+                }
+            }
             row.leased_until = None;
             marked += 1;
         }
@@ -301,32 +319,5 @@ impl WebhookStore for MemoryStore {
             }
         }
         Ok(counts)
-    }
-}
-
-/// Records a try's outcome on its delivery.
-fn apply(d: &mut Delivery, outcome: MarkOutcome, now: DateTime<Utc>) {
-    match outcome {
-        MarkOutcome::Delivered { status } => {
-            d.status = DeliveryStatus::Delivered;
-            d.last_status_code = Some(status);
-            d.last_error = None;
-            d.delivered_at = Some(now);
-            d.next_attempt_at = None;
-        }
-        MarkOutcome::Failed {
-            status,
-            error,
-            retry_at,
-        } => {
-            d.status = if retry_at.is_some() {
-                DeliveryStatus::Failed
-            } else {
-                DeliveryStatus::Dead
-            };
-            d.last_status_code = status;
-            d.last_error = Some(error);
-            d.next_attempt_at = retry_at;
-        }
     }
 }

@@ -14,8 +14,8 @@ use crate::domain::WorkflowError;
 use crate::domain::model::{CallbackKind, Done, Lease, Once};
 use crate::domain::webhooks::model::{
     ClaimedDelivery, Delivery, DeliveryCounts, DeliveryId, DeliveryMark, DeliveryStatus,
-    EventTypes, FirstTry, MarkOutcome, NewSubscription, Subscription, SubscriptionId,
-    WebhookMessage, WebhookSecret, WebhookUrl,
+    EventTypes, FanOutEvent, MarkOutcome, NewSubscription, Subscription, SubscriptionId,
+    WebhookSecret, WebhookUrl,
 };
 use crate::domain::webhooks::ports::WebhookStore;
 
@@ -23,29 +23,21 @@ const SUBSCRIPTION_COLUMNS: &str = "id, url, event_types, secret, created_at";
 const DELIVERY_COLUMNS: &str = "id, subscription_id, event_id, event_type, status, attempts, \
      last_error, last_status_code, next_attempt_at, delivered_at, created_at";
 
-/// The subscriptions with a delivery of each event: one index lookup per subscription and
-/// event (the unique constraint's index leads with the subscription).
-const RECORDED_SQL: &str = "SELECT s.id AS subscription_id, e.event_id \
-     FROM webhook_subscriptions AS s CROSS JOIN unnest($1::text[]) AS e (event_id) \
-     WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d \
-                   WHERE d.subscription_id = s.id AND d.event_id = e.event_id)";
-
-/// One statement for a round's first tries, each delivery written once, with its outcome: a
-/// delivered one never enters the due index, and keeps no body (it is never sent again).
-/// Fenced per row by the event's outbox claim, and a subscription deleted meanwhile gets none.
-const RECORD_FIRST_TRIES_SQL: &str = "INSERT INTO webhook_deliveries (subscription_id, event_id, \
-         event_type, body, status, attempts, last_status_code, last_error, next_attempt_at, \
-         delivered_at, created_at) \
-     SELECT v.subscription_id, v.event_id, v.event_type, v.body, v.status, 1, v.status_code, \
-         v.error, v.retry_at, CASE WHEN v.status = 'delivered' THEN $11 END, $11 \
-     FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], \
-             $7::text[], $8::timestamptz[], $9::int8[], $10::int4[]) \
-         AS v(subscription_id, event_id, event_type, body, status, status_code, error, retry_at, \
-             outbox_id, outbox_attempts) \
-     JOIN workflow_callback_outbox AS o ON o.id = v.outbox_id \
-         AND o.attempts = v.outbox_attempts AND o.delivered_at IS NULL AND o.due_at > $11 \
-     JOIN webhook_subscriptions AS s ON s.id = v.subscription_id \
-     ON CONFLICT ON CONSTRAINT webhook_deliveries_once DO NOTHING";
+/// One statement: a delivery for every subscription asking for the event's type, none twice,
+/// each claimed for its first try by the fan-out's own dispatcher (one attempt, leased), so
+/// that no claim statement stands between an event and its first try.
+const FAN_OUT_SQL: &str = "WITH created AS ( \
+         INSERT INTO webhook_deliveries (subscription_id, event_id, event_type, body, \
+             attempts, leased_until, next_attempt_at, created_at) \
+         SELECT s.id, e.event_id, e.event_type, e.body, 1, $5, $4, $4 \
+         FROM unnest($1::text[], $2::text[], $3::text[]) AS e (event_id, event_type, body) \
+         JOIN webhook_subscriptions AS s ON e.event_type = ANY (s.event_types) \
+         ON CONFLICT ON CONSTRAINT webhook_deliveries_once DO NOTHING \
+         RETURNING id, attempts, subscription_id, event_id, body \
+     ) \
+     SELECT c.id, c.attempts, c.event_id, c.body, s.url, s.secret \
+     FROM created c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
+     ORDER BY c.id";
 
 /// SKIP LOCKED: dispatchers in other processes claim other rows instead of waiting. A leased
 /// delivery stays due (its `next_attempt_at` is left alone) but is skipped until its lease
@@ -66,11 +58,9 @@ const CLAIM_SQL: &str = "WITH due AS ( \
      FROM claimed c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
      ORDER BY c.was_due, c.id";
 
-/// Fenced: only rows still held by the claim that tried them (same attempts, lease not over). A
-/// delivered one drops its body, as it is never sent again.
+/// Fenced: only rows still held by the claim that tried them (same attempts, lease not over).
 const MARK_SQL: &str = "UPDATE webhook_deliveries AS d SET \
          status = v.status, last_status_code = v.status_code, last_error = v.error, \
-         body = CASE WHEN v.status = 'delivered' THEN NULL ELSE d.body END, \
          next_attempt_at = v.retry_at, leased_until = NULL, \
          delivered_at = CASE WHEN v.status = 'delivered' THEN $7 END \
      FROM unnest($1::int8[], $2::int4[], $3::text[], $4::int4[], $5::text[], $6::timestamptz[]) \
@@ -181,22 +171,12 @@ impl ClaimedRow {
                 id: self.id,
                 attempts: self.attempts,
             },
-            message: WebhookMessage {
-                url: WebhookUrl::parse(&self.url)?,
-                secret: WebhookSecret::from_stored(self.secret),
-                event_id: self.event_id,
-                body: self.body,
-            },
+            url: WebhookUrl::parse(&self.url)?,
+            secret: WebhookSecret::from_stored(self.secret),
+            event_id: self.event_id,
+            body: self.body,
         })
     }
-}
-
-#[derive(QueryableByName)]
-struct RecordedRow {
-    #[diesel(sql_type = BigInt)]
-    subscription_id: i64,
-    #[diesel(sql_type = Text)]
-    event_id: String,
 }
 
 #[derive(QueryableByName)]
@@ -382,70 +362,31 @@ impl WebhookStore for PgStore {
         .await
     }
 
-    async fn recorded_deliveries(
+    async fn fan_out(
         &self,
-        event_ids: Vec<String>,
-    ) -> Result<Vec<(SubscriptionId, String)>, WorkflowError> {
-        if event_ids.is_empty() {
+        events: Vec<FanOutEvent>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedDelivery>, WorkflowError> {
+        if events.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<RecordedRow> = self
+        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.kind.event_type()).collect();
+        let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
+        let rows: Vec<ClaimedRow> = self
             .with_conn(async |conn| {
-                Ok(diesel::sql_query(RECORDED_SQL)
-                    .bind::<Array<Text>, _>(&event_ids)
+                Ok(diesel::sql_query(FAN_OUT_SQL)
+                    .bind::<Array<Text>, _>(&ids)
+                    .bind::<Array<Text>, _>(&types)
+                    .bind::<Array<Text>, _>(&bodies)
+                    .bind::<Timestamptz, _>(now)
+                    .bind::<Timestamptz, _>(lease_until)
                     .load(conn)
                     .await?)
             })
             .await?;
-        rows.into_iter()
-            .map(|row| Ok((SubscriptionId::new(row.subscription_id)?, row.event_id)))
-            .collect()
-    }
-
-    async fn record_first_tries(
-        &self,
-        tries: Vec<FirstTry>,
-        now: DateTime<Utc>,
-    ) -> Result<u64, WorkflowError> {
-        if tries.is_empty() {
-            return Ok(0);
-        }
-        let mut subscriptions = Vec::with_capacity(tries.len());
-        let mut event_ids = Vec::with_capacity(tries.len());
-        let mut types = Vec::with_capacity(tries.len());
-        let mut bodies = Vec::with_capacity(tries.len());
-        let mut outbox_ids = Vec::with_capacity(tries.len());
-        let mut outbox_attempts = Vec::with_capacity(tries.len());
-        let mut outcomes = Outcomes::with_capacity(tries.len());
-        for first in tries {
-            subscriptions.push(first.subscription_id.get());
-            event_ids.push(first.event_id);
-            types.push(first.kind.event_type());
-            // Kept only to be sent again.
-            let delivered = matches!(first.outcome, MarkOutcome::Delivered { .. });
-            bodies.push((!delivered).then_some(first.body));
-            outbox_ids.push(first.outbox.id);
-            outbox_attempts.push(first.outbox.attempts);
-            outcomes.push(first.outcome);
-        }
-        self.with_conn(async |conn| {
-            let created = diesel::sql_query(RECORD_FIRST_TRIES_SQL)
-                .bind::<Array<BigInt>, _>(&subscriptions)
-                .bind::<Array<Text>, _>(&event_ids)
-                .bind::<Array<Text>, _>(&types)
-                .bind::<Array<Nullable<Text>>, _>(&bodies)
-                .bind::<Array<Text>, _>(&outcomes.statuses)
-                .bind::<Array<Nullable<Integer>>, _>(&outcomes.codes)
-                .bind::<Array<Nullable<Text>>, _>(&outcomes.errors)
-                .bind::<Array<Nullable<Timestamptz>>, _>(&outcomes.retry_at)
-                .bind::<Array<BigInt>, _>(&outbox_ids)
-                .bind::<Array<Integer>, _>(&outbox_attempts)
-                .bind::<Timestamptz, _>(now)
-                .execute(conn)
-                .await?;
-            Ok(created as u64)
-        })
-        .await
+        rows.into_iter().map(ClaimedRow::into_domain).collect()
     }
 
     async fn claim_deliveries(
@@ -474,20 +415,44 @@ impl WebhookStore for PgStore {
     ) -> Result<u64, WorkflowError> {
         let mut ids = Vec::with_capacity(marks.len());
         let mut attempts = Vec::with_capacity(marks.len());
-        let mut outcomes = Outcomes::with_capacity(marks.len());
+        let mut statuses = Vec::with_capacity(marks.len());
+        let mut codes: Vec<Option<i32>> = Vec::with_capacity(marks.len());
+        let mut errors: Vec<Option<String>> = Vec::with_capacity(marks.len());
+        let mut retry_at: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(marks.len());
         for mark in marks {
             ids.push(mark.lease.id);
             attempts.push(mark.lease.attempts);
-            outcomes.push(mark.outcome);
+            match mark.outcome {
+                MarkOutcome::Delivered { status } => {
+                    statuses.push(DeliveryStatus::Delivered.as_str());
+                    codes.push(Some(i32::from(status)));
+                    errors.push(None);
+                    retry_at.push(None);
+                }
+                MarkOutcome::Failed {
+                    status,
+                    error,
+                    retry_at: at,
+                } => {
+                    statuses.push(if at.is_some() {
+                        DeliveryStatus::Failed.as_str()
+                    } else {
+                        DeliveryStatus::Dead.as_str()
+                    });
+                    codes.push(status.map(i32::from));
+                    errors.push(Some(error));
+                    retry_at.push(at);
+                }
+            }
         }
         self.with_conn(async |conn| {
             let marked = diesel::sql_query(MARK_SQL)
                 .bind::<Array<BigInt>, _>(&ids)
                 .bind::<Array<Integer>, _>(&attempts)
-                .bind::<Array<Text>, _>(&outcomes.statuses)
-                .bind::<Array<Nullable<Integer>>, _>(&outcomes.codes)
-                .bind::<Array<Nullable<Text>>, _>(&outcomes.errors)
-                .bind::<Array<Nullable<Timestamptz>>, _>(&outcomes.retry_at)
+                .bind::<Array<Text>, _>(&statuses)
+                .bind::<Array<Nullable<Integer>>, _>(&codes)
+                .bind::<Array<Nullable<Text>>, _>(&errors)
+                .bind::<Array<Nullable<Timestamptz>>, _>(&retry_at)
                 .bind::<Timestamptz, _>(now)
                 .execute(conn)
                 .await?;
@@ -518,50 +483,6 @@ impl WebhookStore for PgStore {
             }
         }
         Ok(counts)
-    }
-}
-
-/// Tries' outcomes as the columns they set, one array per column.
-struct Outcomes {
-    statuses: Vec<&'static str>,
-    codes: Vec<Option<i32>>,
-    errors: Vec<Option<String>>,
-    retry_at: Vec<Option<DateTime<Utc>>>,
-}
-
-impl Outcomes {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            statuses: Vec::with_capacity(n),
-            codes: Vec::with_capacity(n),
-            errors: Vec::with_capacity(n),
-            retry_at: Vec::with_capacity(n),
-        }
-    }
-
-    fn push(&mut self, outcome: MarkOutcome) {
-        match outcome {
-            MarkOutcome::Delivered { status } => {
-                self.statuses.push(DeliveryStatus::Delivered.as_str());
-                self.codes.push(Some(i32::from(status)));
-                self.errors.push(None);
-                self.retry_at.push(None);
-            }
-            MarkOutcome::Failed {
-                status,
-                error,
-                retry_at,
-            } => {
-                self.statuses.push(if retry_at.is_some() {
-                    DeliveryStatus::Failed.as_str()
-                } else {
-                    DeliveryStatus::Dead.as_str()
-                });
-                self.codes.push(status.map(i32::from));
-                self.errors.push(Some(error));
-                self.retry_at.push(retry_at);
-            }
-        }
     }
 }
 

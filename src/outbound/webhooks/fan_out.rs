@@ -1,44 +1,49 @@
-//! The `EventFanOut` adapter that hands each round of outbox events to the webhooks: it turns
-//! each event into its envelope and has the webhook dispatcher send the first tries to every
-//! matching subscription and record them, in one write for the round. It runs in the outbox
-//! dispatcher's round, after the changes that caused the events have committed, never in their
-//! transactions, and beside the `Callbacks` adapters, so that a failing one (NATS in an outage)
-//! never holds back webhooks.
+//! The `EventFanOut` adapter that hands each round of outbox events to the webhooks: it creates
+//! the round's deliveries (one per event and matching subscription, idempotently) in one write,
+//! already claimed for their first try, and hands them to this process's webhook dispatcher.
+//! It runs in the outbox dispatcher, after the changes that caused the events have committed,
+//! never in their transactions, and before the `Callbacks` adapters, so that a failing one
+//! (NATS in an outage) never holds back webhooks.
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
 
+use crate::domain::dispatcher::to_chrono;
 use crate::domain::model::OutboxItem;
 use crate::domain::ports::{Clock, EventFanOut};
-use crate::domain::webhooks::dispatcher::WebhookDispatcher;
+use crate::domain::webhooks::dispatcher::{HandOff, HandedDeliveries};
 use crate::domain::webhooks::model::FanOutEvent;
-use crate::domain::webhooks::ports::{WebhookSender, WebhookStore};
+use crate::domain::webhooks::ports::WebhookStore;
 use crate::outbound::envelope::envelope_json;
 
 /// Turns events into webhook deliveries.
-pub struct WebhookFanOut<W, S, C> {
-    /// `Err` with why when this process can't send webhooks: its rounds then fail, and their
-    /// events wait in the outbox for a process that can.
-    dispatcher: Result<WebhookDispatcher<W, S, C>, String>,
+pub struct WebhookFanOut<W, C> {
+    store: Arc<W>,
+    clock: Arc<C>,
+    /// The webhook dispatcher's lease: the created deliveries are its until then.
+    lease: Duration,
+    hand_off: HandOff,
 }
 
-impl<W, S, C> WebhookFanOut<W, S, C> {
-    /// Fans out through `dispatcher`, or refuses every round with the reason it can't.
-    pub fn new(dispatcher: Result<WebhookDispatcher<W, S, C>, String>) -> Self {
-        Self { dispatcher }
+impl<W, C> WebhookFanOut<W, C> {
+    /// Fans out into `store`, handing the deliveries to the dispatcher behind `hand_off`, whose
+    /// lease they get.
+    pub fn new(store: Arc<W>, clock: Arc<C>, lease: Duration, hand_off: HandOff) -> Self {
+        Self {
+            store,
+            clock,
+            lease,
+            hand_off,
+        }
     }
 }
 
-impl<W, S, C> EventFanOut for WebhookFanOut<W, S, C>
+impl<W, C> EventFanOut for WebhookFanOut<W, C>
 where
     W: WebhookStore,
-    S: WebhookSender,
     C: Clock,
 {
-    async fn fan_out(&self, items: &[OutboxItem], held_until: DateTime<Utc>) -> Result<(), String> {
-        let dispatcher = self
-            .dispatcher
-            .as_ref()
-            .map_err(|reason| format!("this process can't send webhooks: {reason}"))?;
+    async fn fan_out(&self, items: &[OutboxItem]) -> Result<(), String> {
         let events = items
             .iter()
             .map(|item| {
@@ -47,40 +52,52 @@ where
                     kind: item.event.kind,
                     body: String::from_utf8(envelope_json(item))
                         .map_err(|e| format!("the event's envelope is not UTF-8: {e}"))?,
-                    outbox: item.lease(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
-        dispatcher
-            .send_first_tries(events, held_until)
+        let now = self.clock.now();
+        let leased_until = now + to_chrono(self.lease);
+        let created = self
+            .store
+            .fan_out(events, now, leased_until)
             .await
-            .map(|_| ())
-            .map_err(|e| format!("webhook fan-out failed: {e}"))
+            .map_err(|e| format!("webhook fan-out failed: {e}"))?;
+        if !created.is_empty() {
+            let count = created.len();
+            let handed = self.hand_off.hand(HandedDeliveries {
+                deliveries: created,
+                leased_until,
+            });
+            if !handed {
+                // No dispatcher here to take them now: they are claimed when their lease ends.
+                tracing::debug!(
+                    deliveries = count,
+                    "webhook deliveries not handed over; they will be claimed when their lease ends"
+                );
+            }
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
+    use crate::domain::model::Lease;
     use crate::domain::model::{
         CallbackEvent, CallbackKind, EntityId, EntityType, EventName, InstanceId, InstanceStatus,
-        Lease,
     };
     use crate::domain::ports::MockClock;
-    use crate::domain::webhooks::dispatcher::WebhookDispatchConfig;
-    use crate::domain::webhooks::model::{
-        EventTypes, SendOutcome, Subscription, SubscriptionId, WebhookSecret, WebhookUrl,
-    };
-    use crate::domain::webhooks::ports::{MockWebhookSender, MockWebhookStore};
-    use chrono::TimeZone;
+    use crate::domain::webhooks::dispatcher::hand_off;
+    use crate::domain::webhooks::model::{ClaimedDelivery, WebhookSecret, WebhookUrl};
+    use crate::domain::webhooks::ports::MockWebhookStore;
+    use chrono::{TimeZone, Utc};
 
-    fn item(id: i64, event_id: &str, kind: CallbackKind) -> OutboxItem {
+    fn item(id: &str, kind: CallbackKind) -> OutboxItem {
         OutboxItem {
-            id,
+            id: 1,
             attempts: 1,
-            event_id: event_id.to_owned(),
+            event_id: id.to_owned(),
             sequence: 1,
             event: CallbackEvent {
                 kind,
@@ -97,94 +114,97 @@ mod tests {
         }
     }
 
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap()
-    }
-
-    fn fan_out(
-        store: MockWebhookStore,
-        sender: MockWebhookSender,
-    ) -> WebhookFanOut<MockWebhookStore, MockWebhookSender, MockClock> {
+    fn clock() -> MockClock {
         let mut clock = MockClock::new();
-        clock.expect_now().return_const(now());
-        WebhookFanOut::new(Ok(WebhookDispatcher::new(
-            Arc::new(store),
-            Arc::new(sender),
-            Arc::new(clock),
-            WebhookDispatchConfig::default(),
-        )))
+        clock
+            .expect_now()
+            .return_const(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap());
+        clock
     }
 
-    fn held_until() -> DateTime<Utc> {
-        now() + chrono::Duration::seconds(15)
+    fn claimed(id: i64) -> ClaimedDelivery {
+        ClaimedDelivery {
+            lease: Lease { id, attempts: 1 },
+            url: WebhookUrl::parse("https://hooks.example.com/in").unwrap(),
+            secret: WebhookSecret::from_stored("whsec_AAAA".to_owned()),
+            event_id: format!("evt_{id}"),
+            body: "{}".to_owned(),
+        }
     }
 
-    /// Each event goes out as its envelope, and its first try is recorded under the outbox
-    /// claim that carries it.
+    const LEASE: Duration = Duration::from_secs(15);
+
+    /// A round is one write, whatever its size, with each event's envelope, and what it created
+    /// is handed to the dispatcher with the lease the store was given.
     #[tokio::test]
-    async fn a_round_goes_out_as_envelopes_recorded_under_the_outbox_claims() {
+    async fn a_round_is_fanned_out_in_one_write_and_handed_to_the_dispatcher() {
         let mut store = MockWebhookStore::new();
-        store.expect_subscriptions().returning(|| {
-            Box::pin(async {
-                Ok(vec![Subscription {
-                    id: SubscriptionId::new(4).unwrap(),
-                    url: WebhookUrl::parse("https://hooks.example.com/in").unwrap(),
-                    event_types: EventTypes::parse(["instance.approved", "instance.rejected"])
-                        .unwrap(),
-                    secret: WebhookSecret::from_stored("whsec_AAAA".to_owned()),
-                    created_at: now(),
-                }])
-            })
-        });
         store
-            .expect_record_first_tries()
+            .expect_fan_out()
+            .withf(|events, now, until| {
+                events
+                    .iter()
+                    .map(|e| e.event_id.as_str())
+                    .collect::<Vec<_>>()
+                    == ["evt_1", "evt_2"]
+                    && events[1].kind == CallbackKind::OnRejected
+                    && events[0].body.contains("\"id\":\"evt_1\"")
+                    && *until - *now == chrono::Duration::seconds(15)
+            })
             .times(1)
-            .returning(|mut tries, _| {
-                tries.sort_by_key(|t| t.outbox.id);
-                assert_eq!(tries.len(), 2);
-                assert_eq!(tries[0].outbox, Lease { id: 1, attempts: 1 });
-                assert_eq!(tries[1].outbox, Lease { id: 2, attempts: 1 });
-                assert_eq!(tries[1].kind, CallbackKind::OnRejected);
-                let body: serde_json::Value = serde_json::from_str(&tries[1].body).unwrap();
-                assert_eq!(body["id"], "evt_2");
-                assert_eq!(body["type"], "instance.rejected");
-                Box::pin(async { Ok(2) })
-            });
-        let mut sender = MockWebhookSender::new();
-        sender.expect_send().times(2).returning(|message, _| {
-            assert!(
-                message
-                    .body
-                    .contains(&format!("\"id\":\"{}\"", message.event_id))
-            );
-            Box::pin(async { SendOutcome::Delivered { status: 204 } })
-        });
+            .returning(|_, _, _| Box::pin(async { Ok(vec![claimed(1), claimed(2)]) }));
+        let (hand_off, mut queue) = hand_off();
+        let fan_out = WebhookFanOut::new(Arc::new(store), Arc::new(clock()), LEASE, hand_off);
+
         let items = [
-            item(1, "evt_1", CallbackKind::OnApproved),
-            item(2, "evt_2", CallbackKind::OnRejected),
+            item("evt_1", CallbackKind::OnApproved),
+            item("evt_2", CallbackKind::OnRejected),
         ];
+        assert_eq!(fan_out.fan_out(&items).await, Ok(()));
+        let handed = queue.try_next().expect("handed to the dispatcher");
+        assert_eq!(handed.deliveries, vec![claimed(1), claimed(2)]);
         assert_eq!(
-            fan_out(store, sender).fan_out(&items, held_until()).await,
-            Ok(())
+            handed.leased_until,
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 16).unwrap()
         );
+        assert!(queue.try_next().is_none());
     }
 
-    /// A store error fails the round, and so does a process that can't send webhooks, with why.
     #[tokio::test]
-    async fn a_store_error_or_no_sender_fails_the_round() {
+    async fn nothing_created_hands_nothing_and_a_store_error_fails_the_round() {
         let mut store = MockWebhookStore::new();
-        store.expect_subscriptions().times(1).returning(|| {
-            Box::pin(async { Err(crate::domain::WorkflowError::Unavailable("down".to_owned())) })
+        let mut calls = 0;
+        store.expect_fan_out().times(2).returning(move |_, _, _| {
+            calls += 1;
+            let outcome = if calls == 1 {
+                Ok(Vec::new())
+            } else {
+                Err(crate::domain::WorkflowError::Unavailable("down".to_owned()))
+            };
+            Box::pin(async move { outcome })
         });
-        let items = [item(1, "evt_1", CallbackKind::OnApproved)];
-        let failed = fan_out(store, MockWebhookSender::new())
-            .fan_out(&items, held_until())
-            .await;
-        assert!(failed.is_err_and(|e| e.contains("down")));
+        let (hand_off, mut queue) = hand_off();
+        let fan_out = WebhookFanOut::new(Arc::new(store), Arc::new(clock()), LEASE, hand_off);
+        let items = [item("evt_1", CallbackKind::OnApproved)];
 
-        let unable: WebhookFanOut<MockWebhookStore, MockWebhookSender, MockClock> =
-            WebhookFanOut::new(Err("no TLS".to_owned()));
-        let refused = unable.fan_out(&items, held_until()).await;
-        assert!(refused.is_err_and(|e| e.contains("no TLS")));
+        assert_eq!(fan_out.fan_out(&items).await, Ok(()));
+        assert!(queue.try_next().is_none());
+        assert!(fan_out.fan_out(&items).await.is_err());
+    }
+
+    /// With no dispatcher to take them, the deliveries stay created (and are claimed when their
+    /// lease ends): the round itself succeeded.
+    #[tokio::test]
+    async fn a_hand_off_nobody_takes_does_not_fail_the_round() {
+        let mut store = MockWebhookStore::new();
+        store
+            .expect_fan_out()
+            .times(1)
+            .returning(|_, _, _| Box::pin(async { Ok(vec![claimed(1)]) }));
+        let (hand_off, queue) = hand_off();
+        drop(queue);
+        let fan_out = WebhookFanOut::new(Arc::new(store), Arc::new(clock()), LEASE, hand_off);
+        let items = [item("evt_1", CallbackKind::OnApproved)];
+        assert_eq!(fan_out.fan_out(&items).await, Ok(()));
     }
 }

@@ -16,7 +16,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use super::guard::AddressGuard;
 use super::signature::sign;
-use crate::domain::webhooks::model::{SendOutcome, WebhookMessage};
+use crate::domain::webhooks::model::{ClaimedDelivery, SendOutcome};
 use crate::domain::webhooks::ports::WebhookSender;
 
 /// How long an idle connection to a receiver is kept for the next delivery.
@@ -56,24 +56,29 @@ impl HttpSender {
 }
 
 impl WebhookSender for HttpSender {
-    async fn send(&self, message: &WebhookMessage, at: DateTime<Utc>) -> SendOutcome {
+    async fn send(&self, delivery: &ClaimedDelivery, at: DateTime<Utc>) -> SendOutcome {
         let failed = |status: Option<u16>, error: String| SendOutcome::Failed { status, error };
         // An address literal is checked here: the connector does not resolve it, so the
         // resolver never sees it. A name is checked by the resolver, on the addresses it hands
         // to the connector, whenever a connection is opened (not looked up once more for every
         // delivery); its refusal is among the causes the error records.
-        if let Err(reason) = self.guard.check_literal(&message.url) {
+        if let Err(reason) = self.guard.check_literal(&delivery.url) {
             return failed(None, reason);
         }
-        let key = match message.secret.key() {
+        let key = match delivery.secret.key() {
             Ok(key) => key,
             Err(reason) => return failed(None, reason),
         };
         let timestamp = at.timestamp();
-        let signature = sign(&key, &message.event_id, timestamp, message.body.as_bytes());
+        let signature = sign(
+            &key,
+            &delivery.event_id,
+            timestamp,
+            delivery.body.as_bytes(),
+        );
         let started = Instant::now();
         let mut sent = self
-            .post(message, timestamp, &signature, self.timeout)
+            .post(delivery, timestamp, &signature, self.timeout)
             .await;
         if let Err(e) = &sent
             && on_a_connection_that_went_away(e)
@@ -83,7 +88,7 @@ impl WebhookSender for HttpSender {
             // (the claim's lease covers one time-out). The receiver may see it twice, which
             // it must handle anyway (`webhook-id`).
             if let Some(left) = self.timeout.checked_sub(started.elapsed()) {
-                sent = self.post(message, timestamp, &signature, left).await;
+                sent = self.post(delivery, timestamp, &signature, left).await;
             }
         }
         match sent {
@@ -110,22 +115,22 @@ impl WebhookSender for HttpSender {
 }
 
 impl HttpSender {
-    /// One signed `POST` of the message's body, answered within `timeout`.
+    /// One signed `POST` of the delivery's body, answered within `timeout`.
     async fn post(
         &self,
-        message: &WebhookMessage,
+        delivery: &ClaimedDelivery,
         timestamp: i64,
         signature: &str,
         timeout: Duration,
     ) -> reqwest::Result<reqwest::Response> {
         self.client
-            .post(message.url.url().clone())
+            .post(delivery.url.url().clone())
             .timeout(timeout)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header("webhook-id", &message.event_id)
+            .header("webhook-id", &delivery.event_id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .body(message.body.clone())
+            .body(delivery.body.clone())
             .send()
             .await
     }
@@ -176,6 +181,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
+    use crate::domain::model::Lease;
     use crate::domain::webhooks::model::{WebhookSecret, WebhookUrl};
 
     #[derive(Default)]
@@ -238,8 +244,9 @@ mod tests {
         (url, seen)
     }
 
-    fn delivery(url: &str, id: i64) -> WebhookMessage {
-        WebhookMessage {
+    fn delivery(url: &str, id: i64) -> ClaimedDelivery {
+        ClaimedDelivery {
+            lease: Lease { id, attempts: 1 },
             url: WebhookUrl::parse(url).unwrap(),
             secret: WebhookSecret::from_stored("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
             event_id: format!("evt_{id}"),

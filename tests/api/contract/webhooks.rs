@@ -1,34 +1,34 @@
 //! Contract: webhook subscriptions and deliveries (the `WebhookStore` port). Subscriptions are
-//! created, listed and removed with their deliveries; a round's first tries create their
-//! deliveries with their outcomes, once per subscription and event however often they are
-//! recorded, and only while the event's outbox claim holds; deliveries are claimed under a
-//! lease, each claim one more attempt, and every mark is fenced by the claim's lease; a failed
-//! or dead delivery can be re-queued, a pending or delivered one can't.
+//! created, listed and removed with their deliveries; an event fans out to the subscriptions
+//! asking for its type, once per subscription however often it is handed over, each delivery
+//! created already claimed for its first try; deliveries are claimed under a lease, each claim
+//! one more attempt, and every mark is fenced by the claim's lease; a failed or dead delivery
+//! can be re-queued, a pending or delivered one can't.
 
 use std::sync::Arc;
 
 use approvals::domain::WorkflowError;
-use approvals::domain::model::{CallbackKind, Done, Lease, OutboxItem};
+use approvals::domain::model::{CallbackKind, Done, Lease};
 use approvals::domain::webhooks::model::{
     ClaimedDelivery, Delivery, DeliveryCounts, DeliveryId, DeliveryMark, DeliveryStatus,
-    EventTypes, FirstTry, MarkOutcome, NewSubscription, Subscription, WebhookSecret, WebhookUrl,
+    EventTypes, FanOutEvent, MarkOutcome, NewSubscription, Subscription, WebhookSecret, WebhookUrl,
 };
 use approvals::domain::webhooks::ports::WebhookStore;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{ContractStore, start};
-use crate::fixtures::{CANCELLATION, at};
+use super::ContractStore;
+use crate::fixtures::at;
 
 contract_tests! {
     case_subscriptions_are_created_listed_and_removed =>
         memory_subscriptions_are_created_listed_and_removed,
         postgres_subscriptions_are_created_listed_and_removed;
-    case_first_tries_create_their_deliveries_once =>
-        memory_first_tries_create_their_deliveries_once,
-        postgres_first_tries_create_their_deliveries_once;
-    case_first_tries_are_fenced_by_the_outbox_claim =>
-        memory_first_tries_are_fenced_by_the_outbox_claim,
-        postgres_first_tries_are_fenced_by_the_outbox_claim;
+    case_events_fan_out_once_per_matching_subscription =>
+        memory_events_fan_out_once_per_matching_subscription,
+        postgres_events_fan_out_once_per_matching_subscription;
+    case_a_round_of_events_fans_out_in_one_call =>
+        memory_a_round_of_events_fans_out_in_one_call,
+        postgres_a_round_of_events_fans_out_in_one_call;
     case_delivery_claims_are_leased_and_marks_fenced =>
         memory_delivery_claims_are_leased_and_marks_fenced,
         postgres_delivery_claims_are_leased_and_marks_fenced;
@@ -58,44 +58,24 @@ async fn subscribe<S: WebhookStore>(
         .expect("subscription stored")
 }
 
-/// `n` events in the outbox (each a new instance's `step.awaiting_action`), claimed at `now`
-/// for 60 s, as the outbox dispatcher's round holds them.
-async fn held_events<S: ContractStore>(store: &S, n: i64, now: DateTime<Utc>) -> Vec<OutboxItem> {
-    for entity in 0..n {
-        start(
-            store,
-            CANCELLATION,
-            "booking",
-            500 + entity,
-            3,
-            now - TimeDelta::seconds(1),
-        )
-        .await
-        .unwrap();
-    }
-    let mut held = store
-        .claim_callbacks(now, now + TimeDelta::seconds(60), 100)
-        .await
-        .unwrap();
-    held.sort_by_key(|item| item.id);
-    assert_eq!(held.len() as i64, n);
-    held
-}
-
-/// The first try of `event` to `subscription`, as the dispatcher records it.
-fn first_try(subscription: &Subscription, event: &OutboxItem, outcome: MarkOutcome) -> FirstTry {
-    FirstTry {
-        subscription_id: subscription.id,
-        event_id: event.event_id.clone(),
-        kind: CallbackKind::OnApproved,
-        body: format!(r#"{{"id":"{}"}}"#, event.event_id),
-        outbox: event.lease(),
-        outcome,
+fn event(id: &str, kind: CallbackKind) -> FanOutEvent {
+    FanOutEvent {
+        event_id: id.to_owned(),
+        kind,
+        body: format!(r#"{{"id":"{id}","type":"{}"}}"#, kind.event_type()),
     }
 }
 
-async fn record<S: WebhookStore>(store: &S, tries: Vec<FirstTry>, now: DateTime<Utc>) -> u64 {
-    store.record_first_tries(tries, now).await.unwrap()
+/// Fans out with the same 60 s lease as `claim`.
+async fn fan_out<S: WebhookStore>(
+    store: &S,
+    events: Vec<FanOutEvent>,
+    now: DateTime<Utc>,
+) -> Vec<ClaimedDelivery> {
+    store
+        .fan_out(events, now, now + TimeDelta::seconds(60))
+        .await
+        .unwrap()
 }
 
 async fn claim<S: WebhookStore>(store: &S, now: DateTime<Utc>) -> Vec<ClaimedDelivery> {
@@ -116,8 +96,6 @@ fn failed(retry_at: Option<DateTime<Utc>>) -> MarkOutcome {
         retry_at,
     }
 }
-
-const OK: MarkOutcome = MarkOutcome::Delivered { status: 200 };
 
 async fn case_subscriptions_are_created_listed_and_removed<S: ContractStore + WebhookStore>(
     store: Arc<S>,
@@ -151,11 +129,7 @@ async fn case_subscriptions_are_created_listed_and_removed<S: ContractStore + We
     );
 
     // Removing one takes its deliveries with it.
-    let held = held_events(&*store, 1, now).await;
-    assert_eq!(
-        record(&*store, vec![first_try(&second, &held[0], OK)], now).await,
-        1
-    );
+    fan_out(&*store, vec![event("evt_1", CallbackKind::OnRejected)], now).await;
     assert_eq!(store.deliveries(second.id, None).await.unwrap().len(), 1);
     store.delete_subscription(second.id).await.unwrap();
     assert_eq!(store.subscriptions().await.unwrap(), vec![first.clone()]);
@@ -174,203 +148,157 @@ async fn case_subscriptions_are_created_listed_and_removed<S: ContractStore + We
     }
 }
 
-/// A round's tries create their deliveries, each once, with its outcome and one attempt: a
-/// delivered one is done, a failed one due at its retry, a dead one never claimed.
-async fn case_first_tries_create_their_deliveries_once<S: ContractStore + WebhookStore>(
+/// The dispatcher hands a whole round over at once: each event gets its own matches, and an
+/// event handed over before gets nothing more.
+async fn case_a_round_of_events_fans_out_in_one_call<S: ContractStore + WebhookStore>(
     store: Arc<S>,
 ) {
     let now = at(9, 0, 0);
-    let a = subscribe(
+    let approvals = subscribe(
         &*store,
         "https://a.example.com/",
         &["instance.approved"],
         now,
     )
     .await;
-    let b = subscribe(
+    let steps = subscribe(
         &*store,
         "https://b.example.com/",
-        &["instance.approved"],
+        &["instance.approved", "step.awaiting_action"],
         now,
     )
     .await;
-    let held = held_events(&*store, 3, now).await;
-    let retry_at = now + TimeDelta::seconds(5);
-    let round = vec![
-        first_try(&a, &held[0], OK),
-        first_try(&b, &held[0], failed(Some(retry_at))),
-        first_try(&a, &held[1], failed(None)),
-        first_try(&b, &held[2], OK),
-    ];
-    assert_eq!(record(&*store, round.clone(), now).await, 4);
-    // Recorded again (another process got there first): nothing more.
-    assert_eq!(record(&*store, round, now).await, 0);
-    assert_eq!(record(&*store, Vec::new(), now).await, 0);
     assert_eq!(
-        store.delivery_counts().await.unwrap(),
-        DeliveryCounts {
-            delivered: 2,
-            failed: 1,
-            dead: 1,
-            ..DeliveryCounts::default()
-        }
-    );
-    // Newest first, each with its outcome.
-    let of_a = store.deliveries(a.id, None).await.unwrap();
-    assert_eq!(of_a.len(), 2);
-    let (dead, delivered): (&Delivery, &Delivery) = (&of_a[0], &of_a[1]);
-    assert_eq!(delivered.event_id, held[0].event_id);
-    assert_eq!(delivered.event_type, CallbackKind::OnApproved);
-    assert_eq!(delivered.status, DeliveryStatus::Delivered);
-    assert_eq!(delivered.attempts, 1);
-    assert_eq!(delivered.last_status_code, Some(200));
-    assert_eq!(
-        (
-            delivered.delivered_at,
-            delivered.next_attempt_at,
-            delivered.created_at
-        ),
-        (Some(now), None, now)
-    );
-    assert_eq!(delivered.last_error, None);
-    assert_eq!(dead.status, DeliveryStatus::Dead);
-    assert_eq!(
-        dead.last_error.as_deref(),
-        Some("the receiver answered 503")
-    );
-    assert_eq!((dead.next_attempt_at, dead.delivered_at), (None, None));
-    let of_b = store
-        .deliveries(b.id, Some(DeliveryStatus::Failed))
-        .await
-        .unwrap();
-    assert_eq!(of_b.len(), 1);
-    assert_eq!(of_b[0].next_attempt_at, Some(retry_at));
-    assert_eq!(of_b[0].last_status_code, Some(503));
-
-    // Which subscriptions have a delivery of which of these events.
-    let mut recorded = store
-        .recorded_deliveries(vec![held[0].event_id.clone(), "evt_none".to_owned()])
-        .await
-        .unwrap();
-    recorded.sort();
-    assert_eq!(
-        recorded,
-        [
-            (a.id, held[0].event_id.clone()),
-            (b.id, held[0].event_id.clone())
-        ]
-    );
-    assert!(
-        store
-            .recorded_deliveries(Vec::new())
+        fan_out(&*store, vec![event("evt_a", CallbackKind::OnApproved)], now)
             .await
-            .unwrap()
-            .is_empty()
-    );
-
-    // Only the failed one is claimed, when due, as a second attempt with what sending takes.
-    assert!(
-        claim(&*store, retry_at - TimeDelta::seconds(1))
-            .await
-            .is_empty()
-    );
-    let claimed = claim(&*store, retry_at).await;
-    assert_eq!(claimed.len(), 1);
-    assert_eq!(
-        claimed[0].lease,
-        Lease {
-            id: of_b[0].id.get(),
-            attempts: 2
-        }
-    );
-    assert_eq!(claimed[0].message.url, b.url);
-    assert_eq!(claimed[0].message.secret, b.secret);
-    assert_eq!(claimed[0].message.event_id, held[0].event_id);
-    assert_eq!(
-        claimed[0].message.body,
-        format!(r#"{{"id":"{}"}}"#, held[0].event_id)
-    );
-    // Once it is marked, nothing of the round is ever claimed again (the dead one included).
-    let marked = store
-        .mark_deliveries(vec![mark(claimed[0].lease, OK)], retry_at)
-        .await
-        .unwrap();
-    assert_eq!(marked, 1);
-    assert!(
-        claim(&*store, retry_at + TimeDelta::days(1))
-            .await
-            .is_empty()
-    );
-}
-
-/// A try is recorded only while its event's outbox claim holds: not after the claim ended,
-/// not under an older claim's attempts, not once the event is marked. A subscription removed
-/// meanwhile gets none, and the rest of the round is still recorded.
-async fn case_first_tries_are_fenced_by_the_outbox_claim<S: ContractStore + WebhookStore>(
-    store: Arc<S>,
-) {
-    let now = at(9, 0, 0);
-    let sub = subscribe(
-        &*store,
-        "https://a.example.com/",
-        &["instance.approved"],
-        now,
-    )
-    .await;
-    let gone = subscribe(
-        &*store,
-        "https://b.example.com/",
-        &["instance.approved"],
-        now,
-    )
-    .await;
-    let held = held_events(&*store, 3, now).await;
-    let lease_end = now + TimeDelta::seconds(60);
-    assert_eq!(
-        record(&*store, vec![first_try(&sub, &held[0], OK)], lease_end).await,
-        0,
-        "recorded after the claim ended"
-    );
-    let mut stale = first_try(&sub, &held[0], OK);
-    stale.outbox = Lease {
-        id: held[0].id,
-        attempts: held[0].attempts - 1,
-    };
-    assert_eq!(
-        record(&*store, vec![stale], now).await,
-        0,
-        "under an older claim"
-    );
-    store
-        .mark_callbacks_delivered(vec![held[1].lease()], now)
-        .await
-        .unwrap();
-    assert_eq!(
-        record(&*store, vec![first_try(&sub, &held[1], OK)], now).await,
-        0,
-        "recorded after the event was marked"
-    );
-    store.delete_subscription(gone.id).await.unwrap();
-    let round = vec![
-        first_try(&gone, &held[2], OK),
-        first_try(&sub, &held[2], OK),
-        first_try(&sub, &held[0], OK),
-    ];
-    assert_eq!(
-        record(&*store, round, now + TimeDelta::seconds(59)).await,
+            .len(),
         2
     );
-    let mut ids: Vec<String> = store
-        .deliveries(sub.id, None)
+    let round = vec![
+        event("evt_b", CallbackKind::StepAwaitingAction),
+        event("evt_a", CallbackKind::OnApproved),
+        event("evt_c", CallbackKind::OnCancelled),
+        event("evt_d", CallbackKind::OnApproved),
+    ];
+    assert_eq!(fan_out(&*store, round.clone(), now).await.len(), 3);
+    assert!(fan_out(&*store, round, now).await.is_empty());
+    let ids = |deliveries: Vec<Delivery>| {
+        let mut ids: Vec<String> = deliveries.into_iter().map(|d| d.event_id).collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        ids(store.deliveries(approvals.id, None).await.unwrap()),
+        ["evt_a", "evt_d"]
+    );
+    assert_eq!(
+        ids(store.deliveries(steps.id, None).await.unwrap()),
+        ["evt_a", "evt_b", "evt_d"]
+    );
+    assert!(fan_out(&*store, Vec::new(), now).await.is_empty());
+}
+
+async fn case_events_fan_out_once_per_matching_subscription<S: ContractStore + WebhookStore>(
+    store: Arc<S>,
+) {
+    let now = at(9, 0, 0);
+    let approvals = subscribe(
+        &*store,
+        "https://a.example.com/",
+        &["instance.approved"],
+        now,
+    )
+    .await;
+    let everything = subscribe(
+        &*store,
+        "https://b.example.com/",
+        &["instance.approved", "step.awaiting_action"],
+        now,
+    )
+    .await;
+    let approved = event("evt_a", CallbackKind::OnApproved);
+    let mut created = fan_out(&*store, vec![approved.clone()], now).await;
+    assert_eq!(created.len(), 2);
+    // The outbox hands the same event over again: nothing more.
+    assert!(fan_out(&*store, vec![approved], now).await.is_empty());
+    let awaiting = event("evt_b", CallbackKind::StepAwaitingAction);
+    created.extend(fan_out(&*store, vec![awaiting], now).await);
+    assert_eq!(created.len(), 3);
+    let cancelled = event("evt_c", CallbackKind::OnCancelled);
+    assert!(fan_out(&*store, vec![cancelled], now).await.is_empty());
+    let of_approvals = store.deliveries(approvals.id, None).await.unwrap();
+    assert_eq!(of_approvals.len(), 1);
+    let delivery = &of_approvals[0];
+    assert_eq!(delivery.event_id, "evt_a");
+    assert_eq!(delivery.event_type, CallbackKind::OnApproved);
+    assert_eq!(delivery.status, DeliveryStatus::Pending);
+    // Created claimed for its first try.
+    assert_eq!(delivery.attempts, 1);
+    assert_eq!(delivery.next_attempt_at, Some(now));
+    assert_eq!(
+        (delivery.delivered_at, delivery.last_error.as_ref()),
+        (None, None)
+    );
+    // Newest first.
+    let ids: Vec<String> = store
+        .deliveries(everything.id, None)
         .await
         .unwrap()
         .into_iter()
         .map(|d| d.event_id)
         .collect();
-    ids.sort();
-    let mut want = vec![held[0].event_id.clone(), held[2].event_id.clone()];
-    want.sort();
-    assert_eq!(ids, want);
+    assert_eq!(ids, ["evt_b", "evt_a"]);
+    assert_eq!(
+        store.delivery_counts().await.unwrap(),
+        DeliveryCounts {
+            pending: 3,
+            ..DeliveryCounts::default()
+        }
+    );
+    // Each created delivery carries what sending takes: its lease (the first attempt), the
+    // subscription's URL and secret, the body.
+    assert!(created.iter().all(|c| c.lease.attempts == 1));
+    let to_approvals = created
+        .iter()
+        .find(|c| c.url == approvals.url)
+        .expect("a delivery for the first subscription");
+    assert_eq!(to_approvals.lease.id, delivery.id.get());
+    assert_eq!(to_approvals.secret, approvals.secret);
+    assert_eq!(to_approvals.event_id, "evt_a");
+    assert_eq!(
+        to_approvals.body,
+        r#"{"id":"evt_a","type":"instance.approved"}"#
+    );
+    // Leased to the fan-out's caller: claimed by nobody else until that lease ends, then by
+    // anyone, with the same URL, secret and body, as a second attempt.
+    assert!(
+        claim(&*store, now + TimeDelta::seconds(59))
+            .await
+            .is_empty()
+    );
+    let mut claimed = claim(&*store, now + TimeDelta::seconds(61)).await;
+    claimed.sort_by_key(|c| c.lease.id);
+    created.sort_by_key(|c| c.lease.id);
+    for (claim, created) in claimed.iter().zip(&created) {
+        assert_eq!(claim.lease.attempts, 2);
+        assert_eq!(
+            (
+                claim.lease.id,
+                &claim.url,
+                &claim.secret,
+                &claim.event_id,
+                &claim.body
+            ),
+            (
+                created.lease.id,
+                &created.url,
+                &created.secret,
+                &created.event_id,
+                &created.body
+            )
+        );
+    }
+    assert_eq!(claimed.len(), 3);
 }
 
 async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + WebhookStore>(
@@ -384,27 +312,21 @@ async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + Web
         now,
     )
     .await;
-    // A first try that failed, due again right away: claimed as the second attempt, then
-    // held while leased.
-    let held = held_events(&*store, 1, now).await;
-    assert_eq!(
-        record(
-            &*store,
-            vec![first_try(&sub, &held[0], failed(Some(now)))],
-            now
-        )
-        .await,
-        1
-    );
-    let first = claim(&*store, now).await[0].lease;
-    assert_eq!(first.attempts, 2);
-    for at in [now, now + TimeDelta::seconds(59)] {
+    let created = fan_out(&*store, vec![event("evt_1", CallbackKind::OnApproved)], now).await;
+    // Created claimed: held while leased, by the fan-out's caller, as the first attempt.
+    let first = created[0].lease;
+    assert_eq!(first.attempts, 1);
+    for at in [
+        now - TimeDelta::seconds(1),
+        now,
+        now + TimeDelta::seconds(59),
+    ] {
         assert!(claim(&*store, at).await.is_empty(), "claimed at {at}");
     }
 
     // The lease ran out: its holder's mark is refused, even after a new claim took it.
     let late = now + TimeDelta::seconds(61);
-    let ok = OK;
+    let ok = MarkOutcome::Delivered { status: 200 };
     assert_eq!(
         store
             .mark_deliveries(vec![mark(first, ok.clone())], late)
@@ -417,7 +339,7 @@ async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + Web
         second,
         Lease {
             id: first.id,
-            attempts: 3
+            attempts: 2
         }
     );
     assert_eq!(
@@ -443,7 +365,7 @@ async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + Web
         .await
         .unwrap();
     assert_eq!(failed_one.len(), 1);
-    assert_eq!(failed_one[0].attempts, 3);
+    assert_eq!(failed_one[0].attempts, 2);
     assert_eq!(failed_one[0].last_status_code, Some(503));
     assert_eq!(
         failed_one[0].last_error.as_deref(),
@@ -456,9 +378,9 @@ async fn case_delivery_claims_are_leased_and_marks_fenced<S: ContractStore + Web
             .is_empty()
     );
 
-    // Delivered on the fourth try: never claimed again.
+    // Delivered on the third try: never claimed again.
     let third = claim(&*store, retry_at).await[0].lease;
-    assert_eq!(third.attempts, 4);
+    assert_eq!(third.attempts, 3);
     assert_eq!(
         store
             .mark_deliveries(vec![mark(third, ok)], retry_at)
@@ -499,19 +421,14 @@ async fn case_only_failed_or_dead_deliveries_are_retried<S: ContractStore + Webh
         now,
     )
     .await;
-    let held = held_events(&*store, 2, now).await;
-    let round = vec![
-        first_try(&sub, &held[0], failed(Some(now))),
-        first_try(&sub, &held[1], MarkOutcome::Delivered { status: 204 }),
-    ];
-    assert_eq!(record(&*store, round, now).await, 2);
-    let dying = claim(&*store, now).await[0].lease;
+    let mut claims = Vec::new();
+    for id in ["evt_1", "evt_2"] {
+        claims.extend(fan_out(&*store, vec![event(id, CallbackKind::OnApproved)], now).await);
+    }
+    claims.sort_by_key(|c| c.lease.id);
+    let (dying, delivering) = (claims[0].lease, claims[1].lease);
     let dying_id = DeliveryId::new(dying.id).unwrap();
-    let delivering_id = store
-        .deliveries(sub.id, Some(DeliveryStatus::Delivered))
-        .await
-        .unwrap()[0]
-        .id;
+    let delivering_id = DeliveryId::new(delivering.id).unwrap();
 
     // Leased right now: a retry would send it twice at once.
     let refused = store.retry_delivery(dying_id, now, None).await;
@@ -519,13 +436,16 @@ async fn case_only_failed_or_dead_deliveries_are_retried<S: ContractStore + Webh
         matches!(refused, Err(WorkflowError::DeliveryNotRetryable { .. })),
         "{refused:?}"
     );
-    assert_eq!(
-        store
-            .mark_deliveries(vec![mark(dying, failed(None))], now)
-            .await
-            .unwrap(),
-        1
-    );
+    store
+        .mark_deliveries(
+            vec![
+                mark(dying, failed(None)),
+                mark(delivering, MarkOutcome::Delivered { status: 204 }),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
     assert_eq!(
         store.delivery_counts().await.unwrap(),
         DeliveryCounts {
@@ -549,7 +469,7 @@ async fn case_only_failed_or_dead_deliveries_are_retried<S: ContractStore + Webh
         .unwrap();
     assert_eq!(retried.status, DeliveryStatus::Pending);
     assert_eq!(retried.next_attempt_at, Some(later));
-    assert_eq!(retried.attempts, 2);
+    assert_eq!(retried.attempts, 1);
     // Pending again: not retryable; and it is claimed with its next attempt.
     for (id, status) in [(dying_id, "pending"), (delivering_id, "delivered")] {
         match store.retry_delivery(id, later, None).await {
@@ -565,7 +485,7 @@ async fn case_only_failed_or_dead_deliveries_are_retried<S: ContractStore + Webh
         again[0].lease,
         Lease {
             id: dying.id,
-            attempts: 3
+            attempts: 2
         }
     );
     let unknown = store

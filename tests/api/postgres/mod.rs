@@ -1,10 +1,9 @@
 //! PostgreSQL-only guarantees, checked on real databases (a fresh one per test): the audit
-//! trail's proof and the service's least-privilege role (`audit_proof`), the append-only audit
-//! trigger and the indexes (`guarantees`), the eligibility snapshot (`snapshots`), the row
-//! locks that make racing approvers safe (`locks`) and a cancel racing approvals
-//! (`cancel_race`), the outbox surviving a crash (`outbox`), webhook deliveries keeping their
-//! body only while they may be sent again (`deliveries`), persistence across restarts and 503
-//! when the database is gone (`availability`), and stored template versions
+//! trail's proof and the service's least-privilege role (`audit_proof`), the
+//! append-only audit trigger and the indexes (`guarantees`), the eligibility snapshot
+//! (`snapshots`), the row locks that make racing approvers safe (`locks`) and a cancel racing
+//! approvals (`cancel_race`), the outbox surviving a crash (`outbox`), persistence across
+//! restarts and 503 when the database is gone (`availability`), and stored template versions
 //! (`template_versions`). Raw SQL here bypasses the adapter on purpose.
 
 use diesel::sql_types::BigInt;
@@ -13,7 +12,6 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 mod audit_proof;
 mod availability;
 mod cancel_race;
-mod deliveries;
 mod guarantees;
 mod honest;
 mod idempotency;
