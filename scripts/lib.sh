@@ -258,11 +258,15 @@ python_venv() {
   "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$package==$version"
 }
 
-# free_port: a TCP port nothing listens on.
+# free_port: a TCP port nothing listens on, below the kernel's ephemeral range: a port in that
+# range can be the local end of any outgoing connection (to PostgreSQL, say), which no probe
+# sees and which makes a later bind fail with "Address already in use".
 free_port() {
-  local port
+  local port low=32768 _high
+  read -r low _high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  (( low > 11024 )) || low=32768
   while :; do
-    port=$(( 20000 + RANDOM % 20000 ))
+    port=$(( 10000 + RANDOM % (low - 10000) ))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { printf '%s' "$port"; return; }
   done
 }
