@@ -156,26 +156,10 @@ struct Locked {
 
 /// The row-lock reads of `target`, pipelined (they only read, so they may go out with `BEGIN`).
 async fn lock(shared: &AsyncPgConnection, target: Target) -> QueryResult<Locked> {
-    Ok(match target {
-        Target::Step { step, actor } => {
-            let (instances, steps, entry, last_hash) = lock_by_step(shared, step, actor).await?;
-            Locked {
-                instances,
-                steps,
-                entry,
-                last_hash,
-            }
-        }
-        Target::Instance(id) => {
-            let (instances, steps, last_hash) = lock_by_id(shared, id).await?;
-            Locked {
-                instances,
-                steps,
-                entry: Vec::new(),
-                last_hash,
-            }
-        }
-    })
+    match target {
+        Target::Step { step, actor } => lock_by_step(shared, step, actor).await,
+        Target::Instance(id) => lock_by_id(shared, id).await,
+    }
 }
 
 /// Locks the instance and its steps (unless `locked` already holds what the locks read), runs
@@ -254,7 +238,7 @@ async fn lock_by_step(
     shared: &AsyncPgConnection,
     step: StepId,
     actor: UserId,
-) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>, Vec<bool>, Vec<Vec<u8>>)> {
+) -> QueryResult<Locked> {
     // Lock order: the instance row, then its step rows. Both reads are sent at once; the server
     // runs them in order, so every decision on an instance queues on the instance lock and the
     // decision below sees the winner's writes.
@@ -292,14 +276,18 @@ async fn lock_by_step(
         .select(workflow_audit_log::hash)
         .limit(1)
         .load(&mut &*shared);
-    futures_util::future::try_join4(lock_instance, lock_steps, actor_entry, last_hash).await
+    let (instances, steps, entry, last_hash) =
+        futures_util::future::try_join4(lock_instance, lock_steps, actor_entry, last_hash).await?;
+    Ok(Locked {
+        instances,
+        steps,
+        entry,
+        last_hash,
+    })
 }
 
 /// The same row-lock reads, in the same order, for the instance `id`, and its last audit hash.
-async fn lock_by_id(
-    shared: &AsyncPgConnection,
-    id: InstanceId,
-) -> QueryResult<(Vec<InstanceRow>, Vec<StepRow>, Vec<Vec<u8>>)> {
+async fn lock_by_id(shared: &AsyncPgConnection, id: InstanceId) -> QueryResult<Locked> {
     let lock_instance = workflow_instances::table
         .filter(workflow_instances::id.eq(id.get()))
         .select(InstanceRow::as_select())
@@ -317,7 +305,14 @@ async fn lock_by_id(
         .select(workflow_audit_log::hash)
         .limit(1)
         .load(&mut &*shared);
-    futures_util::future::try_join3(lock_instance, lock_steps, last_hash).await
+    let (instances, steps, last_hash) =
+        futures_util::future::try_join3(lock_instance, lock_steps, last_hash).await?;
+    Ok(Locked {
+        instances,
+        steps,
+        entry: Vec::new(),
+        last_hash,
+    })
 }
 
 /// Binds of [`DECIDE_WRITE_SQL`].
