@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::error::WorkflowError;
 use super::model::{FailedDelivery, Lease};
@@ -28,8 +29,13 @@ pub struct DispatchConfig {
     pub first_retry: Duration,
     /// Longest delay between retries.
     pub max_retry: Duration,
-    /// How often to look for due events when nothing wakes the dispatcher.
+    /// How often a round looks at the whole queue (also when nothing wakes the dispatcher):
+    /// events of other processes, retries, and leases that ran out.
     pub poll_interval: Duration,
+    /// How far back a round woken by a change looks: only at events that came due this
+    /// recently, which the store finds without stepping over every event it has delivered
+    /// since its last vacuum. Older ones wait for the next round over the whole queue.
+    pub recent: Duration,
     /// How long a wake-up waits for more events before its round: every change wakes the
     /// dispatcher, and one round per change would cost a claim, a fan-out and a mark each.
     pub gather: Duration,
@@ -47,6 +53,7 @@ impl Default for DispatchConfig {
             first_retry: Duration::from_secs(1),
             max_retry: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
+            recent: Duration::from_secs(5),
             gather: Duration::from_millis(20),
             overdue_poll_interval: super::overdue::DEFAULT_OVERDUE_POLL_INTERVAL,
         }
@@ -99,16 +106,26 @@ where
     C: Clock,
     F: EventFanOut,
 {
-    /// One round: claims due events, tries each once (up to `concurrency` at a time), then
-    /// records the outcomes in two writes (the delivered ones, the failed ones), so that the
-    /// store sees a few statements per round rather than one per event. Returns how many events
-    /// were claimed.
+    /// One round over the whole queue: claims due events, tries each once (up to
+    /// `concurrency` at a time), then records the outcomes in two writes (the delivered ones,
+    /// the failed ones), so that the store sees a few statements per round rather than one per
+    /// event. Returns how many events were claimed.
     pub async fn run_once(&self) -> Result<usize, WorkflowError> {
+        self.round(Scope::Whole).await
+    }
+
+    /// One round over `scope`: a round a change woke claims only what came due within the last
+    /// `recent`.
+    async fn round(&self, scope: Scope) -> Result<usize, WorkflowError> {
         let now = self.clock.now();
         let lease_until = now + to_chrono(self.config.lease);
+        let due_since = match scope {
+            Scope::Whole => None,
+            Scope::Recent => Some(now - to_chrono(self.config.recent)),
+        };
         let items = self
             .repo
-            .claim_callbacks(now, lease_until, self.config.batch)
+            .claim_callbacks(now, lease_until, self.config.batch, due_since)
             .await?;
         let claimed = items.len();
         if claimed == 0 {
@@ -165,15 +182,23 @@ where
         Ok(claimed)
     }
 
-    /// Runs rounds until `shutdown` turns true: right away when `wake` is notified, else every
-    /// poll interval. Store errors are logged and retried on the next round.
+    /// Runs rounds until `shutdown` turns true: a round over the recent events right away when
+    /// `wake` is notified, and one over the whole queue at start and then every poll interval.
+    /// Store errors are logged and retried on the next round.
     pub async fn run(self, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        let mut whole_at = Instant::now();
+        let mut scope = Scope::Whole;
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match self.run_once().await {
-                // A full batch suggests more are due: go again without waiting.
+            if scope == Scope::Whole {
+                whole_at = Instant::now() + self.config.poll_interval;
+            }
+            match self.round(scope).await {
+                // A full batch suggests more are due: go again without waiting, over the same
+                // part of the queue (a backlog of old events drains at once, not one batch per
+                // poll interval).
                 Ok(n) if n >= self.config.batch as usize => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "callback dispatch round failed"),
@@ -183,8 +208,9 @@ where
                     if !self.config.gather.is_zero() {
                         tokio::time::sleep(self.config.gather).await;
                     }
+                    scope = if Instant::now() >= whole_at { Scope::Whole } else { Scope::Recent };
                 }
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = tokio::time::sleep_until(whole_at) => scope = Scope::Whole,
                 changed = shutdown.changed() => {
                     // The sender is gone: nobody can ask for a stop any more, so stop now.
                     if changed.is_err() {
@@ -207,6 +233,15 @@ where
     }
 }
 
+/// The part of the queue a round claims from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Every due event.
+    Whole,
+    /// Events that came due within the last `recent`.
+    Recent,
+}
+
 /// A std duration as chrono's, saturating (a configured duration too long for chrono is
 /// "never").
 pub(crate) fn to_chrono(d: Duration) -> chrono::Duration {
@@ -221,7 +256,7 @@ mod tests {
         OutboxItem, UserId,
     };
     use crate::domain::ports::{MockCallbacks, MockClock, MockEventFanOut, MockWorkflowRepository};
-    use chrono::{TimeZone, Utc};
+    use chrono::{DateTime, TimeZone, Utc};
 
     fn item(id: i64, attempts: i32) -> OutboxItem {
         OutboxItem {
@@ -253,7 +288,9 @@ mod tests {
         let mut repo = MockWorkflowRepository::new();
         repo.expect_claim_callbacks()
             .times(1)
-            .returning(|_, _, _| Box::pin(async { Ok(vec![item(1, 1), item(2, 3), item(3, 2)]) }));
+            .returning(|_, _, _, _| {
+                Box::pin(async { Ok(vec![item(1, 1), item(2, 3), item(3, 2)]) })
+            });
         repo.expect_mark_callbacks_delivered()
             .withf(move |leases, at| {
                 let mut leases = leases.clone();
@@ -305,7 +342,7 @@ mod tests {
             .return_const(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap());
         let mut repo = MockWorkflowRepository::new();
         repo.expect_claim_callbacks()
-            .returning(|_, _, _| Box::pin(async { Ok(vec![]) }));
+            .returning(|_, _, _, _| Box::pin(async { Ok(vec![]) }));
         repo.expect_mark_callbacks_delivered().never();
         repo.expect_mark_callbacks_failed().never();
         let dispatcher = Dispatcher::new(
@@ -326,7 +363,7 @@ mod tests {
         clock.expect_now().return_const(now);
         let mut repo = MockWorkflowRepository::new();
         repo.expect_claim_callbacks()
-            .returning(|_, _, _| Box::pin(async { Ok(vec![item(1, 1), item(2, 1)]) }));
+            .returning(|_, _, _, _| Box::pin(async { Ok(vec![item(1, 1), item(2, 1)]) }));
         repo.expect_mark_callbacks_delivered().never();
         repo.expect_mark_callbacks_failed()
             .withf(|failures, _| {
@@ -350,6 +387,92 @@ mod tests {
         )
         .with_fan_out(Arc::new(fan_out));
         assert_eq!(dispatcher.run_once().await.unwrap(), 2);
+    }
+
+    /// The `due_since` of each claim, in order.
+    type Asked = Arc<std::sync::Mutex<Vec<Option<DateTime<Utc>>>>>;
+
+    /// A dispatcher whose claims record the `due_since` they were asked for, answering from
+    /// `answers` in turn (then nothing), every event delivered.
+    fn recording(
+        answers: Vec<Vec<OutboxItem>>,
+        config: DispatchConfig,
+    ) -> (
+        Dispatcher<MockWorkflowRepository, MockCallbacks, MockClock>,
+        Asked,
+    ) {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&asked);
+        let mut answers = answers.into_iter();
+        let mut repo = MockWorkflowRepository::new();
+        repo.expect_claim_callbacks()
+            .returning(move |_, _, _, due_since| {
+                seen.lock().unwrap().push(due_since);
+                let items = answers.next().unwrap_or_default();
+                Box::pin(async move { Ok(items) })
+            });
+        repo.expect_mark_callbacks_delivered()
+            .returning(|leases, _| {
+                let n = leases.len() as u64;
+                Box::pin(async move { Ok(n) })
+            });
+        let mut callbacks = MockCallbacks::new();
+        callbacks
+            .expect_deliver()
+            .returning(|_| Box::pin(async { Ok(()) }));
+        let dispatcher =
+            Dispatcher::new(Arc::new(repo), Arc::new(callbacks), Arc::new(clock), config);
+        (dispatcher, asked)
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
+    }
+
+    /// The first round and one every poll interval claim from the whole queue; a round a change
+    /// woke claims only what came due within `recent`.
+    #[tokio::test(start_paused = true)]
+    async fn woken_rounds_claim_recent_events_and_every_poll_interval_the_whole_queue() {
+        let config = DispatchConfig {
+            poll_interval: Duration::from_secs(1),
+            recent: Duration::from_secs(10),
+            ..DispatchConfig::default()
+        };
+        let (dispatcher, asked) = recording(Vec::new(), config);
+        let wake = Arc::new(Notify::new());
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(dispatcher.run(Arc::clone(&wake), stopped));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for _ in 0..2 {
+            wake.notify_one();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Past the poll interval since the first round, with no wake-up.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        let recent = Some(now() - chrono::Duration::seconds(10));
+        assert_eq!(*asked.lock().unwrap(), vec![None, recent, recent, None]);
+    }
+
+    /// A full batch from the whole queue is followed at once by another round over the whole
+    /// queue: a backlog of old events drains without waiting a poll interval per batch.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_batch_goes_again_over_the_same_part_of_the_queue() {
+        let config = DispatchConfig {
+            batch: 2,
+            ..DispatchConfig::default()
+        };
+        let (dispatcher, asked) = recording(vec![vec![item(1, 1), item(2, 1)]], config);
+        let wake = Arc::new(Notify::new());
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(dispatcher.run(wake, stopped));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        assert_eq!(*asked.lock().unwrap(), vec![None, None]);
     }
 
     #[test]

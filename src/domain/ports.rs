@@ -379,11 +379,15 @@ pub trait WorkflowRepository: Send + Sync + 'static {
     /// until `lease_until` so that no other dispatcher takes them meanwhile; each claim counts
     /// one more attempt, which is the claim's [`Lease`]. A claimed event that is neither
     /// delivered nor released comes due again when its lease ends (at-least-once).
+    ///
+    /// With `due_since`, only events that came due at or after it: a store may then look at the
+    /// recent part of its queue only, which stays cheap however many events it has delivered.
     fn claim_callbacks(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        due_since: Option<DateTime<Utc>>,
     ) -> impl Future<Output = Result<Vec<OutboxItem>, WorkflowError>> + Send;
 
     /// Marks the claimed events delivered at `now`, in one write; they are never claimed again.

@@ -517,8 +517,11 @@ impl WorkflowRepository for MemoryStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        due_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<OutboxItem>, WorkflowError> {
-        Ok(self.lock().claim_callbacks(now, lease_until, limit))
+        Ok(self
+            .lock()
+            .claim_callbacks(now, lease_until, limit, due_since))
     }
 
     async fn mark_callbacks_delivered(

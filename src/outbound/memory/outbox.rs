@@ -46,12 +46,17 @@ impl State {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        due_since: Option<DateTime<Utc>>,
     ) -> Vec<OutboxItem> {
         // Oldest due first, as PostgreSQL claims them.
         let mut due: Vec<(DateTime<Utc>, i64)> = self
             .outbox
             .values()
-            .filter(|row| row.delivered_at.is_none() && row.due_at <= now)
+            .filter(|row| {
+                row.delivered_at.is_none()
+                    && row.due_at <= now
+                    && due_since.is_none_or(|since| row.due_at >= since)
+            })
             .map(|row| (row.due_at, row.item.id))
             .collect();
         due.sort_unstable();

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
@@ -160,6 +160,7 @@ pub(super) async fn claim_callbacks(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: u32,
+    due_since: Option<DateTime<Utc>>,
 ) -> Result<Vec<OutboxItem>, WorkflowError> {
     store
         .with_conn(async |conn| {
@@ -167,6 +168,7 @@ pub(super) async fn claim_callbacks(
                 .bind::<Timestamptz, _>(now)
                 .bind::<Timestamptz, _>(lease_until)
                 .bind::<BigInt, _>(i64::from(limit))
+                .bind::<Nullable<Timestamptz>, _>(due_since)
                 .load(conn)
                 .await?;
             let mut items = Vec::with_capacity(rows.len());
@@ -263,6 +265,52 @@ pub(super) async fn load(store: &PgStore) -> Result<StoreLoad, WorkflowError> {
         oldest_undelivered_at: oldest,
         pool: Some(store.pool_use()),
     })
+}
+
+/// Test support: the claim's generic plan (`EXPLAIN EXECUTE` of it prepared, under
+/// `force_generic_plan`, the plan a pooled session's cached statement may settle on), for a
+/// claim bounded by a `due_since` or not, one line per element.
+#[cfg(any(test, feature = "test-support"))]
+impl PgStore {
+    pub async fn explain_claim_callbacks(
+        &self,
+        bounded: bool,
+    ) -> Result<Vec<String>, WorkflowError> {
+        use super::errors::TxError;
+        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+
+        #[derive(QueryableByName)]
+        struct PlanLine {
+            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        let since = if bounded {
+            "now() - interval '5 seconds'"
+        } else {
+            "NULL"
+        };
+        self.with_conn(async |conn| {
+            conn.transaction::<_, TxError, _>(async |conn| {
+                conn.batch_execute(&format!(
+                    "SET LOCAL plan_cache_mode = force_generic_plan;\n\
+                     PREPARE claim_callbacks_plan (timestamptz, timestamptz, int8, timestamptz) \
+                     AS\n{CLAIM_CALLBACKS_SQL}"
+                ))
+                .await?;
+                let plan = diesel::sql_query(format!(
+                    "EXPLAIN EXECUTE claim_callbacks_plan \
+                     (now(), now() + interval '1 minute', 100, {since})"
+                ))
+                .load::<PlanLine>(conn)
+                .await;
+                conn.batch_execute("DEALLOCATE claim_callbacks_plan")
+                    .await?;
+                Ok(plan?.into_iter().map(|p| p.line).collect())
+            })
+            .await
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

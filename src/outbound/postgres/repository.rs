@@ -149,8 +149,9 @@ impl WorkflowRepository for PgStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: u32,
+        due_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<OutboxItem>, WorkflowError> {
-        outbox::claim_callbacks(self, now, lease_until, limit).await
+        outbox::claim_callbacks(self, now, lease_until, limit, due_since).await
     }
 
     async fn mark_callbacks_delivered(

@@ -133,7 +133,12 @@ async fn case_the_initiator_cancels_an_active_instance<S: ContractStore>(store: 
 
     // One outcome event, on_cancelled, by the initiator with the reason.
     let claimed = store
-        .claim_callbacks(far_future(), far_future() + TimeDelta::seconds(60), 10)
+        .claim_callbacks(
+            far_future(),
+            far_future() + TimeDelta::seconds(60),
+            10,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1, "{claimed:?}");
@@ -240,7 +245,12 @@ async fn case_cancel_keeps_decided_steps_and_refuses_ended_instances<S: Contract
         assert_eq!(store.instance(ended.id).await.unwrap(), ended);
     }
     let kinds: Vec<CallbackKind> = store
-        .claim_callbacks(far_future(), far_future() + TimeDelta::seconds(60), 100)
+        .claim_callbacks(
+            far_future(),
+            far_future() + TimeDelta::seconds(60),
+            100,
+            None,
+        )
         .await
         .unwrap()
         .into_iter()

@@ -253,7 +253,7 @@ async fn case_every_step_skipped_approves_at_once<S: ContractStore>(store: Arc<S
     );
     // Its outcome is the one event it has, caused by its initiator.
     let claimed = store
-        .claim_callbacks(at(9, 0, 1), at(9, 0, 1) + TimeDelta::seconds(60), 100)
+        .claim_callbacks(at(9, 0, 1), at(9, 0, 1) + TimeDelta::seconds(60), 100, None)
         .await
         .unwrap();
     let mine: Vec<_> = claimed

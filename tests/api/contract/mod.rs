@@ -265,7 +265,12 @@ fn pending_line(instance: &Instance, order: usize) -> PendingStep {
 /// (`step.*` events) it finds stay leased until after `far_future()`, out of later claims' way.
 async fn assert_no_callbacks<S: ContractStore>(store: &S) {
     let claimed = store
-        .claim_callbacks(far_future(), far_future() + TimeDelta::seconds(1), 100)
+        .claim_callbacks(
+            far_future(),
+            far_future() + TimeDelta::seconds(1),
+            100,
+            None,
+        )
         .await
         .unwrap();
     let outcomes: Vec<_> = claimed

@@ -23,11 +23,14 @@ contract_tests! {
         postgres_events_carry_ids_and_per_instance_sequence;
     case_marks_are_fenced_by_the_lease =>
         memory_marks_are_fenced_by_the_lease, postgres_marks_are_fenced_by_the_lease;
+    case_a_recent_claim_takes_only_what_came_due_since =>
+        memory_a_recent_claim_takes_only_what_came_due_since,
+        postgres_a_recent_claim_takes_only_what_came_due_since;
 }
 
 async fn claim<S: ContractStore>(store: &S, now: DateTime<Utc>) -> Vec<OutboxItem> {
     store
-        .claim_callbacks(now, now + TimeDelta::seconds(60), 100)
+        .claim_callbacks(now, now + TimeDelta::seconds(60), 100, None)
         .await
         .unwrap()
 }
@@ -206,7 +209,7 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
     };
 
     let lease = t2 + TimeDelta::seconds(60);
-    let claimed = store.claim_callbacks(t2, lease, 10).await.unwrap();
+    let claimed = store.claim_callbacks(t2, lease, 10, None).await.unwrap();
     assert_eq!(
         claimed.len(),
         1,
@@ -222,7 +225,8 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
             .claim_callbacks(
                 t2 + TimeDelta::seconds(30),
                 lease + TimeDelta::seconds(30),
-                10
+                10,
+                None
             )
             .await
             .unwrap(),
@@ -245,14 +249,15 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
             .claim_callbacks(
                 retry_at - TimeDelta::seconds(1),
                 retry_at + TimeDelta::seconds(60),
-                10
+                10,
+                None
             )
             .await
             .unwrap(),
         vec![]
     );
     let retried = store
-        .claim_callbacks(retry_at, retry_at + TimeDelta::seconds(60), 10)
+        .claim_callbacks(retry_at, retry_at + TimeDelta::seconds(60), 10, None)
         .await
         .unwrap();
     assert_eq!(retried.len(), 1, "{retried:?}");
@@ -274,7 +279,7 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
         .await
         .unwrap();
     let claimed = store
-        .claim_callbacks(t3, t3 + TimeDelta::seconds(60), 10)
+        .claim_callbacks(t3, t3 + TimeDelta::seconds(60), 10, None)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2, "{claimed:?}");
@@ -299,7 +304,7 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
     // Neither delivered nor failed: they come due again when their lease ends (at-least-once).
     let lease_end = t3 + TimeDelta::seconds(60);
     let again = store
-        .claim_callbacks(lease_end, lease_end + TimeDelta::seconds(60), 10)
+        .claim_callbacks(lease_end, lease_end + TimeDelta::seconds(60), 10, None)
         .await
         .unwrap();
     assert_eq!(again.len(), 2, "{again:?}");
@@ -322,11 +327,14 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
     }
     let now = at(16, 2, 0);
     let lease = now + TimeDelta::seconds(60);
-    let first = store.claim_callbacks(now, lease, 4).await.unwrap();
+    let first = store.claim_callbacks(now, lease, 4, None).await.unwrap();
     assert_eq!(first.len(), 4, "{first:?}");
-    let rest = store.claim_callbacks(now, lease, 4).await.unwrap();
+    let rest = store.claim_callbacks(now, lease, 4, None).await.unwrap();
     assert_eq!(rest.len(), 2, "{rest:?}");
-    assert_eq!(store.claim_callbacks(now, lease, 4).await.unwrap(), vec![]);
+    assert_eq!(
+        store.claim_callbacks(now, lease, 4, None).await.unwrap(),
+        vec![]
+    );
     let claimed: Vec<_> = first
         .iter()
         .chain(&rest)
@@ -341,4 +349,72 @@ async fn case_outbox_claims_leases_and_retries<S: ContractStore>(store: Arc<S>) 
         assert_eq!(item.sequence, 2);
         assert_eq!(item.event.comment.as_deref(), Some("too high"));
     }
+}
+
+/// With `due_since`, a claim takes only the events that came due at or after it (the bound
+/// itself included), whatever came due before stays for a claim over the whole queue; a retry
+/// comes due at its `retry_at`, so a recent claim takes it then.
+async fn case_a_recent_claim_takes_only_what_came_due_since<S: ContractStore>(store: Arc<S>) {
+    // Three triggers, one step.awaiting_action each, due at 10:00, 10:05 and 10:10.
+    let mut ids = Vec::new();
+    for (entity, minute) in [(1, 0), (2, 5), (3, 10)] {
+        let instance = start(
+            &*store,
+            COMMISSION,
+            "commission",
+            entity,
+            3,
+            at(10, minute, 0),
+        )
+        .await
+        .unwrap();
+        ids.push(instance.id);
+    }
+    let now = at(10, 20, 0);
+    let lease = now + TimeDelta::seconds(60);
+    let recent = store
+        .claim_callbacks(now, lease, 10, Some(at(10, 5, 0)))
+        .await
+        .unwrap();
+    let instances: Vec<InstanceId> = recent.iter().map(|c| c.event.instance_id).collect();
+    assert_eq!(instances, vec![ids[1], ids[2]], "{recent:?}");
+    // Nothing else came due since: the old one is left to a claim over the whole queue.
+    assert_eq!(
+        store
+            .claim_callbacks(now, lease, 10, Some(at(10, 5, 0)))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let whole = store.claim_callbacks(now, lease, 10, None).await.unwrap();
+    assert_eq!(whole.len(), 1, "{whole:?}");
+    assert_eq!(whole[0].event.instance_id, ids[0]);
+
+    // A failed delivery comes due again at its retry_at: a recent claim after it takes it.
+    let retry_at = at(10, 30, 0);
+    let failed = FailedDelivery {
+        lease: whole[0].lease(),
+        error: "down".to_owned(),
+        retry_at,
+    };
+    assert_eq!(
+        store
+            .mark_callbacks_failed(vec![failed], now)
+            .await
+            .unwrap(),
+        1
+    );
+    let later = retry_at + TimeDelta::seconds(5);
+    let retried = store
+        .claim_callbacks(
+            later,
+            later + TimeDelta::seconds(60),
+            10,
+            Some(later - TimeDelta::seconds(10)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert_eq!(retried[0].id, whole[0].id);
+    assert_eq!(retried[0].attempts, 2);
 }

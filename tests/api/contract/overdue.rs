@@ -107,7 +107,12 @@ async fn handle<S: ContractStore>(
 /// The undelivered events of `instance`, in sequence order (they stay leased afterwards).
 async fn events_of<S: ContractStore>(store: &S, instance: &Instance) -> Vec<OutboxItem> {
     let mut mine: Vec<OutboxItem> = store
-        .claim_callbacks(far_future(), far_future() + TimeDelta::seconds(1), 500)
+        .claim_callbacks(
+            far_future(),
+            far_future() + TimeDelta::seconds(1),
+            500,
+            None,
+        )
         .await
         .unwrap()
         .into_iter()

@@ -161,3 +161,52 @@ async fn an_unreadable_outbox_row_does_not_hold_up_the_others() {
     );
     app.stop().await;
 }
+
+/// A claim bounded by `due_since` (a round a change woke) starts its scan of the due index at
+/// its bound, in the generic plan a pooled session may settle on: the dead entries that every
+/// claim and delivery leaves below it (until a vacuum) are never read. An unbounded claim (the
+/// round every poll interval) scans the same index from its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recent_claim_starts_its_index_scan_at_its_bound() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    load_pg_demo(&store).await;
+    let mut conn = db.connection().await;
+    // 20,000 delivered events and 10 due ones, on the demo's first instance.
+    conn.batch_execute(
+        "INSERT INTO workflow_callback_outbox
+             (instance_id, kind, payload, created_at, due_at, delivered_at, sequence)
+         SELECT 1, 'on_approved', '{}'::jsonb, now(), now() - g * interval '1 second',
+                CASE WHEN g > 10 THEN now() END, 1000 + g
+         FROM generate_series(1, 20000) AS g;
+         ANALYZE workflow_callback_outbox;",
+    )
+    .await
+    .expect("bulk load");
+    let bounded = store
+        .explain_claim_callbacks(true)
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(
+        bounded.contains("Index Scan using workflow_callback_outbox_due"),
+        "{bounded}"
+    );
+    let condition = bounded
+        .lines()
+        .find(|l| l.contains("Index Cond"))
+        .unwrap_or_default();
+    assert!(
+        condition.contains("due_at >=") && condition.contains("due_at <="),
+        "the bound is not where the scan starts:\n{bounded}"
+    );
+    let whole = store
+        .explain_claim_callbacks(false)
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(
+        whole.contains("workflow_callback_outbox_due") && !whole.contains("Seq Scan"),
+        "{whole}"
+    );
+}
