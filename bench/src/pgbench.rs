@@ -21,6 +21,25 @@ fn pgoptions() -> String {
         .join(" ")
 }
 
+/// Asks for a checkpoint (psql, as the bench's superuser), so that the run after it starts
+/// from one: runs of a few seconds otherwise land at random points of PostgreSQL's own
+/// checkpoint cycle, which it starts every few hundred megabytes of WAL, and the runs just
+/// after one start pay a full-page image for every page they touch first. Both sides of every
+/// comparison (the service's runs and pgbench's) start from one alike.
+pub fn checkpoint(database_url: &str) -> Result<(), String> {
+    let output = Command::new("psql")
+        .args(["-X", "-q", "-c", "CHECKPOINT", database_url])
+        .output()
+        .map_err(|e| format!("can't run psql: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "CHECKPOINT failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
+}
+
 /// Runs pgbench with `script` and returns transactions per second. `vars` become pgbench
 /// variables (`-D name=value`). A failed transaction fails the run: a baseline that skipped
 /// work would flatter itself.
