@@ -490,34 +490,18 @@ pub(super) async fn overdue_steps(
         .collect()
 }
 
-/// Test support: the overdue query's generic plan (`EXPLAIN EXECUTE` of it prepared, under
-/// `force_generic_plan`), the plan a pooled session's cached statement may settle on, one line
-/// per element.
+/// Test support: the overdue query's generic plan, one line per element (see
+/// [`generic_plan`](super::statement::generic_plan)).
 #[cfg(any(test, feature = "test-support"))]
 impl PgStore {
     pub async fn explain_overdue_steps(&self) -> Result<Vec<String>, WorkflowError> {
-        use diesel_async::SimpleAsyncConnection;
-
-        #[derive(QueryableByName)]
-        struct PlanLine {
-            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
-            line: String,
-        }
-        self.with_conn(async |conn| {
-            conn.transaction::<_, TxError, _>(async |conn| {
-                conn.batch_execute(&format!(
-                    "SET LOCAL plan_cache_mode = force_generic_plan;\n\
-                     PREPARE overdue_steps_plan (timestamptz, int8) AS\n{OVERDUE_STEPS_SQL}"
-                ))
-                .await?;
-                let plan = diesel::sql_query("EXPLAIN EXECUTE overdue_steps_plan (now(), 100)")
-                    .load::<PlanLine>(conn)
-                    .await;
-                conn.batch_execute("DEALLOCATE overdue_steps_plan").await?;
-                Ok(plan?.into_iter().map(|p| p.line).collect())
-            })
-            .await
-        })
+        super::statement::generic_plan(
+            self,
+            "overdue_steps_plan",
+            "timestamptz, int8",
+            OVERDUE_STEPS_SQL,
+            "now(), 100",
+        )
         .await
     }
 }

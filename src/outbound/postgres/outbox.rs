@@ -267,48 +267,26 @@ pub(super) async fn load(store: &PgStore) -> Result<StoreLoad, WorkflowError> {
     })
 }
 
-/// Test support: the claim's generic plan (`EXPLAIN EXECUTE` of it prepared, under
-/// `force_generic_plan`, the plan a pooled session's cached statement may settle on), for a
-/// claim bounded by a `due_since` or not, one line per element.
+/// Test support: the claim's generic plan, for a claim bounded by a `due_since` or not, one
+/// line per element (see [`generic_plan`](super::statement::generic_plan)).
 #[cfg(any(test, feature = "test-support"))]
 impl PgStore {
     pub async fn explain_claim_callbacks(
         &self,
         bounded: bool,
     ) -> Result<Vec<String>, WorkflowError> {
-        use super::errors::TxError;
-        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-
-        #[derive(QueryableByName)]
-        struct PlanLine {
-            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
-            line: String,
-        }
         let since = if bounded {
             "now() - interval '5 seconds'"
         } else {
             "NULL"
         };
-        self.with_conn(async |conn| {
-            conn.transaction::<_, TxError, _>(async |conn| {
-                conn.batch_execute(&format!(
-                    "SET LOCAL plan_cache_mode = force_generic_plan;\n\
-                     PREPARE claim_callbacks_plan (timestamptz, timestamptz, int8, timestamptz) \
-                     AS\n{CLAIM_CALLBACKS_SQL}"
-                ))
-                .await?;
-                let plan = diesel::sql_query(format!(
-                    "EXPLAIN EXECUTE claim_callbacks_plan \
-                     (now(), now() + interval '1 minute', 100, {since})"
-                ))
-                .load::<PlanLine>(conn)
-                .await;
-                conn.batch_execute("DEALLOCATE claim_callbacks_plan")
-                    .await?;
-                Ok(plan?.into_iter().map(|p| p.line).collect())
-            })
-            .await
-        })
+        super::statement::generic_plan(
+            self,
+            "claim_callbacks_plan",
+            "timestamptz, timestamptz, int8, timestamptz",
+            CLAIM_CALLBACKS_SQL,
+            &format!("now(), now() + interval '1 minute', 100, {since}"),
+        )
         .await
     }
 }

@@ -61,3 +61,44 @@ impl<S> Query for Statement<S> {
 pub fn no_such_placeholder(n: usize) -> diesel::result::Error {
     diesel::result::Error::QueryBuilderError(format!("no bind for placeholder ${n}").into())
 }
+
+/// Test support: the generic plan of `sql` (prepared as `name` with the parameter `types`,
+/// under `force_generic_plan`: the plan a pooled session's cached statement may settle on), as
+/// `EXPLAIN EXECUTE` shows it for the arguments `args`, one line per element.
+#[cfg(any(test, feature = "test-support"))]
+pub(super) async fn generic_plan(
+    store: &super::PgStore,
+    name: &str,
+    types: &str,
+    sql: &str,
+    args: &str,
+) -> Result<Vec<String>, crate::domain::WorkflowError> {
+    use diesel::QueryableByName;
+    use diesel::sql_types::Text;
+    use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
+
+    use super::errors::TxError;
+
+    #[derive(QueryableByName)]
+    struct PlanLine {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    store
+        .with_conn(async |conn| {
+            conn.transaction::<_, TxError, _>(async |conn| {
+                conn.batch_execute(&format!(
+                    "SET LOCAL plan_cache_mode = force_generic_plan;\n\
+                     PREPARE {name} ({types}) AS\n{sql}"
+                ))
+                .await?;
+                let plan = diesel::sql_query(format!("EXPLAIN EXECUTE {name} ({args})"))
+                    .load::<PlanLine>(conn)
+                    .await;
+                conn.batch_execute(&format!("DEALLOCATE {name}")).await?;
+                Ok(plan?.into_iter().map(|p| p.line).collect())
+            })
+            .await
+        })
+        .await
+}
