@@ -32,20 +32,33 @@ struct Count {
 /// Waits until at least `n` requests of this database wait on a lock; false if they never do
 /// within 20 s.
 async fn until_queued(watcher: &mut AsyncPgConnection, n: i64) -> bool {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
-        let waiting = count(
-            watcher,
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .await;
-        if waiting >= n {
-            return true;
+    let waiting = count_until(
+        watcher,
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        n,
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    waiting >= n
+}
+
+/// Runs `sql` (see [`count`]) every 20 ms until it counts at least `n` or `within` has passed;
+/// returns the last count.
+async fn count_until(
+    conn: &mut AsyncPgConnection,
+    sql: &str,
+    n: i64,
+    within: std::time::Duration,
+) -> i64 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let counted = count(conn, sql).await;
+        if counted >= n || tokio::time::Instant::now() >= deadline {
+            return counted;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    false
 }
 
 /// Runs `sql`, which must select one `bigint` column named `n`.

@@ -12,7 +12,7 @@ use approvals::domain::ports::WorkflowUseCases;
 use diesel_async::SimpleAsyncConnection;
 use tokio::sync::Notify;
 
-use super::count;
+use super::{count, count_until};
 use crate::fixtures::{sid, uid};
 use crate::helpers::{TestDb, eventually, load_pg_demo, serve, spawn_pg, step_id};
 
@@ -155,15 +155,11 @@ async fn an_unreadable_outbox_row_does_not_hold_up_the_others() {
     let parked = "SELECT count(*) AS n FROM workflow_callback_outbox \
          WHERE delivered_at IS NULL AND last_error LIKE 'unreadable payload%' \
          AND due_at > now() + interval '12 hours'";
-    let mut parked_count = 0;
-    for _ in 0..100 {
-        parked_count = count(&mut conn, parked).await;
-        if parked_count > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(parked_count, 1, "the unreadable row was not parked");
+    assert_eq!(
+        count_until(&mut conn, parked, 1, Duration::from_secs(10)).await,
+        1,
+        "the unreadable row was not parked"
+    );
     app.stop().await;
 }
 
